@@ -1,0 +1,1 @@
+"""The chip: weights held on non-volatile devices, their wear, and the per-event cost model."""

@@ -1,0 +1,187 @@
+"""The ``neurosim`` command: train | describe | validate | data fetch.
+
+Every user error (bad file, bad key, missing data) ends as one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from neurosim.errors import NeurosimError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: same one-line form, exit 2
+        self.print_usage(sys.stderr)
+        print(f"neurosim: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("chip", help="chip YAML file")
+    p.add_argument("workload", help="workload YAML file")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a workload key (network.width=8) or a chip key (chip.clock=10MHz)")
+    p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neurosim", description="Simulate in-situ MGD training of analog neuromorphic chips.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="simulate training of a chip on a workload")
+    _common_run_args(train)
+    train.add_argument("--iterations", type=int, help="override train.iterations")
+    train.add_argument("--seed", type=int, help="override train.seed")
+    train.add_argument("--out", help="write an HDF5 run file here")
+    train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    describe = sub.add_parser("describe", help="show the network as mapped on the chip, without training")
+    _common_run_args(describe)
+    describe.add_argument("--json", action="store_true")
+
+    validate = sub.add_parser("validate", help="check chip and workload files")
+    validate.add_argument("files", nargs="+")
+
+    data = sub.add_parser("data", help="data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    fetch = data_sub.add_parser("fetch", help="download a data set's official files and verify checksums")
+    fetch.add_argument("name", choices=("fashion-mnist", "mnist"))
+    fetch.add_argument("--data-dir", help="root folder to store it in (default ~/.cache/neurosim)")
+    return parser
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from neurosim.io.runfile import write_run
+    from neurosim.simulation import Simulation
+    from neurosim.spec import load_config
+
+    if args.iterations is not None and args.iterations < 1:
+        raise NeurosimError("--iterations: expected a whole number >= 1")
+    if args.seed is not None and args.seed < 0:
+        raise NeurosimError("--seed: expected a whole number >= 0")
+    config = load_config(args.chip, args.workload, args.sets)
+    sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=sim.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(state: dict[str, Any]) -> None:
+        if bar is not None:
+            bar.update(state["iteration"] - bar.n)
+            bar.set_postfix(acc=f"{state['test_accuracy']:.3f}", sim_t=f"{state['simulated_time_s']:.3g}s",
+                            E=f"{state['energy_j']:.3g}J")
+
+    try:
+        result = sim.run(progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.out:
+        write_run(args.out, result)
+    summary = _json_safe(result.summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    from neurosim.spec.units import format_quantity
+
+    target = s["iterations_to_target"]
+    lines = [
+        f"chip {s['chip']}, workload {s['workload']}: {s['mode']} mode, {s['perturbation']} perturbation, "
+        f"seed {s['seed']}",
+        f"  iterations           {s['iterations']}  (τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']})",
+        f"  test accuracy        {s['test_accuracy']:.4f} (best {s['best_test_accuracy']:.4f})",
+        f"  reached {s['target_accuracy']:.0%}          "
+        + (f"at iteration {target} ({format_quantity(s['simulated_time_to_target_s'], 's')} on chip)"
+           if target is not None else "never"),
+        f"  simulated time       {format_quantity(s['simulated_time_s'], 's')} at "
+        f"{format_quantity(s['clock_hz'], 'Hz')}",
+        f"  energy               {format_quantity(s['energy_j'], 'J')}",
+    ]
+    for name, value in s["energy_by_component_j"].items():
+        lines.append(f"    {name:<22} {format_quantity(value, 'J')}")
+    lines += [
+        f"  weight writes        {s['weight_writes_total']} total, max {s['weight_writes_max_per_device']} "
+        f"per device ({s['endurance_used_max']:.3g} of endurance)",
+        f"  wall time            {s['wall_time_s']:.2f} s",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from neurosim.simulation import describe
+    from neurosim.spec import load_config
+
+    config = load_config(args.chip, args.workload, args.sets)
+    info = describe(config, args.data_dir)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"{info['workload']} on {info['chip']}: {info['parameters']} parameters, "
+          f"{info['perturbed_nodes']} nodes, {info['macs_per_sample']} MACs/sample, {info['tiles']} tiles")
+    for layer in info["layers"]:
+        print(f"  {layer['name']:<8} {layer['kind']:<8} {str(layer['input_shape']):<14} -> "
+              f"{str(layer['output_shape']):<14} params {layer['parameters']:<9} nodes {layer['nodes']:<7} "
+              f"tiles {layer['tiles']}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from neurosim.spec import validate_file
+
+    for path in args.files:
+        kind = validate_file(path)
+        print(f"{path}: valid {kind} file")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from neurosim.data import fetch_dataset
+
+    where = fetch_dataset(args.name, args.data_dir)
+    print(f"{args.name}: verified files in {where}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "describe": cmd_describe, "validate": cmd_validate, "data": cmd_data}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except NeurosimError as exc:
+        print(f"neurosim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("neurosim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

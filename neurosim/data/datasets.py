@@ -1,0 +1,309 @@
+"""Data sets as arrays ready for training: the :class:`Dataset` record, :func:`load_dataset`, class
+subsets, and the file-backed Fashion-MNIST / MNIST loaders.
+
+Every problem with names, options or files is a :class:`DataError` that names the data set or file
+and what was expected, so the command line can report it in one line.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosim.data.idx import read_idx
+from neurosim.errors import DataError
+
+DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "nist7x7", "parity")
+IDX_DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist")
+DATA_ENV = "NEUROSIM_DATA"
+
+# The four standard file names; each may also carry a ".gz" suffix.
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+IDX_FILES: tuple[str, ...] = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "mnist": tuple(str(digit) for digit in range(10)),
+}
+IMAGE_SIZE = (28, 28)
+IDX_OPTIONS: tuple[str, ...] = ("train_size", "test_size")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous; compare by identity
+class Dataset:
+    """A train/test pair of inputs and integer labels, with the names of the classes they index."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        # Checked once here so that the network builder and the engine can trust every Dataset.
+        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
+            where = f"{self.name} {split} set"
+            if x.dtype != np.float32 or not x.flags.c_contiguous:
+                raise DataError(f"{where}: expected C-contiguous float32 inputs, got {x.dtype}")
+            if x.shape[1:] != tuple(self.input_shape):
+                raise DataError(f"{where}: expected inputs of shape (n, {_dims(self.input_shape)}), "
+                                f"got {x.shape}")
+            if y.dtype != np.int64 or y.shape != x.shape[:1]:
+                raise DataError(f"{where}: expected {x.shape[0]} int64 labels, got {y.dtype} {y.shape}")
+            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
+                raise DataError(f"{where}: expected labels in 0..{len(self.class_names) - 1}, "
+                                f"got {y.min()}..{y.max()}")
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes, i.e. the width of the network's output layer."""
+        return len(self.class_names)
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
+                 classes: Sequence[int] | None = None, seed: int = 0,
+                 options: Mapping[str, Any] | None = None) -> Dataset:
+    """Load or generate data set ``name``.
+
+    ``classes`` keeps those original class indices, relabelled 0..k-1 in the order given;
+    ``seed`` drives the generated tasks; ``options`` are per data set (see :data:`DATASETS`
+    and the loaders); ``data_dir`` only matters for file-backed sets (see :func:`find_dataset_dir`).
+    """
+    check_name(name)
+    seed = _check_seed(name, seed)
+    if name in IDX_DATASETS:
+        return _load_idx_dataset(name, data_dir, classes, options)
+    # Imported here: generated.py builds on Dataset and the helpers of this module.
+    from neurosim.data.generated import load_generated
+    return load_generated(name, seed=seed, classes=classes, options=options)
+
+
+def subset_classes(ds: Dataset, classes: Sequence[int]) -> Dataset:
+    """Keep only samples of ``classes`` (original indices), relabelled 0..k-1 in the order given.
+
+    Sample order within each split is preserved, so a fixed shuffle upstream stays fixed.
+    """
+    keep = check_classes(ds.name, classes, ds.n_classes)
+    train = _class_selection(ds.y_train, keep, ds.n_classes)
+    test = _class_selection(ds.y_test, keep, ds.n_classes)
+    return replace(ds,
+                   x_train=np.ascontiguousarray(ds.x_train[train[0]]), y_train=train[1],
+                   x_test=np.ascontiguousarray(ds.x_test[test[0]]), y_test=test[1],
+                   class_names=tuple(ds.class_names[c] for c in keep))
+
+
+def default_data_root() -> Path:
+    """The per-user cache that ``neurosim data fetch`` fills and the loaders search last."""
+    return Path.home() / ".cache" / "neurosim"
+
+
+def find_dataset_dir(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding the four IDX files of ``name``.
+
+    Searched in order: ``data_dir``, ``$NEUROSIM_DATA``, ``~/.cache/neurosim``; in each root first
+    ``<root>/<name>/``, then the root itself (unless the root is named after another data set, so
+    that an MNIST folder is never mistaken for Fashion-MNIST).
+    """
+    check_name(name)
+    if name not in IDX_DATASETS:
+        raise DataError(f"{name} is generated on the fly and has no data folder; "
+                        f"file-backed data sets: {', '.join(IDX_DATASETS)}")
+    looked: list[str] = []
+    for root in _search_roots(data_dir):
+        if not root.is_dir():
+            looked.append(f"{root} (no such folder)")
+            continue
+        candidates = [root / name]
+        if root.name not in DATASETS or root.name == name:
+            candidates.append(root)
+        for folder in candidates:
+            missing = [base for base in IDX_FILES if _idx_file(folder, base) is None]
+            if not missing:
+                return folder
+            looked.append(f"{folder} ({_why_not(folder, missing)})")
+    raise DataError(
+        f"{name} data not found; looked in: {'; '.join(looked)}. "
+        f"Get it with `neurosim data fetch {name}`, or copy the files "
+        f"{', '.join(base + '[.gz]' for base in IDX_FILES)} into DIR/{name}/ "
+        f"and pass --data-dir DIR or set {DATA_ENV}=DIR")
+
+
+# ---- validation helpers, shared with generated.py -------------------------------------------------
+
+def check_name(name: str) -> None:
+    """Raise DataError unless ``name`` is one of :data:`DATASETS`."""
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; expected one of: {', '.join(DATASETS)}")
+
+
+def check_options(name: str, options: Mapping[str, Any] | None, allowed: Iterable[str]) -> dict[str, Any]:
+    """A plain dict of ``options``; DataError for anything but a mapping with allowed keys."""
+    allowed = tuple(allowed)
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise DataError(f"{name}: expected the data set options as a mapping, got {type(options).__name__}")
+    for key in options:
+        if key not in allowed:
+            raise DataError(f"{name}: unknown option {key!r}; allowed options: "
+                            f"{', '.join(allowed) if allowed else 'none'}")
+    return dict(options)
+
+
+def positive_int(name: str, key: str, value: Any, *, max_value: int | None = None,
+                 min_value: int = 1) -> int:
+    """``value`` as an int in ``min_value..max_value``; rejects bools, floats and strings."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise DataError(f"{name}: option {key} expected an integer, got {value!r}")
+    value = int(value)
+    if value < min_value or (max_value is not None and value > max_value):
+        bounds = f">= {min_value}" if max_value is None else f"in {min_value}..{max_value}"
+        raise DataError(f"{name}: option {key} expected an integer {bounds}, got {value}")
+    return value
+
+
+def bounded_float(name: str, key: str, value: Any, *, low: float = 0.0, high: float = math.inf) -> float:
+    """``value`` as a finite float in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DataError(f"{name}: option {key} expected a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        span = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        raise DataError(f"{name}: option {key} expected a finite number {span}, got {value!r}")
+    return number
+
+
+def check_classes(name: str, classes: Sequence[int], n_classes: int) -> tuple[int, ...]:
+    """``classes`` as a tuple of distinct ints in 0..n_classes-1, at least two of them."""
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
+        raise DataError(f"{name}: classes expected a list of class indices, got {classes!r}")
+    keep: list[int] = []
+    for c in classes:
+        if isinstance(c, bool):
+            raise DataError(f"{name}: classes expected integer class indices, got {c!r}")
+        try:
+            index = operator.index(c)
+        except TypeError:
+            raise DataError(f"{name}: classes expected integer class indices, got {c!r}") from None
+        if not 0 <= index < n_classes:
+            raise DataError(f"{name}: class {index} out of range; expected indices in 0..{n_classes - 1}")
+        if index in keep:
+            raise DataError(f"{name}: class {index} listed twice; expected distinct class indices")
+        keep.append(index)
+    if len(keep) < 2:
+        raise DataError(f"{name}: expected at least 2 classes to classify, got {keep}")
+    return tuple(keep)
+
+
+# ---- Fashion-MNIST / MNIST ------------------------------------------------------------------------
+
+def _load_idx_dataset(name: str, data_dir: str | os.PathLike[str] | None,
+                      classes: Sequence[int] | None, options: Mapping[str, Any] | None) -> Dataset:
+    """Read the four IDX files, keep ``classes``, truncate to the sizes asked, scale to [0, 1]."""
+    opts = check_options(name, options, IDX_OPTIONS)
+    sizes = {key: positive_int(name, key, opts[key]) for key in IDX_OPTIONS if opts.get(key) is not None}
+    n_all = len(CLASS_NAMES[name])
+    keep = check_classes(name, classes, n_all) if classes is not None else tuple(range(n_all))
+    folder = find_dataset_dir(name, data_dir)
+    splits = []
+    for split, images, labels, key in (("train", TRAIN_IMAGES, TRAIN_LABELS, "train_size"),
+                                       ("test", TEST_IMAGES, TEST_LABELS, "test_size")):
+        raw_x, raw_y = _read_split(folder, images, labels, n_all)
+        index, y = _class_selection(raw_y, keep, n_all)
+        limit = sizes.get(key)
+        if limit is not None:
+            if limit > len(y):
+                raise DataError(f"{name}: option {key} = {limit} exceeds the {len(y)} {split} samples "
+                                f"available in {folder} for classes {list(keep)}")
+            index, y = index[:limit], y[:limit]
+        kept = raw_x if len(index) == len(raw_x) else raw_x[index]  # filter as uint8: 4x less to touch
+        x = kept.astype(np.float32)
+        x /= np.float32(255.0)
+        splits.append((x.reshape(len(y), 1, *IMAGE_SIZE), y))
+    (x_train, y_train), (x_test, y_test) = splits
+    return Dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                   class_names=tuple(CLASS_NAMES[name][c] for c in keep),
+                   input_shape=(1, *IMAGE_SIZE))
+
+
+def _read_split(folder: Path, images_base: str, labels_base: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images (n, 28, 28) and labels (n,) of one split, checked against each other."""
+    images_path = _idx_file(folder, images_base)
+    labels_path = _idx_file(folder, labels_base)
+    if images_path is None or labels_path is None:  # deleted since find_dataset_dir looked
+        raise DataError(f"{folder}: missing {images_base}[.gz] or {labels_base}[.gz]")
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SIZE:
+        raise DataError(f"{images_path}: expected unsigned-byte images of shape (n, 28, 28), "
+                        f"got {images.dtype} {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DataError(f"{labels_path}: expected a 1-D array of unsigned-byte labels, "
+                        f"got {labels.dtype} {labels.shape}")
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path}: expected {len(images)} labels to match {images_path.name}, "
+                        f"got {len(labels)}")
+    if labels.size and labels.max() >= n_classes:
+        raise DataError(f"{labels_path}: expected labels in 0..{n_classes - 1}, got {int(labels.max())}")
+    return images, labels
+
+
+def _class_selection(labels: np.ndarray, keep: Sequence[int], n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the samples whose label is in ``keep``, and their new int64 labels."""
+    new_label = np.full(n_classes, -1, dtype=np.int64)
+    new_label[list(keep)] = np.arange(len(keep), dtype=np.int64)
+    mapped = new_label[labels]
+    index = np.flatnonzero(mapped >= 0)
+    return index, mapped[index]
+
+
+def _idx_file(folder: Path, base: str) -> Path | None:
+    """``folder/base`` or ``folder/base.gz``, preferring the uncompressed one (faster to read)."""
+    for candidate in (folder / base, folder / f"{base}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _search_roots(data_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """The roots to search, in order, without repeats."""
+    roots: list[Path] = []
+    env = os.environ.get(DATA_ENV)
+    for root in (data_dir, env or None, default_data_root()):
+        if root is None:
+            continue
+        path = Path(root).expanduser()
+        if path not in roots:
+            roots.append(path)
+    return roots
+
+
+def _why_not(folder: Path, missing: Sequence[str]) -> str:
+    if not folder.is_dir():
+        return "no such folder"
+    if len(missing) == len(IDX_FILES):
+        return "none of the four files"
+    return "missing " + ", ".join(missing)
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return ", ".join(str(d) for d in shape)
+
+
+def _check_seed(name: str, seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"{name}: expected the seed to be a non-negative integer, got {seed!r}")
+    return int(seed)

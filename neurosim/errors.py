@@ -1,0 +1,24 @@
+"""Errors that reach the user as one clear line and exit status 2, never as a traceback."""
+
+from __future__ import annotations
+
+
+class NeurosimError(Exception):
+    """Base class of every error the command line reports as a message (exit status 2)."""
+
+
+class ConfigError(NeurosimError):
+    """A bad input file or value: names the file, the key path and what was expected."""
+
+    def __init__(self, file: str | None, key: str | None, expected: str) -> None:
+        self.file = file
+        self.key = key
+        self.expected = expected
+        where = file or "<command line>"
+        if key:
+            where += f": {key}"
+        super().__init__(f"{where}: {expected}")
+
+
+class DataError(NeurosimError):
+    """A data set that is missing, unreadable or malformed; says where it looked and how to get it."""

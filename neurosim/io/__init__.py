@@ -1,0 +1,1 @@
+"""Run files: what a run leaves behind, written atomically."""

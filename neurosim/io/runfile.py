@@ -1,0 +1,83 @@
+"""HDF5 run files: the resolved config, the curves, the summary and per-device wear.
+
+The file is written under a temporary name in the destination folder and renamed into place only when
+complete, so a crash never leaves a half-written run file behind.
+
+Layout::
+
+    /                attrs: format ("neurosim-run"), format_version, neurosim_version, seed, complete
+    /config          attrs: chip_yaml, workload_yaml (the resolved specs as YAML text)
+    /curves/<name>   1-D datasets: iteration, simulated_time_s, energy_j, train_cost, test_accuracy
+    /summary         attrs: json (the summary object), and one attr per scalar entry
+    /wear/<layer>    per-device write counts (weights then bias row, flattened), int64
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import yaml
+
+from neurosim import __version__
+from neurosim.errors import NeurosimError
+from neurosim.simulation import RunResult
+
+FORMAT = "neurosim-run"
+FORMAT_VERSION = 1
+
+
+def write_run(path: str | Path, result: RunResult) -> None:
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NeurosimError(f"{path}: cannot write the run file: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["neurosim_version"] = __version__
+            f.attrs["seed"] = result.summary["seed"]
+            plain = result.config.as_plain()
+            config = f.create_group("config")
+            config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
+            config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
+            curves = f.create_group("curves")
+            for name, values in result.curves.as_arrays().items():
+                curves.create_dataset(name, data=values)
+            summary = f.create_group("summary")
+            summary.attrs["json"] = json.dumps(result.summary)
+            for key, value in result.summary.items():
+                if isinstance(value, (int, float, str, bool)):
+                    summary.attrs[key] = value
+            wear = f.create_group("wear")
+            for name, writes in zip(result.layer_names, result.wear):
+                wear.create_dataset(name, data=writes, compression="gzip")
+            f.attrs["complete"] = True
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """The summary of a finished run file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise NeurosimError(f"{path}: not a neurosim run file")
+            return json.loads(f["summary"].attrs["json"])
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None
+
+
+def read_curves(path: str | Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        return {name: f["curves"][name][()] for name in f["curves"]}

@@ -1,0 +1,51 @@
+"""Counter-based perturbation signs: sign = f(key, counter, index), with no state and no stored array.
+
+A perturbation element's sign is a pure function of the stream key, the perturbation step and the element
+index (splitmix64 finaliser), so it can be regenerated anywhere (in a fused kernel, in a test, after a
+resume) and is bit-identical across runs and machines.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def mix64(z: np.uint64) -> np.uint64:
+    """splitmix64 finaliser: a bijective avalanche of 64 bits."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@nb.njit(nogil=True, cache=True)
+def fill_signs(key: np.uint64, counter: np.uint64, offset: np.uint64, amplitude: np.float32,
+               out: np.ndarray) -> None:
+    """out.flat[i] = ±amplitude, the sign drawn from (key, counter, offset + i)."""
+    flat = out.reshape(out.size)
+    base = mix64(key ^ (counter * _GOLDEN))
+    for i in range(flat.size):
+        bits = mix64(base + (offset + np.uint64(i)) * _GOLDEN)
+        flat[i] = amplitude if (bits >> np.uint64(63)) == np.uint64(0) else -amplitude
+
+
+def signs_reference(key: int, counter: int, offset: int, n: int) -> np.ndarray:
+    """Plain-numpy twin of :func:`fill_signs` (amplitude 1), for tests."""
+    mask = (1 << 64) - 1
+
+    def mix(z: int) -> int:
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    base = mix(key ^ ((counter * 0x9E3779B97F4A7C15) & mask))
+    out = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        bits = mix((base + (offset + i) * 0x9E3779B97F4A7C15) & mask)
+        out[i] = 1.0 if bits >> 63 == 0 else -1.0
+    return out

@@ -1,0 +1,176 @@
+"""Forward and backward passes over a NetworkShape with given crossbar weights.
+
+The chip owns the weights; this module only does the math, each layer one compiled MAC kernel over the
+whole batch. A forward pass can record a :class:`Trace` (every layer's crossbar input rows, pre- and
+post-activations) so that backprop, node perturbation's local products and the paper mode's layer-by-layer
+perturbations can reuse the unperturbed work instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurosim.kernels import mac
+from neurosim.nn.shapes import LayerShape, NetworkShape
+
+Weights = Sequence[tuple[np.ndarray, np.ndarray]]  # per layer: (weight (fan_in, fan_out), bias (fan_out,))
+
+
+@dataclass
+class Trace:
+    """What a forward pass remembers, per layer."""
+
+    rows: list[np.ndarray] = field(default_factory=list)    # crossbar input rows: (B, fan_in) or im2col
+    pre: list[np.ndarray] = field(default_factory=list)     # pre-activation z, (B, *out_shape)
+    post: list[np.ndarray] = field(default_factory=list)    # activation output before pooling
+    argmax: list[np.ndarray | None] = field(default_factory=list)
+    output: np.ndarray | None = None
+
+
+def activate(kind: str, z: np.ndarray) -> np.ndarray:
+    if kind == "relu":
+        return np.maximum(z, np.float32(0.0))
+    if kind == "tanh":
+        return np.tanh(z)
+    if kind == "sigmoid":
+        return (np.float32(1.0) / (np.float32(1.0) + np.exp(-z))).astype(np.float32)
+    return z
+
+
+def activation_derivative(kind: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    if kind == "relu":
+        return (z > 0).astype(np.float32)
+    if kind == "tanh":
+        return np.float32(1.0) - h * h
+    if kind == "sigmoid":
+        return h * (np.float32(1.0) - h)
+    return np.ones_like(z)
+
+
+def crossbar_rows(layer: LayerShape, a: np.ndarray) -> np.ndarray:
+    """The rows a layer's crossbar sees for activations ``a``: flattened inputs, or im2col patches."""
+    batch = a.shape[0]
+    if layer.kind == "dense":
+        return np.ascontiguousarray(a.reshape(batch, layer.fan_in))
+    cols = np.empty((batch * layer.positions, layer.fan_in), dtype=np.float32)
+    mac.im2col3x3(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), cols)
+    return cols
+
+
+def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+              batch: int) -> np.ndarray:
+    """Pre-activation of one layer from its crossbar input rows."""
+    out = np.empty((batch, *layer.out_shape), dtype=np.float32)
+    if layer.kind == "dense":
+        mac.dense_forward(rows, weight, bias, out)
+    else:
+        mac.conv3x3_from_cols(rows, weight, bias, out)
+    return out
+
+
+def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None) -> np.ndarray:
+    """Activation and pooling after the MAC; records into ``trace``."""
+    h = activate(layer.activation, z)
+    argmax = None
+    out = h
+    if layer.pool:
+        batch = h.shape[0]
+        out = np.empty((batch, *layer.output_shape), dtype=np.float32)
+        argmax = np.empty(out.shape, dtype=np.int8)
+        mac.maxpool2_forward(h, out, argmax)
+    if trace is not None:
+        trace.pre.append(z)
+        trace.post.append(h)
+        trace.argmax.append(argmax)
+    return out
+
+
+def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
+            node_theta: Sequence[np.ndarray | None] | None = None, start: int = 0,
+            start_rows: np.ndarray | None = None, trace: Trace | None = None) -> np.ndarray:
+    """Run the network on a batch ``x`` (B, *input_shape) and return the output (B, n_outputs).
+
+    ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). ``start``/``start_rows``
+    begin at layer ``start`` from its recorded crossbar rows (the layers below are unperturbed and reused).
+    """
+    batch = x.shape[0]
+    a = x
+    for index in range(start, len(net.layers)):
+        layer = net.layers[index]
+        rows = start_rows if (index == start and start_rows is not None) else crossbar_rows(layer, a)
+        weight, bias = weights[index]
+        z = layer_mac(layer, rows, weight, bias, batch)
+        if node_theta is not None and node_theta[index] is not None:
+            z += node_theta[index]
+        if trace is not None:
+            trace.rows.append(rows)
+        a = finish_layer(layer, z, trace)
+    out = a.reshape(batch, net.n_outputs)
+    if trace is not None:
+        trace.output = out
+    return out
+
+
+def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.ndarray,
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Backprop through a recorded forward pass: the gradient (dweight, dbias) of every layer."""
+    grads: list[tuple[np.ndarray, np.ndarray]] = [None] * len(net.layers)  # type: ignore[list-item]
+    batch = grad_output.shape[0]
+    g = grad_output.astype(np.float32).reshape((batch, *net.layers[-1].output_shape))
+    for index in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[index]
+        g = g.reshape((batch, *layer.output_shape))
+        if layer.pool:
+            unpooled = np.empty((batch, *layer.out_shape), dtype=np.float32)
+            mac.maxpool2_backward(np.ascontiguousarray(g), trace.argmax[index], unpooled)
+            g = unpooled
+        gz = np.ascontiguousarray(g * activation_derivative(layer.activation, trace.pre[index],
+                                                             trace.post[index]))
+        grads[index] = local_product(layer, trace.rows[index], gz)
+        if index > 0:
+            g = input_gradient(layer, weights[index][0], gz, batch)
+    return grads
+
+
+def local_product(layer: LayerShape, rows: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dweight, dbias) from the crossbar input rows and the error at the pre-activations (B, *out_shape)."""
+    g2 = np.ascontiguousarray(grad_pre.reshape(rows.shape[0], layer.fan_out), dtype=np.float32)
+    dweight = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
+    dbias = np.empty(layer.fan_out, dtype=np.float32)
+    mac.weight_gradient(rows, g2, dweight, dbias)
+    return dweight, dbias
+
+
+def input_gradient(layer: LayerShape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
+    """Error at a layer's inputs from the error at its pre-activations."""
+    g2 = grad_pre.reshape(-1, layer.fan_out)
+    drows = np.dot(g2, weight.T).astype(np.float32, copy=False)
+    if layer.kind == "dense":
+        return drows.reshape((batch, *layer.in_shape))
+    dx = np.empty((batch, *layer.in_shape), dtype=np.float32)
+    mac.col2im3x3(np.ascontiguousarray(drows), dx)
+    return dx
+
+
+def init_weights(net: NetworkShape, rng: np.random.Generator, scheme: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Initial weights, uniform, biases zero.
+
+    ``auto``: He (bound sqrt(6/fan_in)) before a ReLU, LeCun (sqrt(3/fan_in)) otherwise, so that signals
+    neither vanish nor explode through the paper's nine layers; ``pytorch``: PyTorch's default, weight and
+    bias uniform in ±1/sqrt(fan_in) (signals shrink by ~sqrt(1/6) per ReLU layer, so deep narrow nets stall).
+    """
+    weights = []
+    for layer in net.layers:
+        if scheme == "pytorch":
+            bound = 1.0 / np.sqrt(layer.fan_in)
+            b = rng.uniform(-bound, bound, size=layer.fan_out).astype(np.float32)
+        else:
+            gain = 6.0 if layer.activation == "relu" else 3.0
+            bound = np.sqrt(gain / layer.fan_in)
+            b = np.zeros(layer.fan_out, dtype=np.float32)
+        w = rng.uniform(-bound, bound, size=(layer.fan_in, layer.fan_out)).astype(np.float32)
+        weights.append((w, b))
+    return weights

@@ -1,0 +1,204 @@
+"""Build a run from a validated config (data, network, chip, procedure, engine) and run it.
+
+This is the seam between the model (spec), the builder and the simulator: ``Simulation(config)`` builds
+live objects once; ``run()`` advances the engine in stretches between evaluations and returns curves and
+a summary whose hardware figures come from the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurosim.chip.chip import Chip
+from neurosim.data import Dataset, load_dataset
+from neurosim.engine.clocks import Engine
+from neurosim.errors import ConfigError
+from neurosim.mgd.perturbations import PerturbationSource
+from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
+from neurosim.nn import compute, losses
+from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
+from neurosim.spec.loader import RunConfig
+
+# One random stream per purpose, derived from the run's seed, so changing one model never reshuffles another.
+STREAM_INIT, STREAM_SAMPLES, STREAM_PERTURBATIONS = 1, 2, 3
+
+
+def stream(seed: int, purpose: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, purpose]))
+
+
+def resolve_timing(config: RunConfig) -> Timing:
+    """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
+    mgd, chip = config.workload.mgd, config.chip.timing
+    timing = Timing(mgd.tau_p or chip.tau_p, mgd.tau_x or chip.tau_x, mgd.tau_theta or chip.tau_theta)
+    if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
+        raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
+    return timing
+
+
+def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:
+    net = config.workload.network
+    if net.kind == "paper_cnn":
+        return paper_cnn(net.width, input_shape, n_classes, net.activation, net.output_activation)
+    return mlp(input_shape, net.hidden, n_classes, net.activation, net.output_activation)
+
+
+def to_network_layout(x: np.ndarray, kind: str) -> np.ndarray:
+    """Data sets give (n, C, H, W); the crossbar kernels use NHWC, an MLP flat vectors."""
+    if kind == "paper_cnn":
+        if x.ndim != 4:
+            raise ConfigError(None, "network.kind", f"paper_cnn needs image data, got samples of shape {x.shape[1:]}")
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+
+
+def load_task(config: RunConfig, data_dir: str | None) -> Dataset:
+    spec = config.workload.dataset
+    return load_dataset(spec.name, data_dir=data_dir, classes=spec.classes, seed=0, options=dict(spec.options))
+
+
+@dataclass
+class Curves:
+    iteration: list[int] = field(default_factory=list)
+    simulated_time_s: list[float] = field(default_factory=list)
+    energy_j: list[float] = field(default_factory=list)
+    train_cost: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    curves: Curves
+    config: RunConfig
+    wear: list[np.ndarray]
+    layer_names: list[str]
+
+
+class Simulation:
+    def __init__(self, config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
+                 data_dir: str | None = None, dataset: Dataset | None = None) -> None:
+        self.config = config
+        workload = config.workload
+        self.seed = workload.train.seed if seed is None else seed
+        self.iterations = workload.train.iterations if iterations is None else iterations
+        self.timing = resolve_timing(config)
+        data = dataset if dataset is not None else load_task(config, data_dir)
+        self.dataset = data
+        kind = workload.network.kind
+        self.x_train = to_network_layout(data.x_train, kind)
+        self.x_test = to_network_layout(data.x_test, kind)
+        self.net = build_network(config, self.x_train.shape[1:], data.n_classes)
+        initial = compute.init_weights(self.net, stream(self.seed, STREAM_INIT), workload.network.init)
+        self.chip = Chip(config.chip, self.net, initial)
+        key = int(np.random.SeedSequence([self.seed, STREAM_PERTURBATIONS]).generate_state(1, np.uint64)[0])
+        samples = SampleStream(self.x_train, data.y_train, stream(self.seed, STREAM_SAMPLES))
+        procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
+        self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing, samples,
+                                       PerturbationSource(key, self.net))
+        self.engine = Engine(self.procedure.domains())
+        self.curves = Curves()
+
+    def evaluate(self, size: int | None = None) -> float:
+        """Test accuracy of the chip's current (unperturbed) weights; an observer, not charged to the ledger."""
+        n = min(size or self.config.workload.train.eval_size, len(self.x_test))
+        weights = self.chip.weights()
+        correct = 0
+        for start in range(0, n, 1000):
+            stop = min(n, start + 1000)
+            out = compute.forward(self.net, weights, self.x_test[start:stop])
+            correct += int((out.argmax(axis=1) == self.dataset.y_test[start:stop]).sum())
+        return correct / n
+
+    def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+        train = self.config.workload.train
+        started = time.perf_counter()
+        model = self.chip.cost_model
+        target_at: int | None = None
+        target_time: float | None = None
+        done = 0
+        while done < self.iterations:
+            done = min(self.iterations, done + train.eval_interval)
+            self.engine.run_until(done)
+            accuracy = self.evaluate()
+            counts = self.chip.counts
+            c = self.curves
+            c.iteration.append(done)
+            c.simulated_time_s.append(model.time_s(counts))
+            c.energy_j.append(model.energy_j(counts))
+            c.train_cost.append(self.procedure.take_mean_cost())
+            c.test_accuracy.append(accuracy)
+            if target_at is None and accuracy >= train.target_accuracy:
+                target_at, target_time = done, c.simulated_time_s[-1]
+            if progress is not None:
+                progress({"iteration": done, "iterations": self.iterations, "test_accuracy": accuracy,
+                          "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
+        return RunResult(self._summary(target_at, target_time, time.perf_counter() - started), self.curves,
+                         self.config, self.chip.writes_per_layer(), [layer.name for layer in self.net.layers])
+
+    def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
+        counts = self.chip.counts
+        model = self.chip.cost_model
+        mgd = self.config.workload.mgd
+        acc = self.curves.test_accuracy
+        summary: dict[str, Any] = {
+            "chip": self.config.chip.name,
+            "workload": self.config.workload.name,
+            "mode": mgd.mode,
+            "perturbation": mgd.perturbation,
+            "seed": self.seed,
+            "iterations": self.iterations,
+            "tau_p": self.timing.tau_p,
+            "tau_x": self.timing.tau_x,
+            "tau_theta": self.timing.tau_theta,
+            "clock_hz": self.config.chip.clock_hz,
+            "parameters": self.net.parameters,
+            "simulated_time_s": model.time_s(counts),
+            "energy_j": model.energy_j(counts),
+            "energy_by_component_j": model.energy_by_component_j(counts),
+            "events": counts.as_dict(),
+            **self.chip.wear_summary(),
+            "test_accuracy": acc[-1] if acc else None,
+            "best_test_accuracy": max(acc) if acc else None,
+            "final_train_cost": self.curves.train_cost[-1] if self.curves.train_cost else None,
+            "target_accuracy": self.config.workload.train.target_accuracy,
+            "iterations_to_target": target_at,
+            "simulated_time_to_target_s": target_time,
+            "engine_events": self.engine.events,
+            "wall_time_s": wall,
+        }
+        return summary
+
+
+def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
+    """The network as mapped onto the chip, without training (needs the data set only for its shapes)."""
+    data = load_task(config, data_dir)
+    kind = config.workload.network.kind
+    input_shape = to_network_layout(data.x_train[:1], kind).shape[1:]
+    net = build_network(config, input_shape, data.n_classes)
+    xbar = config.chip.crossbar
+    layers = [{
+        "name": layer.name, "kind": layer.kind, "input_shape": list(layer.in_shape),
+        "output_shape": list(layer.output_shape), "activation": layer.activation, "max_pool": layer.pool,
+        "parameters": layer.parameters, "nodes": layer.nodes, "macs_per_sample": layer.macs,
+        "crossbar_rows": layer.fan_in + 1, "crossbar_cols": layer.fan_out,
+        "tiles": layer.tiles(xbar.rows, xbar.cols),
+    } for layer in net.layers]
+    return {
+        "chip": config.chip.name, "workload": config.workload.name, "dataset": data.name,
+        "classes": data.n_classes, "input_shape": list(input_shape),
+        "parameters": net.parameters,
+        "perturbed_weight_parameters": net.parameters,
+        "perturbed_nodes": net.nodes,
+        "macs_per_sample": net.macs,
+        "tiles": sum(entry["tiles"] for entry in layers),
+        "layers": layers,
+    }

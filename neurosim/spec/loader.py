@@ -1,0 +1,150 @@
+"""Reading chip and workload files, applying ``--set`` overrides, and validating once.
+
+A chip file holds one top-level ``chip:`` section; a workload file is flat. ``--set KEY=VALUE`` addresses
+the workload by dotted path (``network.width=8``) and the chip when the path starts with ``chip.``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neurosim.errors import ConfigError
+from neurosim.spec.chip import ChipSpec
+from neurosim.spec.fields import build, to_plain
+from neurosim.spec.workload import WorkloadSpec
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (a silent last-one-wins hides typos)."""
+
+
+def _mapping_no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse one YAML file; a missing or malformed file is a ConfigError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"could not read the file ({exc})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), None, f"malformed YAML{where}: {problem}") from None
+
+
+@dataclass(frozen=True)
+class Override:
+    key: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> Override:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError("--set", text, "expected KEY=VALUE with a dotted KEY such as network.width=8")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        return cls(key, value)
+
+
+def apply_overrides(data: Any, overrides: Iterable[Override], file: str) -> Any:
+    """Set each dotted key in a copy of the parsed YAML, creating sections as needed."""
+    data = _deep_copy(data)
+    for override in overrides:
+        parts = override.key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(file, where, f"--set {override.key}: {where} is a value, not a section")
+            node = child
+        node[parts[-1]] = override.value
+    return data
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated chip and workload pair, with the files they came from."""
+
+    chip: ChipSpec
+    workload: WorkloadSpec
+    chip_file: str
+    workload_file: str
+
+    def as_plain(self) -> dict[str, Any]:
+        return {"chip": to_plain(self.chip), "workload": to_plain(self.workload)}
+
+
+def load_chip(path: str | Path, overrides: Iterable[Override] = ()) -> ChipSpec:
+    data = read_yaml(path)
+    if not isinstance(data, dict) or set(data) != {"chip"}:
+        raise ConfigError(str(path), None, "expected a chip file with one top-level key 'chip:'")
+    data = apply_overrides(data, overrides, str(path))
+    return build(ChipSpec, data["chip"], str(path), "chip")
+
+
+def load_workload(path: str | Path, overrides: Iterable[Override] = ()) -> WorkloadSpec:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), None, "expected a workload file: a mapping with dataset, network, mgd...")
+    if "chip" in data:
+        raise ConfigError(str(path), "chip", "this is a chip file; a workload file was expected here")
+    data = apply_overrides(data, overrides, str(path))
+    return build(WorkloadSpec, data, str(path))
+
+
+def load_config(chip_path: str | Path, workload_path: str | Path, sets: Iterable[str] = ()) -> RunConfig:
+    """Load both files with ``--set`` overrides split by the ``chip.`` prefix."""
+    overrides = [Override.parse(s) for s in sets]
+    chip_overrides = [o for o in overrides if o.key.startswith("chip.")]
+    workload_overrides = [o for o in overrides if not o.key.startswith("chip.")]
+    chip = load_chip(chip_path, chip_overrides)
+    workload = load_workload(workload_path, workload_overrides)
+    return RunConfig(chip, workload, str(chip_path), str(workload_path))
+
+
+def validate_file(path: str | Path) -> str:
+    """Validate a chip or workload file alone; return which kind it was."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and "chip" in data:
+        load_chip(path)
+        return "chip"
+    load_workload(path)
+    return "workload"
