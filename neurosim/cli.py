@@ -9,10 +9,11 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from neurosim.errors import NeurosimError
+from neurosim.errors import ConfigError, DataError, NeurosimError
 
 EXIT_USAGE = 2
 
@@ -69,6 +70,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _workload_context(config: Any) -> Iterator[None]:
+    """Errors found while building from the workload (its data set, its network on that data) name its file."""
+    try:
+        yield
+    except DataError as exc:
+        from neurosim.data import DATASETS
+
+        key = "dataset" if config.workload.dataset.name in DATASETS else "dataset.name"
+        raise DataError(f"{config.workload_file}: {key}: {exc}") from None
+    except ConfigError as exc:
+        if exc.file is not None:
+            raise
+        raise ConfigError(config.workload_file, exc.key, exc.expected) from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from neurosim.io.runfile import write_run
     from neurosim.simulation import Simulation
@@ -79,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise NeurosimError("--seed: expected a whole number >= 0")
     config = load_config(args.chip, args.workload, args.sets)
-    sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
+    with _workload_context(config):
+        sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -138,7 +156,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from neurosim.spec import load_config
 
     config = load_config(args.chip, args.workload, args.sets)
-    info = describe(config, args.data_dir)
+    with _workload_context(config):
+        info = describe(config, args.data_dir)
     if args.json:
         print(json.dumps(info))
         return 0

@@ -20,8 +20,9 @@ Parser = Callable[[Any, str, str], Any]  # (value, file, key path) -> converted 
 _REQUIRED = dataclasses.MISSING
 
 
-def _field(parse: Parser, default: Any, key: str | None, doc: str, unit: str | None = None) -> Any:
-    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit}
+def _field(parse: Parser, default: Any, key: str | None, doc: str, unit: str | None = None,
+           is_mapping: bool = False) -> Any:
+    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit, "mapping": is_mapping}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple default")
     return dataclasses.field(default=default, metadata=metadata)
@@ -69,13 +70,20 @@ def number(*, default: Any = _REQUIRED, key: str | None = None, min_value: float
                 value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _is_finite(value):
             raise ConfigError(file, path, f"expected a number, got {value!r}")
         value = float(value)
         _check_bounds(value, min_value, max_value, allow_min, file, path)
         return value
 
     return _field(parse, default, key, doc)
+
+
+def _is_finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def integer(*, default: Any = _REQUIRED, key: str | None = None, min_value: int | None = None,
@@ -166,7 +174,7 @@ def mapping(*, default: Any = (), key: str | None = None, doc: str = "") -> Any:
             raise ConfigError(file, path, f"expected a mapping of keys to values, got {value!r}")
         return tuple(sorted((str(k), v) for k, v in value.items()))
 
-    return _field(parse, default, key, doc)
+    return _field(parse, default, key, doc, is_mapping=True)
 
 
 def nested(cls: type, *, optional: bool = False, key: str | None = None, doc: str = "") -> Any:
@@ -216,7 +224,9 @@ def build(cls: type[T], data: Any, file: str, path: str = "") -> T:
 def to_plain(obj: Any) -> Any:
     """A spec dataclass back to plain YAML-able data, with its YAML keys (for run files and reports)."""
     if dataclasses.is_dataclass(obj):
-        return {yaml_key(f): to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {yaml_key(f): ({k: to_plain(v) for k, v in getattr(obj, f.name)} if f.metadata.get("mapping")
+                              else to_plain(getattr(obj, f.name)))
+                for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         if obj and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in obj):
             return {k: to_plain(v) for k, v in obj}

@@ -6,7 +6,7 @@ the workload by dotted path (``network.width=8``) and the chip when the path sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,11 @@ class _StrictLoader(yaml.SafeLoader):
 def _mapping_no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # a ``<<: *anchor`` merge key: SafeLoader's construct_mapping resolves it
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            continue  # construct_mapping reports it as a ConstructorError ("found unhashable key")
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -53,6 +57,8 @@ def read_yaml(path: str | Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(path), None, f"malformed YAML{where}: {problem}") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit conversion limit
+        raise ConfigError(str(path), None, f"malformed YAML: {exc}") from None
 
 
 @dataclass(frozen=True)

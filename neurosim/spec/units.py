@@ -28,7 +28,10 @@ def parse_quantity(value: object, unit: str) -> float:
     if isinstance(value, bool):
         raise QuantityError(f"a quantity in {unit}, got a boolean")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise QuantityError(f"a finite quantity in {unit}, got an integer of {len(str(abs(value)))} digits") from None
     elif isinstance(value, str):
         match = _QUANTITY.match(value)
         if not match:

@@ -1,0 +1,35 @@
+"""Shared test fixtures: where the real data set lives (or a clear skip when it is absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    root = Path(os.environ.get("NEUROSIM_TEST_DATA", REPO.parent / "shared" / "data"))
+    return root if (root / "fashion-mnist").is_dir() else None
+
+
+@pytest.fixture
+def fashion_data_dir() -> Path:
+    root = shared_data_dir()
+    if root is None:
+        pytest.skip("Fashion-MNIST not found: set NEUROSIM_TEST_DATA to a folder holding fashion-mnist/ "
+                    "(default ../shared/data)")
+    return root
+
+
+def config_with(*sets: str, chip: str = "chips/reference.yaml", workload: str = "workloads/nist7x7.yaml"):
+    """A validated RunConfig from the shipped files with ``--set`` style overrides."""
+    from neurosim.spec import load_config
+
+    return load_config(REPO / chip, REPO / workload, sets)
+
+
+TINY_PARITY = ("dataset.name=parity", "dataset.options={bits: 4}", "network.hidden=[6]",
+               "network.activation=tanh", "train.eval_size=16")

@@ -1,0 +1,99 @@
+"""The MGD estimate through the real engine: unbiased (paper Thm. 1) and with the norm of Eq. 21."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TINY_PARITY, config_with
+
+from neurosim.nn import compute, losses
+from neurosim.simulation import Simulation
+
+
+def capture_estimates(sim: Simulation) -> list[np.ndarray]:
+    """Record every gradient estimate G handed to the optimizer (flattened over all layers)."""
+    seen: list[np.ndarray] = []
+    procedure = sim.procedure
+    original = procedure.write_update
+
+    def spy(scales: list[float]) -> None:
+        seen.append(np.concatenate([np.concatenate([(w * s).ravel(), (b * s).ravel()])
+                                    for (w, b), s in zip(procedure.accumulated, scales)]).astype(np.float64))
+        original(scales)
+
+    procedure.write_update = spy  # type: ignore[method-assign]
+    return seen
+
+
+def true_gradient(sim: Simulation, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    weights = sim.chip.weights()
+    trace = compute.Trace()
+    out = compute.forward(sim.net, weights, x, trace=trace)
+    grads = compute.backward(sim.net, weights, trace, losses.cost_gradient(sim.procedure.loss, out, y))
+    return np.concatenate([np.concatenate([w.ravel(), b.ravel()]) for w, b in grads]).astype(np.float64)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def assert_same_scale(estimate: np.ndarray, grad: np.ndarray) -> None:
+    """The amplitude, not only the direction: the estimate's component along the gradient has the gradient's
+    norm (the projection is unbiased; the norm of a noisy mean is inflated by its variance)."""
+    assert estimate @ grad / np.linalg.norm(grad) == pytest.approx(np.linalg.norm(grad), rel=0.05)
+
+
+def fixed_sample_sim(*sets: str, cycles: int) -> Simulation:
+    """Weights frozen (η = 0) and one sample held for the whole run (τx longer than the run)."""
+    config = config_with(*TINY_PARITY, "mgd.learning_rate=0", f"mgd.tau_x={cycles + 1}",
+                         "mgd.amplitude=0.001", *sets)
+    return Simulation(config, iterations=cycles)
+
+
+@pytest.mark.parametrize("perturbation", ["weight", "node"])
+@pytest.mark.parametrize("baseline", ["unperturbed", "antithetic"])
+def test_chip_mode_estimate_is_unbiased(perturbation: str, baseline: str) -> None:
+    cycles = 12000
+    sim = fixed_sample_sim(f"mgd.perturbation={perturbation}", f"mgd.baseline={baseline}",
+                           f"mgd.tau_theta={cycles}", cycles=cycles)
+    estimates = capture_estimates(sim)
+    sim.engine.run_until(cycles)
+    assert len(estimates) == 1
+    grad = true_gradient(sim, sim.procedure.x, sim.procedure.y)
+    assert cosine(estimates[0], grad) >= 0.99
+    assert_same_scale(estimates[0], grad)
+
+
+@pytest.mark.parametrize("tau_theta", [1, 4])
+def test_squared_norm_follows_eq21(tau_theta: int) -> None:
+    """E||G||^2 = (1 + (K-1)/τθ) ||∇C||^2 for Bernoulli ±δ weight perturbation, within sampling error."""
+    updates = 3000
+    sim = fixed_sample_sim("mgd.perturbation=weight", "mgd.baseline=antithetic", f"mgd.tau_theta={tau_theta}",
+                           cycles=updates * tau_theta)
+    estimates = capture_estimates(sim)
+    sim.engine.run_until(updates * tau_theta)
+    grad = true_gradient(sim, sim.procedure.x, sim.procedure.y)
+    k = sim.net.parameters
+    squared = np.array([e @ e for e in estimates])
+    predicted = (1 + (k - 1) / tau_theta) * (grad @ grad)
+    standard_error = squared.std(ddof=1) / np.sqrt(len(squared))
+    assert abs(squared.mean() - predicted) < 4 * standard_error + 1e-3 * predicted
+    # and the formula is not met by accident: the wrong τθ would be far off
+    wrong = (1 + (k - 1) / (tau_theta * 4)) * (grad @ grad)
+    assert abs(squared.mean() - wrong) > 4 * standard_error
+
+
+@pytest.mark.parametrize("perturbation", ["weight", "node"])
+def test_paper_mode_estimate_points_along_the_gradient(perturbation: str) -> None:
+    """Layer by layer with a mini-batch: Γ-normalised, so compare directions per layer."""
+    iterations = 16000
+    config = config_with(*TINY_PARITY, "mgd.mode=paper", f"mgd.perturbation={perturbation}",
+                         "mgd.learning_rate=0", "mgd.batch_size=16", "mgd.amplitude=0.001",
+                         f"mgd.tau_theta={iterations}", "mgd.normalize=none")
+    sim = Simulation(config, iterations=iterations)
+    estimates = capture_estimates(sim)
+    sim.engine.run_until(iterations)
+    # batch 16 of the 16-pattern parity table: every iteration sees the whole table, in a new order
+    grad = true_gradient(sim, sim.x_train, sim.dataset.y_train)
+    assert cosine(estimates[0], grad) >= 0.99
+    assert_same_scale(estimates[0], grad)

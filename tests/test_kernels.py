@@ -1,0 +1,110 @@
+"""Every compiled kernel against a plain-numpy twin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurosim.kernels import mac
+from neurosim.kernels.rng import fill_signs, signs_reference
+
+
+def conv3x3_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Direct same-padded 3x3 convolution in NHWC, weight rows ordered (ky, kx, c_in)."""
+    batch, h, w, c_in = x.shape
+    kernel = weight.reshape(3, 3, c_in, -1)
+    padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((batch, h, w, kernel.shape[-1]))
+    for ky in range(3):
+        for kx in range(3):
+            out += np.einsum("bhwc,co->bhwo", padded[:, ky:ky + h, kx:kx + w, :], kernel[ky, kx])
+    return out + bias
+
+
+def maxpool_numpy(x: np.ndarray) -> np.ndarray:
+    b, h, w, c = x.shape
+    h2, w2 = h // 2, w // 2
+    return x[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c).max(axis=(2, 4))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def test_dense_forward_matches_numpy(rng: np.random.Generator) -> None:
+    x = rng.standard_normal((5, 13)).astype(np.float32)
+    w = rng.standard_normal((13, 7)).astype(np.float32)
+    b = rng.standard_normal(7).astype(np.float32)
+    out = np.empty((5, 7), np.float32)
+    mac.dense_forward(x, w, b, out)
+    np.testing.assert_allclose(out, x.astype(np.float64) @ w + b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 1, 3), (1, 7, 7, 3, 2), (3, 4, 4, 4, 5)])
+def test_conv3x3_matches_numpy(rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    batch, h, w, c_in, c_out = shape
+    x = rng.standard_normal((batch, h, w, c_in)).astype(np.float32)
+    weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
+    bias = rng.standard_normal(c_out).astype(np.float32)
+    cols = np.empty((batch * h * w, 9 * c_in), np.float32)
+    out = np.empty((batch, h, w, c_out), np.float32)
+    mac.conv3x3_forward(x, weight, bias, cols, out)
+    np.testing.assert_allclose(out, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
+
+
+def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:
+    """<im2col(x), c> == <x, col2im(c)> for all x, c: what makes the conv input gradient right."""
+    x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
+    cols = np.empty((2 * 5 * 4, 27), np.float32)
+    mac.im2col3x3(x, cols)
+    c = rng.standard_normal(cols.shape).astype(np.float32)
+    back = np.empty_like(x)
+    mac.col2im3x3(c, back)
+    assert np.isclose(float((cols.astype(np.float64) * c).sum()), float((x.astype(np.float64) * back).sum()),
+                      rtol=1e-5)
+
+
+def test_weight_gradient_matches_numpy(rng: np.random.Generator) -> None:
+    rows = rng.standard_normal((11, 6)).astype(np.float32)
+    g = rng.standard_normal((11, 4)).astype(np.float32)
+    dw = np.empty((6, 4), np.float32)
+    db = np.empty(4, np.float32)
+    mac.weight_gradient(rows, g, dw, db)
+    np.testing.assert_allclose(dw, rows.astype(np.float64).T @ g, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, g.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("hw", [(4, 6), (7, 7), (5, 3)])
+def test_maxpool_matches_numpy_and_routes_gradient(rng: np.random.Generator, hw: tuple[int, int]) -> None:
+    x = rng.standard_normal((2, *hw, 3)).astype(np.float32)
+    out = np.empty((2, hw[0] // 2, hw[1] // 2, 3), np.float32)
+    argmax = np.empty(out.shape, np.int8)
+    mac.maxpool2_forward(x, out, argmax)
+    np.testing.assert_array_equal(out, maxpool_numpy(x))
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    grad_in = np.empty_like(x)
+    mac.maxpool2_backward(g, argmax, grad_in)
+    # each pooled gradient lands on exactly the input that won; nothing else receives any
+    assert np.isclose(grad_in.sum(), g.sum(), rtol=1e-5)
+    assert np.count_nonzero(grad_in) == g.size
+    np.testing.assert_array_equal(np.sort(x[grad_in != 0]), np.sort(out.ravel()))
+
+
+def test_counter_rng_matches_reference_and_is_balanced() -> None:
+    out = np.empty(64, np.float32)
+    fill_signs(np.uint64(99), np.uint64(5), np.uint64(3), np.float32(0.5), out)
+    np.testing.assert_array_equal(out, 0.5 * signs_reference(99, 5, 3, 64))
+    big = np.empty(200_000, np.float32)
+    fill_signs(np.uint64(7), np.uint64(0), np.uint64(0), np.float32(1.0), big)
+    assert set(np.unique(big)) == {-1.0, 1.0}
+    assert abs(big.mean()) < 4 / np.sqrt(big.size)          # mean zero within 4 sigma
+    assert abs((big[1:] * big[:-1]).mean()) < 4 / np.sqrt(big.size)  # neighbours uncorrelated
+
+
+def test_counter_rng_differs_by_counter_and_offset() -> None:
+    a = signs_reference(1, 0, 0, 256)
+    b = signs_reference(1, 1, 0, 256)
+    c = signs_reference(1, 0, 1, 256)
+    assert (a != b).mean() > 0.3
+    np.testing.assert_array_equal(a[1:], c[:-1])  # the offset shifts the same stream
