@@ -180,6 +180,7 @@ class Simulation:
 
 def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
     """The network as mapped onto the chip, without training (needs the data set only for its shapes)."""
+    resolve_timing(config)  # the same consistency checks as a training run
     data = load_task(config, data_dir)
     kind = config.workload.network.kind
     input_shape = to_network_layout(data.x_train[:1], kind).shape[1:]

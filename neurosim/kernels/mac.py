@@ -25,24 +25,34 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.n
 
 @nb.njit(**_JIT)
 def im2col3x3(x: np.ndarray, cols: np.ndarray) -> None:
-    """Unroll 3x3 same-padded patches of x (B, H, W, C) into cols (B*H*W, 9*C), ordered (ky, kx, c)."""
+    """Unroll 3x3 same-padded patches of x (B, H, W, C) into cols (B*H*W, 9*C), ordered (ky, kx, c).
+
+    In NHWC the three kx taps of one kernel row are 3*C contiguous inputs, so each row of ``cols`` is
+    three contiguous copies (fewer at the borders, where the padding is zero).
+    """
     n_batch, height, width, channels = x.shape
+    span = 3 * channels
+    flat = x.reshape(n_batch, height, width * channels)
     row = 0
     for b in range(n_batch):
         for y in range(height):
             for xx in range(width):
-                col = 0
+                lo = max(0, 1 - xx) * channels          # first tap inside the image, in elements
+                hi = min(3, width + 1 - xx) * channels  # one past the last
+                src = (xx - 1) * channels
                 for ky in range(3):
+                    base = ky * span
                     iy = y + ky - 1
-                    for kx in range(3):
-                        ix = xx + kx - 1
-                        if 0 <= iy < height and 0 <= ix < width:
-                            for c in range(channels):
-                                cols[row, col + c] = x[b, iy, ix, c]
-                        else:
-                            for c in range(channels):
-                                cols[row, col + c] = 0.0
-                        col += channels
+                    if iy < 0 or iy >= height:
+                        for k in range(span):
+                            cols[row, base + k] = 0.0
+                        continue
+                    for k in range(lo):
+                        cols[row, base + k] = 0.0
+                    for k in range(lo, hi):
+                        cols[row, base + k] = flat[b, iy, src + k]
+                    for k in range(hi, span):
+                        cols[row, base + k] = 0.0
                 row += 1
 
 

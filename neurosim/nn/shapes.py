@@ -111,6 +111,9 @@ def paper_cnn(d: int, input_shape: tuple[int, ...], n_outputs: int, activation: 
     if len(input_shape) != 3:
         raise ConfigError(None, "network.kind", f"paper_cnn needs image inputs (H, W, C), got shape {input_shape}")
     h, w, c = input_shape
+    if h < 8 or w < 8:
+        raise ConfigError(None, "network.kind",
+                          f"paper_cnn needs images of at least 8x8 (three 2x2 max-pools), got {h}x{w}")
     layers = []
     for i, (width, pool) in enumerate(((d, False), (d, True), (2 * d, False), (2 * d, True),
                                       (4 * d, False), (4 * d, True))):

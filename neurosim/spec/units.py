@@ -31,7 +31,8 @@ def parse_quantity(value: object, unit: str) -> float:
         try:
             number = float(value)
         except OverflowError:  # an integer beyond the float range
-            raise QuantityError(f"a finite quantity in {unit}, got an integer of {len(str(abs(value)))} digits") from None
+            digits = len(str(abs(value)))
+            raise QuantityError(f"a finite quantity in {unit}, got an integer of {digits} digits") from None
     elif isinstance(value, str):
         match = _QUANTITY.match(value)
         if not match:
