@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from neurosim import streams
 from neurosim.chip.chip import Chip
+from neurosim.chip.timing import resolve_clock_hz
 from neurosim.data import Dataset, load_dataset
 from neurosim.engine.clocks import Engine
 from neurosim.errors import ConfigError
@@ -24,14 +26,6 @@ from neurosim.nn import compute, losses
 from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
 from neurosim.spec.loader import RunConfig
 
-# One random stream per purpose, derived from the run's seed, so changing one model never reshuffles another.
-STREAM_INIT, STREAM_SAMPLES, STREAM_PERTURBATIONS = 1, 2, 3
-
-
-def stream(seed: int, purpose: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, purpose]))
-
-
 def resolve_timing(config: RunConfig) -> Timing:
     """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
     mgd, chip = config.workload.mgd, config.chip.timing
@@ -39,6 +33,21 @@ def resolve_timing(config: RunConfig) -> Timing:
     if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
         raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
     return timing
+
+
+def inferences_per_cycle(config: RunConfig) -> int:
+    """Chip mode's worst cycle holds two inferences (perturbed + baseline, or a ± pair); otherwise one."""
+    mgd = config.workload.mgd
+    return 2 if mgd.mode == "chip" and mgd.perturbation != "backprop" else 1
+
+
+def resolve_clock(config: RunConfig, override_hz: float | None = None) -> float:
+    return resolve_clock_hz(config.chip, inferences_per_cycle(config), config.chip_file, override_hz)
+
+
+def resolve_amplitude(config: RunConfig) -> float:
+    """δ: the workload's if it sets one (it reprograms the transistors' bias), else the chip's."""
+    return config.workload.mgd.amplitude or config.chip.perturbation.amplitude
 
 
 def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:
@@ -91,19 +100,20 @@ class Simulation:
         self.seed = workload.train.seed if seed is None else seed
         self.iterations = workload.train.iterations if iterations is None else iterations
         self.timing = resolve_timing(config)
+        self.clock_hz = resolve_clock(config)
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
         kind = workload.network.kind
         self.x_train = to_network_layout(data.x_train, kind)
         self.x_test = to_network_layout(data.x_test, kind)
         self.net = build_network(config, self.x_train.shape[1:], data.n_classes)
-        initial = compute.init_weights(self.net, stream(self.seed, STREAM_INIT), workload.network.init)
-        self.chip = Chip(config.chip, self.net, initial)
-        key = int(np.random.SeedSequence([self.seed, STREAM_PERTURBATIONS]).generate_state(1, np.uint64)[0])
-        samples = SampleStream(self.x_train, data.y_train, stream(self.seed, STREAM_SAMPLES))
+        initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
+        self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
+        samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES))
         procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
-        self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing, samples,
-                                       PerturbationSource(key, self.net))
+        self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing, resolve_amplitude(config),
+                                       samples, PerturbationSource(streams.key(self.seed, streams.PERTURBATIONS),
+                                                                   self.net))
         self.engine = Engine(self.procedure.domains())
         self.curves = Curves()
 
@@ -159,7 +169,8 @@ class Simulation:
             "tau_p": self.timing.tau_p,
             "tau_x": self.timing.tau_x,
             "tau_theta": self.timing.tau_theta,
-            "clock_hz": self.config.chip.clock_hz,
+            "clock_hz": self.clock_hz,
+            "amplitude": self.procedure.amplitude,
             "parameters": self.net.parameters,
             "simulated_time_s": model.time_s(counts),
             "energy_j": model.energy_j(counts),
@@ -181,6 +192,7 @@ class Simulation:
 def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
     """The network as mapped onto the chip, without training (needs the data set only for its shapes)."""
     resolve_timing(config)  # the same consistency checks as a training run
+    clock_hz = resolve_clock(config)
     data = load_task(config, data_dir)
     kind = config.workload.network.kind
     input_shape = to_network_layout(data.x_train[:1], kind).shape[1:]
@@ -194,7 +206,7 @@ def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
         "tiles": layer.tiles(xbar.rows, xbar.cols),
     } for layer in net.layers]
     return {
-        "chip": config.chip.name, "workload": config.workload.name, "dataset": data.name,
+        "chip": config.chip.name, "workload": config.workload.name, "dataset": data.name, "clock_hz": clock_hz,
         "classes": data.n_classes, "input_shape": list(input_shape),
         "parameters": net.parameters,
         "perturbed_weight_parameters": net.parameters,

@@ -18,7 +18,7 @@ def capture_estimates(sim: Simulation) -> list[np.ndarray]:
 
     def spy(scales: list[float]) -> None:
         seen.append(np.concatenate([np.concatenate([(w * s).ravel(), (b * s).ravel()])
-                                    for (w, b), s in zip(procedure.accumulated, scales)]).astype(np.float64))
+                                    for (w, b), s in zip(procedure.accumulators.values, scales)]).astype(np.float64))
         original(scales)
 
     procedure.write_update = spy  # type: ignore[method-assign]

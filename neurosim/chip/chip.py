@@ -1,55 +1,150 @@
-"""The Chip assembly: a network mapped onto crossbar tiles of weight devices."""
+"""The Chip assembly: a network mapped onto crossbar tiles of weight devices, with its periphery."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from neurosim import streams
 from neurosim.chip.devices import DeviceArray
 from neurosim.chip.ledger import CostModel, EventCounts
-from neurosim.nn.shapes import NetworkShape
+from neurosim.chip.periphery import CostCircuit
+from neurosim.nn.shapes import LayerShape, NetworkShape
 from neurosim.spec.chip import ChipSpec
 
 
 class Chip:
-    """Live state of one chip instance: device arrays per layer (weights and bias row) and the ledger."""
+    """Live state of one chip instance: device arrays per layer (weights and bias row), the cost circuit,
+    perturbation-amplitude mismatch, and the ledger of what it did."""
 
-    def __init__(self, spec: ChipSpec, net: NetworkShape, initial: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, spec: ChipSpec, net: NetworkShape, initial: list[tuple[np.ndarray, np.ndarray]], *,
+                 seed: int, clock_hz: float) -> None:
         self.spec = spec
         self.net = net
-        self.arrays = [(DeviceArray(spec.weights, w), DeviceArray(spec.weights, b)) for w, b in initial]
+        self.clock_hz = clock_hz
+        variation = streams.stream(seed, streams.DEVICE_VARIATION)
+        noise = streams.stream(seed, streams.WRITE_NOISE)
+        self.arrays = [(DeviceArray(spec.weights, w, variation, noise), DeviceArray(spec.weights, b, variation, noise))
+                       for w, b in initial]
+        self.read_rng = streams.stream(seed, streams.READ_NOISE)
+        self.cost_circuit = CostCircuit(spec.cost, streams.stream(seed, streams.COST_NOISE))
         self.counts = EventCounts()
-        self.cost_model = CostModel(spec)
+        self.cost_model = CostModel(spec, clock_hz)
+        mismatch = streams.stream(seed, streams.MISMATCH)
+        sigma = spec.perturbation.mismatch
+
+        def spread(shape: tuple[int, ...]) -> np.ndarray | None:
+            if sigma <= 0:
+                return None
+            return np.maximum(1.0 + sigma * mismatch.standard_normal(shape), 0.0).astype(np.float32)
+
+        # relative amplitude of each perturbation transistor, fixed per chip (None: all nominal)
+        self.weight_mismatch = [(spread((l.fan_in, l.fan_out)), spread((l.fan_out,))) for l in net.layers]
+        self.node_mismatch = [spread(l.out_shape) for l in net.layers]
+
+    @property
+    def cycle_s(self) -> float:
+        return 1.0 / self.clock_hz
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The weights the devices currently hold (live arrays; do not modify)."""
         return [(w.value, b.value) for w, b in self.arrays]
 
-    def write(self, deltas: list[tuple[np.ndarray, np.ndarray]]) -> int:
-        """Write one update into every device; account pulses and the write round."""
+    def read_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The weights as one inference sees them (with read noise when the device has any)."""
+        if self.spec.weights.device.read_noise <= 0:
+            return self.weights()
+        return [(w.read(self.read_rng), b.read(self.read_rng)) for w, b in self.arrays]
+
+    def measure_cost(self, cost: float) -> float:
+        return self.cost_circuit.measure(cost)
+
+    def write(self, deltas: list[tuple[np.ndarray, np.ndarray]], update_period_s: float) -> int:
+        """Write one update into every device; account pulses, write time and the stall it causes."""
         pulses = 0
-        for (w, b), (dw, db) in zip(self.arrays, deltas):
-            pulses += w.write(dw) + b.write(db)
-        self.counts.updates += 1
-        self.counts.write_pulses += pulses
+        busiest = 0.0
+        for layer, (w, b), (dw, db) in zip(self.net.layers, self.arrays, deltas):
+            matrix = np.vstack([w.write(dw), b.write(db)[None, :]])  # (fan_in + 1, fan_out), bias row last
+            pulses += int(matrix.sum())
+            busiest = max(busiest, self._pulse_slots(layer, matrix))
+        write_time = busiest * self.spec.weights.device.write_time_s
+        if self.spec.weights.write.during_write == "perturb":
+            stall = max(0.0, write_time - update_period_s)
+        else:
+            stall = write_time
+        counts = self.counts
+        counts.updates += 1
+        counts.write_pulses += pulses
         if pulses:
-            self.counts.write_rounds += 1
+            counts.write_rounds += 1
+        counts.write_stall_s += stall
         return pulses
 
+    def _pulse_slots(self, layer: LayerShape, pulses: np.ndarray) -> float:
+        """Pulse durations the slowest tile of this layer needs, given the write parallelism."""
+        xbar = self.spec.crossbar
+        rows, cols = pulses.shape
+        tr, tc = math.ceil(rows / xbar.rows), math.ceil(cols / xbar.cols)
+        padded = np.zeros((tr * xbar.rows, tc * xbar.cols), dtype=np.int64)
+        padded[:rows, :cols] = pulses
+        tiles = padded.reshape(tr, xbar.rows, tc, xbar.cols)
+        mode = self.spec.weights.write.parallelism
+        if mode == "all":
+            return float(tiles.max()) if tiles.size else 0.0
+        if mode == "row":
+            return float(tiles.max(axis=3).sum(axis=1).max())
+        return float(tiles.sum(axis=(1, 3)).max())
+
     def writes_per_layer(self) -> list[np.ndarray]:
-        """Per-device write counts of each layer, weights and bias row together (flattened)."""
+        """Per-device write counts of each layer: weight devices then the bias row, flattened
+        (for pairs, all G+ devices then all G− devices)."""
         return [np.concatenate([w.writes.ravel(), b.writes.ravel()]) for w, b in self.arrays]
 
-    def wear_summary(self) -> dict[str, float]:
-        writes = np.concatenate(self.writes_per_layer())
+    def failed_per_layer(self) -> list[np.ndarray]:
+        return [np.concatenate([w.failed.ravel(), b.failed.ravel()]) for w, b in self.arrays]
+
+    def endurance_per_layer(self) -> list[np.ndarray]:
+        return [np.concatenate([w.endurance.ravel(), b.endurance.ravel()]) for w, b in self.arrays]
+
+    def wear_summary(self) -> dict[str, object]:
+        writes_by_layer = self.writes_per_layer()
+        failed_by_layer = self.failed_per_layer()
+        writes = np.concatenate(writes_by_layer)
+        limits = np.concatenate(self.endurance_per_layer())
         endurance = self.spec.weights.device.endurance_cycles
         return {
+            "devices": int(writes.size),
             "weight_writes_total": int(writes.sum()),
             "weight_writes_max_per_device": int(writes.max()),
             "weight_writes_mean_per_device": float(writes.mean()),
             "endurance_cycles": float(endurance),
-            "endurance_used_max": float(writes.max() / endurance),
+            "endurance_used_max": float((writes / limits).max()),
+            "failed_devices": int(sum(int(f.sum()) for f in failed_by_layer)),
+            **lifetime(writes, limits),
+            "wear_by_layer": [{
+                "layer": layer.name, "devices": int(w.size), "writes_total": int(w.sum()),
+                "writes_max": int(w.max()), "writes_mean": float(w.mean()), "failed": int(f.sum()),
+            } for layer, w, f in zip(self.net.layers, writes_by_layer, failed_by_layer)],
         }
 
     def tiles_per_layer(self) -> list[int]:
         xbar = self.spec.crossbar
         return [layer.tiles(xbar.rows, xbar.cols) for layer in self.net.layers]
+
+
+def lifetime(writes_per_training: np.ndarray, limits: np.ndarray) -> dict[str, float | None]:
+    """How many complete trainings like this one the chip survives before its first device, and before 1% of
+    its devices, wear out (None: no device is written, so none ever wears out)."""
+    written = writes_per_training > 0
+    if not np.any(written):
+        return {"lifetime_trainings_first_failure": None, "lifetime_trainings_1pct": None}
+    trainings = np.full(writes_per_training.shape, np.inf)
+    trainings[written] = limits[written] / writes_per_training[written]
+    ordered = np.sort(trainings)
+    k = max(1, math.ceil(0.01 * ordered.size)) - 1
+    one_pct = ordered[k]
+    return {
+        "lifetime_trainings_first_failure": float(ordered[0]),
+        "lifetime_trainings_1pct": float(one_pct) if np.isfinite(one_pct) else None,
+    }

@@ -1,9 +1,14 @@
-"""Weights on non-volatile devices: the conductance grid, writes as pulses, and wear per device.
+"""Weights on non-volatile devices: pulse responses, noise, variation, wear and failure, as whole arrays.
 
-A weight value maps linearly onto the device's conductance range [w_min, w_max]. An analog device
-(``levels: null``) takes any value and one programming pulse per changed weight; a device with finite
-levels moves in whole steps, the part of an update smaller than a step stays in a per-device residual
-until it adds up to a step.
+A device state p in [0, 1] is its conductance as a fraction of its range. A weight is held by one device
+(offset mapping: w = w_mid + (p - 1/2)·range·gain) or by a differential pair (w = w_max·(p+·gain+ − p−·gain−),
+where an increase potentiates G+ and a decrease potentiates G−, as in PCM pair synapses).
+
+The write controller programs open loop: it turns a requested weight change into a whole number of nominal
+steps (the remainder stays in a per-device residual, or is rounded stochastically) and sends that many
+pulses; what the device does with them follows its pulse-response model, its own (fixed) step size and
+range, and cycle-to-cycle noise. An analog device (``levels: null``) takes any change in one pulse.
+Each pulse counts against the device's endurance; a device past its limit fails and stays failed.
 """
 
 from __future__ import annotations
@@ -13,36 +18,157 @@ import numpy as np
 from neurosim.spec.chip import WeightsSpec
 
 
+def exp_curve(pulses: np.ndarray, a: float, p_max: float) -> np.ndarray:
+    """NeuroSim's potentiation curve p(P) = (1 − e^(−P/A)) / (1 − e^(−Pmax/A)); A = inf is linear."""
+    if not np.isfinite(a):
+        return pulses / p_max
+    return -np.expm1(-pulses / a) / -np.expm1(-p_max / a)
+
+
+def exp_curve_inverse(p: np.ndarray, a: float, p_max: float) -> np.ndarray:
+    if not np.isfinite(a):
+        return p * p_max
+    return -a * np.log1p(p * np.expm1(-p_max / a))
+
+
 class DeviceArray:
-    """One crossbar array of weight devices (a layer's weights or its bias row)."""
+    """The devices of one weight array (a layer's weight matrix or its bias row)."""
 
-    def __init__(self, spec: WeightsSpec, initial: np.ndarray) -> None:
+    def __init__(self, spec: WeightsSpec, initial: np.ndarray, variation: np.random.Generator,
+                 noise: np.random.Generator) -> None:
         self.spec = spec
-        levels = spec.device.levels
-        self.step = None if levels is None else np.float32((spec.w_max - spec.w_min) / (levels - 1))
-        self.value = self.quantize(np.clip(initial, spec.w_min, spec.w_max)).astype(np.float32)
-        self.residual = np.zeros_like(self.value) if self.step is not None else None
-        self.writes = np.zeros(self.value.shape, dtype=np.int64)
-
-    def quantize(self, w: np.ndarray) -> np.ndarray:
-        if self.step is None:
-            return w
-        lo = np.float32(self.spec.w_min)
-        return lo + np.round((w - lo) / self.step) * self.step
-
-    def write(self, delta: np.ndarray) -> int:
-        """Apply a requested change; return the pulses it took (also counted per device)."""
-        spec = self.spec
-        if self.step is None:
-            pulses = (delta != 0).astype(np.int64)
-            np.clip(self.value + delta, spec.w_min, spec.w_max, out=self.value)
+        device = spec.device
+        self.noise = noise
+        self.shape = initial.shape
+        self.pair = spec.encoding == "pair"
+        n_dev = 2 if self.pair else 1
+        dev_shape = (n_dev, *self.shape)
+        self.levels = device.levels
+        self.step_p = None if device.levels is None else 1.0 / (device.levels - 1)
+        self.range = spec.w_max - spec.w_min
+        # weight change of one nominal device step
+        self.step_w = None if self.step_p is None else self.step_p * (spec.w_max if self.pair else self.range)
+        # fixed per chip instance: device-to-device variation, endurance limits
+        self.gain = self._spread(variation, device.range_variation, dev_shape)
+        self.step_scale = self._spread(variation, device.step_variation, dev_shape)
+        if device.endurance_spread > 0:
+            self.endurance = device.endurance_cycles * np.exp(
+                variation.standard_normal(dev_shape) * device.endurance_spread)
         else:
-            wanted = self.residual + delta
-            steps = np.trunc(wanted / self.step)
-            target = np.clip(self.value + steps * self.step, spec.w_min, spec.w_max)
-            taken = np.round((target - self.value) / self.step)
-            self.residual = (wanted - steps * self.step).astype(np.float32)
-            self.value = self.quantize(target).astype(np.float32)
-            pulses = np.abs(taken).astype(np.int64)
-        self.writes += pulses
-        return int(pulses.sum())
+            self.endurance = np.full(dev_shape, device.endurance_cycles)
+        self.state = np.zeros(dev_shape, dtype=np.float64)
+        self.residual = np.zeros(self.shape, dtype=np.float64)
+        self.writes = np.zeros(dev_shape, dtype=np.int64)
+        self.failed = np.zeros(dev_shape, dtype=bool)
+        self._program(initial.astype(np.float64))
+        self.value = self._weights()
+
+    @staticmethod
+    def _spread(rng: np.random.Generator, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
+        if sigma <= 0:
+            return np.ones(shape)
+        return np.maximum(1.0 + sigma * rng.standard_normal(shape), 0.0)
+
+    def _program(self, w: np.ndarray) -> None:
+        """Initial (factory) programming to the nearest level; not counted as wear."""
+        spec = self.spec
+        if self.pair:
+            self.state[0] = np.maximum(w, 0.0) / spec.w_max / self.gain[0]
+            self.state[1] = np.maximum(-w, 0.0) / spec.w_max / self.gain[1]
+        else:
+            mid = 0.5 * (spec.w_max + spec.w_min)
+            self.state[0] = 0.5 + (w - mid) / (self.range * self.gain[0])
+        np.clip(self.state, 0.0, 1.0, out=self.state)
+        if self.step_p is not None:
+            self.state = np.round(self.state / self.step_p) * self.step_p
+
+    def _weights(self) -> np.ndarray:
+        spec = self.spec
+        g = self.state * self.gain
+        if self.pair:
+            w = spec.w_max * (g[0] - g[1])
+        else:
+            w = 0.5 * (spec.w_max + spec.w_min) + (self.state[0] - 0.5) * self.range * self.gain[0]
+        return w.astype(np.float32)
+
+    def pulses_for(self, delta: np.ndarray) -> np.ndarray:
+        """Signed whole pulses the controller sends for a requested weight change (updates the residual)."""
+        if self.step_w is None:
+            return np.sign(delta).astype(np.int64)
+        wanted = self.residual + delta.astype(np.float64) / self.step_w
+        if self.spec.write.rounding == "stochastic":
+            low = np.floor(wanted)
+            pulses = low + (self.noise.random(wanted.shape) < (wanted - low))
+            self.residual[:] = 0.0
+        else:
+            pulses = np.trunc(wanted)
+            self.residual = wanted - pulses
+        return pulses.astype(np.int64)
+
+    def write(self, delta: np.ndarray) -> np.ndarray:
+        """Apply a requested change; return the pulses sent to each weight (>= 0, per weight)."""
+        pulses = self.pulses_for(delta)
+        count = np.abs(pulses)
+        if self.pair:
+            target = np.stack([pulses > 0, pulses < 0])   # which device of the pair is potentiated
+            dev_pulses = np.where(target, count, 0)
+            direction = np.ones_like(dev_pulses)
+        else:
+            dev_pulses = count[None]
+            direction = np.sign(pulses)[None]
+        self.writes += dev_pulses
+        live = (dev_pulses > 0) & ~self.failed
+        if np.any(live):
+            new = self._respond(delta, dev_pulses, direction)
+            self.state = np.where(live, new, self.state)
+        newly = ~self.failed & (self.writes >= self.endurance)
+        if np.any(newly):
+            self._fail(newly)
+        self.value = self._weights()
+        return count
+
+    def _respond(self, delta: np.ndarray, n: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Device states after n pulses in ``direction`` (+1 potentiate, −1 depress)."""
+        device = self.spec.device
+        p = self.state
+        if self.step_p is None:  # analog: the requested change, scaled by this device's own range
+            share = np.abs(delta.astype(np.float64)) / (self.spec.w_max if self.pair else self.range)
+            change = np.broadcast_to(share, p.shape) / self.gain * direction
+            new = p + change
+            if device.write_noise > 0:
+                new = new + device.write_noise * self.noise.standard_normal(p.shape)
+            return np.clip(new, 0.0, 1.0)
+        up = direction > 0
+        effective = n * self.step_scale * np.where(up, 1.0 + device.asymmetry, 1.0 - device.asymmetry)
+        if device.model == "linear":
+            new = p + direction * effective * self.step_p
+        elif device.model == "soft_bounds":
+            shrink = (1.0 - 2.0 * self.step_p) ** effective   # step = nominal at mid-range
+            new = np.where(up, 1.0 - (1.0 - p) * shrink, p * shrink)
+        else:
+            p_max = float(self.levels - 1)
+            a_up = p_max / device.nonlinearity_up if device.nonlinearity_up > 0 else np.inf
+            a_dn = p_max / device.nonlinearity_down if device.nonlinearity_down > 0 else np.inf
+            pot = exp_curve(np.minimum(exp_curve_inverse(p, a_up, p_max) + effective, p_max), a_up, p_max)
+            dep = 1.0 - exp_curve(np.minimum(exp_curve_inverse(1.0 - p, a_dn, p_max) + effective, p_max),
+                                  a_dn, p_max)
+            new = np.where(up, pot, dep)
+        if device.write_noise > 0:
+            new = new + device.write_noise * self.step_p * np.sqrt(n) * self.noise.standard_normal(p.shape)
+        return np.clip(new, 0.0, 1.0)
+
+    def _fail(self, newly: np.ndarray) -> None:
+        mode = self.spec.device.failure_mode
+        if mode == "low":
+            self.state = np.where(newly, 0.0, self.state)
+        elif mode == "high":
+            self.state = np.where(newly, 1.0, self.state)
+        self.failed |= newly
+
+    def read(self, rng: np.random.Generator) -> np.ndarray:
+        """The weights as one inference reads them (read noise, if any, is fresh at every read)."""
+        sigma = self.spec.device.read_noise
+        if sigma <= 0:
+            return self.value
+        return (self.value + np.float32(sigma * self.range) * rng.standard_normal(self.shape,
+                                                                                 dtype=np.float32))

@@ -1,7 +1,7 @@
 """Event counts and the cost model that turns them into seconds and joules.
 
 Training and estimation share this one model: every engine event adds to :class:`EventCounts`, and
-:class:`CostModel` prices the counts with the chip's per-event energies and latencies.
+:class:`CostModel` prices the counts with the chip's per-event energies and the resolved clock.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ COMPONENTS = ("mac_reads", "perturbation_toggles", "cost_evaluations", "bus_broa
 
 @dataclass
 class EventCounts:
-    """What the chip did; whole numbers only, so runs compare exactly."""
+    """What the chip did."""
 
-    cycles: int = 0               # clock cycles (chip mode: perturbed inferences; paper mode: sample inferences)
+    cycles: int = 0               # clock cycles (chip mode: MGD time steps; paper mode: sample inferences)
     inferences: int = 0           # single-sample passes through the network (perturbed or not)
     macs: int = 0                 # multiply-accumulates, bias rows included
     perturbation_toggles: int = 0 # perturbation elements whose state flipped
@@ -27,19 +27,26 @@ class EventCounts:
     accumulator_updates: int = 0  # synapse accumulator additions
     updates: int = 0              # weight-update events (every τθ)
     write_pulses: int = 0         # device programming pulses
-    write_rounds: int = 0         # update events that wrote at least one device (each stalls write_time)
+    write_rounds: int = 0         # update events that wrote at least one device
+    write_stall_s: float = 0.0    # time the chip stood still while devices were written
 
     def add(self, other: EventCounts) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
-    def as_dict(self) -> dict[str, int]:
-        return {k: int(v) for k, v in asdict(self).items()}
+    def scaled(self, factor: float) -> EventCounts:
+        """These counts times a factor, rounded (for extrapolating a measured run)."""
+        return EventCounts(**{f.name: (getattr(self, f.name) * factor if f.type in ("float", float)
+                                        else round(getattr(self, f.name) * factor)) for f in fields(self)})
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(asdict(self))
 
 
 @dataclass(frozen=True)
 class CostModel:
     chip: ChipSpec
+    clock_hz: float
 
     def energy_by_component_j(self, counts: EventCounts) -> dict[str, float]:
         chip = self.chip
@@ -57,4 +64,4 @@ class CostModel:
 
     def time_s(self, counts: EventCounts) -> float:
         """Simulated wall-clock time: the clocked cycles plus the stalls while devices are written."""
-        return counts.cycles / self.chip.clock_hz + counts.write_rounds * self.chip.weights.device.write_time_s
+        return counts.cycles / self.clock_hz + counts.write_stall_s

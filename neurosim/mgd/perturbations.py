@@ -20,23 +20,23 @@ class PerturbationSource:
         self.weight_offset = np.cumsum([0] + [layer.parameters for layer in net.layers]).astype(np.uint64)
         self.node_offset = np.cumsum([0] + [layer.nodes for layer in net.layers]).astype(np.uint64)
 
-    def weight(self, step: int, index: int, amplitude: float) -> tuple[np.ndarray, np.ndarray]:
-        """(θ_weight, θ_bias) of layer ``index`` at perturbation ``step``."""
+    def weight(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Signs ±1 (weights, bias) of layer ``index`` at perturbation ``step``."""
         layer = self.net.layers[index]
         theta_w = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
         theta_b = np.empty(layer.fan_out, dtype=np.float32)
-        amp = np.float32(amplitude)
+        amp = np.float32(1.0)
         offset = self.weight_offset[index]
         fill_signs(self.key, np.uint64(step), offset, amp, theta_w)
         fill_signs(self.key, np.uint64(step), offset + np.uint64(layer.weights), amp, theta_b)
         return theta_w, theta_b
 
-    def node(self, step: int, index: int, amplitude: float, batch: int) -> np.ndarray:
-        """θ on layer ``index``'s pre-activations, independent for every sample of the batch."""
+    def node(self, step: int, index: int, batch: int) -> np.ndarray:
+        """Signs ±1 on layer ``index``'s pre-activations, independent for every sample of the batch."""
         layer = self.net.layers[index]
         theta = np.empty((batch, *layer.out_shape), dtype=np.float32)
         fill_signs(self.node_key, np.uint64(step), self.node_offset[index] * np.uint64(batch),
-                   np.float32(amplitude), theta)
+                   np.float32(1.0), theta)
         return theta
 
 

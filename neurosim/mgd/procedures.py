@@ -6,9 +6,9 @@
 * :class:`PaperMode`: the seed paper's Algorithm 1 and published recipe: a mini-batch per iteration, the
   layers perturbed one after another with amplitude δ/sqrt(K_l), one shared baseline, the Γ normalisation.
 
-Both accumulate S = Σ ΔC·θ (node perturbation: the local product with the layer input) and, every τθ,
-hand the estimate G = S / (n·σ²) (scaled by Γ when normalising) to the optimizer and write the result.
-In ``backprop`` mode the same loop accumulates the true gradient instead.
+Both accumulate S = Σ ΔC·s, s = ±1 the perturbation sign (node perturbation: the local product of ΔC·s
+with the layer input) and, every τθ, hand the estimate G = S/(n·δ) (scaled by Γ when normalising) to the
+optimizer and write the result. In ``backprop`` mode the same loop accumulates the true gradient instead.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurosim.chip.chip import Chip
+from neurosim.chip.periphery import Accumulators
 from neurosim.engine.clocks import ClockDomain
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
@@ -60,19 +61,20 @@ class Timing:
 
 
 class Procedure:
-    """State shared by both modes: the chip, the accumulators S, the optimizer and the running cost."""
+    """State shared by both modes: the chip, the accumulators, the optimizer and the running cost."""
 
-    def __init__(self, chip: Chip, mgd: MGDSpec, loss: str, timing: Timing, stream: SampleStream,
-                 perturbations: PerturbationSource) -> None:
+    def __init__(self, chip: Chip, mgd: MGDSpec, loss: str, timing: Timing, amplitude: float,
+                 stream: SampleStream, perturbations: PerturbationSource) -> None:
         self.chip = chip
         self.net: NetworkShape = chip.net
         self.mgd = mgd
         self.loss = loss
         self.timing = timing
+        self.amplitude = amplitude
         self.stream = stream
         self.source = perturbations
-        self.accumulated: Pairs = [(np.zeros_like(w), np.zeros_like(b)) for w, b in chip.weights()]
-        self.optimizer = Optimizer(mgd, self.accumulated)
+        self.accumulators = Accumulators(chip.spec.accumulator, chip.weights())
+        self.optimizer = Optimizer(mgd, chip.weights())
         self.cost_sum = 0.0
         self.cost_count = 0
 
@@ -88,18 +90,52 @@ class Procedure:
         self.cost_sum, self.cost_count = 0.0, 0
         return mean
 
-    def accumulate(self, index: int, dw: np.ndarray, db: np.ndarray, scale: float) -> None:
-        acc_w, acc_b = self.accumulated[index]
-        acc_w += np.float32(scale) * dw
-        acc_b += np.float32(scale) * db
+    def infer(self, x: np.ndarray, y: np.ndarray, weights: Pairs, *, node_theta: list | None = None,
+              start: int = 0, start_rows: np.ndarray | None = None,
+              trace: compute.Trace | None = None) -> float:
+        """A batch of inferences through the chip, the cost as the cost circuit measures it; counted."""
+        out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, start_rows=start_rows,
+                              trace=trace)
+        counts = self.chip.counts
+        batch = len(x)
+        counts.inferences += batch
+        counts.macs += batch * self.net.macs
+        counts.cost_evaluations += batch
+        return self.chip.measure_cost(losses.cost(self.loss, out, y))
+
+    def accumulate_true_gradient(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Backprop mode: one inference, the exact gradient into the accumulators."""
+        weights = self.chip.read_weights()
+        trace = compute.Trace()
+        c0 = self.infer(x, y, weights, trace=trace)
+        grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss, trace.output, y))
+        for index, (dw, db) in enumerate(grads):
+            self.accumulators.add(index, dw, db, 1.0)
+        self.record_cost(c0)
+        return c0
 
     def write_update(self, estimate_scale: list[float]) -> None:
         """G_l = S_l · scale_l; the optimizer's deltas are written into the devices; S is reset."""
-        grads = [(w * np.float32(s), b * np.float32(s)) for (w, b), s in zip(self.accumulated, estimate_scale)]
-        self.chip.write(self.optimizer.deltas(grads))
-        for w, b in self.accumulated:
-            w.fill(0.0)
-            b.fill(0.0)
+        grads = self.accumulators.take(estimate_scale)
+        update_period_s = self.timing.tau_theta * self.cycles_per_step() * self.chip.cycle_s
+        self.chip.write(self.optimizer.deltas(grads), update_period_s)
+
+    def cycles_per_step(self) -> int:
+        return 1
+
+    def weight_perturbation(self, step: int, index: int, amplitude: float) -> tuple[tuple, tuple]:
+        """(signs, actual perturbation) of a layer's weights and bias, with amplitude mismatch."""
+        signs = self.source.weight(step, index)
+        mismatch = self.chip.weight_mismatch[index]
+        amp = np.float32(amplitude)
+        actual = tuple(amp * s if m is None else amp * m * s for s, m in zip(signs, mismatch))
+        return signs, actual
+
+    def node_perturbation(self, step: int, index: int, amplitude: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        signs = self.source.node(step, index, batch)
+        mismatch = self.chip.node_mismatch[index]
+        amp = np.float32(amplitude)
+        return signs, (amp * signs if mismatch is None else amp * mismatch * signs)
 
 
 class ChipMode(Procedure):
@@ -112,10 +148,10 @@ class ChipMode(Procedure):
         self.c0 = 0.0
         self.baseline_trace: compute.Trace | None = None
         self.baseline_stale = True
+        self.signs: list = [None] * len(self.net.layers)
         self.theta: list = [None] * len(self.net.layers)
         self.perturbation_step = 0
-        perturbed = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
-        self.k = perturbed
+        self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
 
     def domains(self) -> list[ClockDomain]:
         t = self.timing
@@ -132,89 +168,70 @@ class ChipMode(Procedure):
 
     def on_perturb(self, cycle: int) -> None:
         """New ±δ states on every perturbation element; only flipped elements cost energy."""
-        delta = self.mgd.amplitude
         toggles = 0
         for index in range(len(self.net.layers)):
-            old = self.theta[index]
+            old = self.signs[index]
             if self.mgd.perturbation == "weight":
-                new = self.source.weight(self.perturbation_step, index, delta)
-                toggles += sum(_flips(o, n) for o, n in zip(old or (None, None), new))
+                signs, theta = self.weight_perturbation(self.perturbation_step, index, self.amplitude)
+                toggles += sum(_flips(o, n) for o, n in zip(old or (None, None), signs))
             else:
-                new = self.source.node(self.perturbation_step, index, delta, 1)
-                toggles += _flips(old, new)
-            self.theta[index] = new
+                signs, theta = self.node_perturbation(self.perturbation_step, index, self.amplitude, 1)
+                toggles += _flips(old, signs)
+            self.signs[index] = signs
+            self.theta[index] = theta
         self.perturbation_step += 1
         self.chip.counts.perturbation_toggles += toggles
-
-    def _infer(self, weights: Pairs, node_theta: list | None = None,
-               trace: compute.Trace | None = None) -> float:
-        out = compute.forward(self.net, weights, self.x, node_theta=node_theta, trace=trace)
-        counts = self.chip.counts
-        counts.inferences += 1
-        counts.macs += self.net.macs
-        counts.cost_evaluations += 1
-        return losses.cost(self.loss, out, self.y)
 
     def on_cycle(self, cycle: int) -> None:
         counts = self.chip.counts
         counts.cycles += 1
         counts.accumulator_updates += self.net.parameters
-        weights = self.chip.weights()
         kind = self.mgd.perturbation
         if kind == "backprop":
-            trace = compute.Trace()
-            c0 = self._infer(weights, trace=trace)
-            grads = compute.backward(self.net, weights, trace,
-                                     losses.cost_gradient(self.loss, trace.output, self.y))
-            for index, (dw, db) in enumerate(grads):
-                self.accumulate(index, dw, db, 1.0)
-            self.record_cost(c0)
+            self.accumulate_true_gradient(self.x, self.y)
             return
         if self.mgd.baseline == "antithetic":
-            plus, minus, trace = self._perturbed_pair(weights)
+            plus, minus, trace = self._perturbed_pair()
             delta_c = 0.5 * (plus - minus)
             self.record_cost(0.5 * (plus + minus))
         else:
             if self.baseline_stale:
                 self.baseline_trace = compute.Trace()
-                self.c0 = self._infer(weights, trace=self.baseline_trace)
+                self.c0 = self.infer(self.x, self.y, self.chip.read_weights(), trace=self.baseline_trace)
                 self.baseline_stale = False
             trace = self.baseline_trace
-            delta_c = self._perturbed(weights, 1.0) - self.c0
+            delta_c = self._perturbed(1.0) - self.c0
             self.record_cost(self.c0)
         counts.broadcasts += 1
+        dt = self.chip.cycle_s
         for index in range(len(self.net.layers)):
             if kind == "weight":
-                tw, tb = self.theta[index]
-                self.accumulate(index, tw, tb, delta_c)
+                sw, sb = self.signs[index]
+                self.accumulators.add(index, sw, sb, delta_c, dt)
             else:
-                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], self.theta[index])
-                self.accumulate(index, dw, db, delta_c)
+                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], self.signs[index])
+                self.accumulators.add(index, dw, db, delta_c, dt)
 
-    def _perturbed(self, weights: Pairs, sign: float) -> float:
+    def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
         s = np.float32(sign)
+        weights = self.chip.read_weights()
         if self.mgd.perturbation == "weight":
             shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            return self._infer(shifted)
-        return self._infer(weights, node_theta=[s * t for t in self.theta])
+            return self.infer(self.x, self.y, shifted, trace=trace)
+        return self.infer(self.x, self.y, weights, node_theta=[s * t for t in self.theta], trace=trace)
 
-    def _perturbed_pair(self, weights: Pairs) -> tuple[float, float, compute.Trace]:
+    def _perturbed_pair(self) -> tuple[float, float, compute.Trace]:
         """C(+θ) and C(−θ); node perturbation takes its layer inputs from the + pass."""
         trace = compute.Trace()
-        if self.mgd.perturbation == "weight":
-            shifted = [(w + tw, b + tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            plus = self._infer(shifted, trace=trace)
-        else:
-            plus = self._infer(weights, node_theta=self.theta, trace=trace)
-        return plus, self._perturbed(weights, -1.0), trace
+        plus = self._perturbed(1.0, trace)
+        return plus, self._perturbed(-1.0), trace
 
     def on_update(self, cycle: int) -> None:
-        kind = self.mgd.perturbation
         tau = self.timing.tau_theta
-        if kind == "backprop":
+        if self.mgd.perturbation == "backprop":
             scale = 1.0 / tau
         else:
-            scale = 1.0 / (tau * self.mgd.amplitude ** 2)
+            scale = 1.0 / (tau * self.amplitude)
             if self.normalize():
                 scale *= gamma_scale(self.k, max(1, -(-tau // self.timing.tau_p)))
         self.write_update([scale] * len(self.net.layers))
@@ -230,56 +247,48 @@ class PaperMode(Procedure):
             ClockDomain("update", self.timing.tau_theta, 0.75, self.on_update, first=self.timing.tau_theta - 1),
         ]
 
+    def cycles_per_step(self) -> int:
+        """Each iteration infers the batch once for the baseline and once per perturbed layer."""
+        layers = 0 if self.mgd.perturbation == "backprop" else len(self.net.layers)
+        return self.mgd.batch_size * (1 + layers)
+
     def layer_size(self, index: int) -> int:
         layer = self.net.layers[index]
         return layer.parameters if self.mgd.perturbation == "weight" else layer.nodes
 
-    def _count_inferences(self, batch: int) -> None:
-        counts = self.chip.counts
-        counts.cycles += batch
-        counts.inferences += batch
-        counts.macs += batch * self.net.macs
-        counts.cost_evaluations += batch
-
     def on_iteration(self, iteration: int) -> None:
         batch = self.mgd.batch_size
         x, y = self.stream.take(batch)
-        weights = self.chip.weights()
-        trace = compute.Trace()
-        out = compute.forward(self.net, weights, x, trace=trace)
-        self._count_inferences(batch)
-        c0 = losses.cost(self.loss, out, y)
-        self.record_cost(c0)
         counts = self.chip.counts
+        counts.cycles += self.cycles_per_step()
         counts.accumulator_updates += self.net.parameters
         if self.mgd.perturbation == "backprop":
-            grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss, out, y))
-            for index, (dw, db) in enumerate(grads):
-                self.accumulate(index, dw, db, 1.0)
+            self.accumulate_true_gradient(x, y)
             return
-        step = iteration
+        weights = self.chip.read_weights()
+        trace = compute.Trace()
+        c0 = self.infer(x, y, weights, trace=trace)
+        self.record_cost(c0)
+        dt = self.cycles_per_step() * self.chip.cycle_s
         for index in range(len(self.net.layers)):
-            amplitude = self.mgd.amplitude / np.sqrt(self.layer_size(index))
+            amplitude = self.amplitude / np.sqrt(self.layer_size(index))
             if self.mgd.perturbation == "weight":
-                tw, tb = self.source.weight(step, index, amplitude)
+                (sw, sb), (tw, tb) = self.weight_perturbation(iteration, index, amplitude)
                 shifted = list(weights)
                 w, b = weights[index]
                 shifted[index] = (w + tw, b + tb)
-                out = compute.forward(self.net, shifted, x, start=index, start_rows=trace.rows[index])
-                delta_c = losses.cost(self.loss, out, y) - c0
-                self.accumulate(index, tw, tb, delta_c)
-                counts.perturbation_toggles += 2 * (tw.size + tb.size)
+                delta_c = self.infer(x, y, shifted, start=index, start_rows=trace.rows[index]) - c0
+                self.accumulators.add(index, sw, sb, delta_c, dt)
+                counts.perturbation_toggles += 2 * (sw.size + sb.size)
             else:
-                theta = self.source.node(step, index, amplitude, batch)
+                signs, theta = self.node_perturbation(iteration, index, amplitude, batch)
                 node_theta: list = [None] * len(self.net.layers)
                 node_theta[index] = theta
-                out = compute.forward(self.net, weights, x, node_theta=node_theta, start=index,
-                                      start_rows=trace.rows[index])
-                delta_c = losses.cost(self.loss, out, y) - c0
-                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], theta)
-                self.accumulate(index, dw, db, delta_c)
-                counts.perturbation_toggles += 2 * theta.size
-            self._count_inferences(batch)
+                delta_c = self.infer(x, y, weights, node_theta=node_theta, start=index,
+                                     start_rows=trace.rows[index]) - c0
+                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], signs)
+                self.accumulators.add(index, dw, db, delta_c, dt)
+                counts.perturbation_toggles += 2 * signs.size
             counts.broadcasts += 1
 
     def on_update(self, iteration: int) -> None:
@@ -290,8 +299,7 @@ class PaperMode(Procedure):
         scales = []
         for index in range(len(self.net.layers)):
             k = self.layer_size(index)
-            sigma2 = self.mgd.amplitude ** 2 / k
-            scale = 1.0 / (tau * sigma2)
+            scale = 1.0 / (tau * self.amplitude / np.sqrt(k))
             if self.normalize():
                 scale *= gamma_scale(k, tau)
             scales.append(scale)

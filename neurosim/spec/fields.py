@@ -8,6 +8,7 @@ and every error names the file, the key path and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -39,11 +40,16 @@ def yaml_key(field: dataclasses.Field) -> str:
 
 
 def quantity(unit: str, *, default: Any = _REQUIRED, key: str | None = None, min_value: float = 0.0,
-             allow_min: bool = False, optional: bool = False, doc: str = "") -> Any:
-    """A physical quantity in base SI units; strictly above ``min_value`` unless ``allow_min``."""
+             allow_min: bool = False, optional: bool = False, allow_auto: bool = False, doc: str = "") -> Any:
+    """A physical quantity in base SI units; strictly above ``min_value`` unless ``allow_min``.
+
+    ``allow_auto``: the string ``auto`` is accepted and stored as None (the builder then derives the value).
+    """
 
     def parse(value: Any, file: str, path: str) -> float | None:
         if value is None and optional:
+            return None
+        if allow_auto and value == "auto":
             return None
         try:
             number = parse_quantity(value, unit)
@@ -202,7 +208,9 @@ def build(cls: type[T], data: Any, file: str, path: str = "") -> T:
     for key in data:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise ConfigError(file, where, f"unknown key; expected one of: {', '.join(sorted(known))}")
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(file, where, f"unknown key; {hint}expected one of: {', '.join(sorted(known))}")
     values: dict[str, Any] = {}
     for key, f in known.items():
         where = f"{path}.{key}" if path else key

@@ -34,7 +34,8 @@ class MGDSpec:
                        doc="chip: everything perturbed at once on a stream of samples; paper: Algorithm 1")
     perturbation: str = choice(("weight", "node", "backprop"), default="weight",
                                doc="what is perturbed; backprop trains with the true gradient instead")
-    amplitude: float = number(default=0.01, min_value=0.0, allow_min=False, doc="perturbation amplitude δ")
+    amplitude: float | None = number(default=None, min_value=0.0, allow_min=False, optional=True,
+                                     doc="perturbation amplitude δ (weight units); null = the chip's")
     learning_rate: float = number(default=0.01, min_value=0.0, doc="η")
     tau_p: int | None = integer(default=None, min_value=1, optional=True,
                                 doc="perturbation period (cycles); null = the chip's")

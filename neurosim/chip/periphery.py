@@ -1,0 +1,62 @@
+"""The circuits around the crossbars: the cost ADC and the per-synapse accumulators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
+
+
+class CostCircuit:
+    """Turns the exact cost into what the chip measures: noise, clipping to the ADC range, quantisation."""
+
+    def __init__(self, spec: CostCircuitSpec, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.ideal = spec.bits is None and spec.noise == 0
+
+    def measure(self, cost: float) -> float:
+        if self.ideal:
+            return cost
+        spec = self.spec
+        if spec.noise > 0:
+            cost += spec.noise * float(self.rng.standard_normal())
+        if spec.bits is None:
+            return cost
+        lsb = spec.full_scale / (2 ** spec.bits - 1)
+        return float(np.round(min(max(cost, 0.0), spec.full_scale) / lsb) * lsb)
+
+
+class Accumulators:
+    """S = Σ ΔC·(perturbation sign) per synapse (node perturbation: × the synapse input), between updates.
+
+    Optional hardware limits: a leak with time constant ``leak_time``, saturation at ±``full_scale`` and a
+    resolution of ``bits`` over that range. Stored in float32, like the rest of the hot path.
+    """
+
+    def __init__(self, spec: AccumulatorSpec, shapes: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.spec = spec
+        self.values = [(np.zeros(w.shape, np.float32), np.zeros(b.shape, np.float32)) for w, b in shapes]
+        self.ideal = spec.full_scale is None and spec.leak_time_s is None
+        self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
+
+    def add(self, index: int, dw: np.ndarray, db: np.ndarray, scale: float, dt_s: float = 0.0) -> None:
+        """S ← leak(S) + scale·(dw, db), then saturate and quantise."""
+        for acc, inc in zip(self.values[index], (dw, db)):
+            if self.spec.leak_time_s is not None and dt_s > 0:
+                acc *= np.float32(np.exp(-dt_s / self.spec.leak_time_s))
+            acc += np.float32(scale) * inc
+            if self.spec.full_scale is not None:
+                np.clip(acc, -self.spec.full_scale, self.spec.full_scale, out=acc)
+            if self.lsb is not None:
+                np.round(acc / np.float32(self.lsb), out=acc)
+                acc *= np.float32(self.lsb)
+
+    def take(self, scales: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Read every accumulator times its scale, and reset it."""
+        out = []
+        for (w, b), s in zip(self.values, scales):
+            out.append((w * np.float32(s), b * np.float32(s)))
+            w.fill(0.0)
+            b.fill(0.0)
+        return out
