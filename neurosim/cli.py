@@ -25,12 +25,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _common_run_args(p: argparse.ArgumentParser) -> None:
+def _common_run_args(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("chip", help="chip YAML file")
     p.add_argument("workload", help="workload YAML file")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a workload key (network.width=8) or a chip key (chip.clock=10MHz)")
-    p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
+    if data:
+        p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     describe = sub.add_parser("describe", help="show the network as mapped on the chip, without training")
-    _common_run_args(describe)
+    _common_run_args(describe, data=False)
     describe.add_argument("--json", action="store_true")
+
+    estimate = sub.add_parser("estimate", help="hardware time, energy and wear of N iterations, without training")
+    _common_run_args(estimate, data=False)
+    group = estimate.add_mutually_exclusive_group(required=True)
+    group.add_argument("--iterations", type=int, help="iterations to estimate")
+    group.add_argument("--from", dest="from_run", metavar="RUN.h5",
+                       help="extrapolate the measured ledger of a simulated run (its iterations unless --scale-to)")
+    estimate.add_argument("--scale-to", type=int, metavar="N", help="with --from: estimate N iterations")
+    estimate.add_argument("--clock", help="clock rate to estimate at (e.g. 10MHz), checked against the stages")
+    estimate.add_argument("--json", action="store_true")
 
     validate = sub.add_parser("validate", help="check chip and workload files")
     validate.add_argument("files", nargs="+")
@@ -157,7 +168,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
     config = load_config(args.chip, args.workload, args.sets)
     with _workload_context(config):
-        info = describe(config, args.data_dir)
+        info = describe(config)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -167,6 +178,60 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"  {layer['name']:<8} {layer['kind']:<8} {str(layer['input_shape']):<14} -> "
               f"{str(layer['output_shape']):<14} params {layer['parameters']:<9} nodes {layer['nodes']:<7} "
               f"tiles {layer['tiles']}")
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from neurosim.chip.estimate import estimate, estimate_summary, from_run
+    from neurosim.errors import ConfigError
+    from neurosim.io.runfile import read_summary
+    from neurosim.simulation import network_for, resolve_clock, resolve_timing
+    from neurosim.spec import load_config
+    from neurosim.spec.units import QuantityError, format_quantity, parse_quantity
+
+    config = load_config(args.chip, args.workload, args.sets)
+    override = None
+    if args.clock is not None:
+        try:
+            override = parse_quantity(args.clock, "Hz")
+        except QuantityError as exc:
+            raise ConfigError("--clock", None, f"expected {exc}") from None
+        if override <= 0:
+            raise ConfigError("--clock", None, "expected a clock rate > 0 Hz")
+    clock_hz = resolve_clock(config, override)
+    if args.from_run:
+        summary = read_summary(args.from_run)
+        n = args.scale_to or summary["iterations"]
+        if n < 1:
+            raise NeurosimError("--scale-to: expected a whole number >= 1")
+        result = from_run(summary, n, clock_hz)
+    else:
+        if args.iterations < 1:
+            raise NeurosimError("--iterations: expected a whole number >= 1")
+        timing = resolve_timing(config)
+        net = network_for(config)
+        mgd = config.workload.mgd
+        per_step = 1 if mgd.mode == "chip" else mgd.batch_size * (
+            1 + (0 if mgd.perturbation == "backprop" else len(net.layers)))
+        result = estimate(config, net, args.iterations, clock_hz, timing.tau_p, timing.tau_x, timing.tau_theta,
+                          per_step)
+    out = _json_safe(estimate_summary(config, result))
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{out['iterations']} iterations of {out['workload']} on {out['chip']} at "
+          f"{format_quantity(out['clock_hz'], 'Hz')}:")
+    print(f"  time    {format_quantity(out['simulated_time_s'], 's')}")
+    print(f"  energy  {format_quantity(out['energy_j'], 'J')}")
+    for name, value in out["energy_by_component_j"].items():
+        print(f"    {name:<22} {format_quantity(value, 'J')}")
+    print(f"  writes  {out['weight_writes_total']} pulses, {out['weight_writes_max_per_device']:.4g} per device at "
+          f"most ({out['endurance_used_max']:.3g} of endurance)")
+    first = out["lifetime_trainings_first_failure"]
+    print(f"  lifetime: {'unlimited' if first is None else f'{first:.4g}'} such trainings before the first device "
+          f"wears out")
+    for note in out["assumptions"]:
+        print(f"  assumed: {note}")
     return 0
 
 
@@ -187,7 +252,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "describe": cmd_describe, "validate": cmd_validate, "data": cmd_data}
+COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estimate, "validate": cmd_validate, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

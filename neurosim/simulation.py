@@ -17,7 +17,7 @@ import numpy as np
 from neurosim import streams
 from neurosim.chip.chip import Chip
 from neurosim.chip.timing import resolve_clock_hz
-from neurosim.data import Dataset, load_dataset
+from neurosim.data import Dataset, load_dataset, task_shape
 from neurosim.engine.clocks import Engine
 from neurosim.errors import ConfigError
 from neurosim.mgd.perturbations import PerturbationSource
@@ -89,6 +89,7 @@ class RunResult:
     curves: Curves
     config: RunConfig
     wear: list[np.ndarray]
+    failed: list[np.ndarray]
     layer_names: list[str]
 
 
@@ -152,7 +153,8 @@ class Simulation:
                 progress({"iteration": done, "iterations": self.iterations, "test_accuracy": accuracy,
                           "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
         return RunResult(self._summary(target_at, target_time, time.perf_counter() - started), self.curves,
-                         self.config, self.chip.writes_per_layer(), [layer.name for layer in self.net.layers])
+                         self.config, self.chip.writes_per_layer(), self.chip.failed_per_layer(),
+                         [layer.name for layer in self.net.layers])
 
     def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
         counts = self.chip.counts
@@ -189,14 +191,20 @@ class Simulation:
         return summary
 
 
-def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
-    """The network as mapped onto the chip, without training (needs the data set only for its shapes)."""
+def network_for(config: RunConfig) -> NetworkShape:
+    """The network a config describes, from the data set's shape alone (no data is read)."""
+    spec = config.workload.dataset
+    shape, n_classes = task_shape(spec.name, spec.classes, dict(spec.options))
+    kind = config.workload.network.kind
+    input_shape = to_network_layout(np.zeros((1, *shape), np.float32), kind).shape[1:]
+    return build_network(config, input_shape, n_classes)
+
+
+def describe(config: RunConfig) -> dict[str, Any]:
+    """The network as mapped onto the chip, without training and without reading the data."""
     resolve_timing(config)  # the same consistency checks as a training run
     clock_hz = resolve_clock(config)
-    data = load_task(config, data_dir)
-    kind = config.workload.network.kind
-    input_shape = to_network_layout(data.x_train[:1], kind).shape[1:]
-    net = build_network(config, input_shape, data.n_classes)
+    net = network_for(config)
     xbar = config.chip.crossbar
     layers = [{
         "name": layer.name, "kind": layer.kind, "input_shape": list(layer.in_shape),
@@ -206,8 +214,8 @@ def describe(config: RunConfig, data_dir: str | None = None) -> dict[str, Any]:
         "tiles": layer.tiles(xbar.rows, xbar.cols),
     } for layer in net.layers]
     return {
-        "chip": config.chip.name, "workload": config.workload.name, "dataset": data.name, "clock_hz": clock_hz,
-        "classes": data.n_classes, "input_shape": list(input_shape),
+        "chip": config.chip.name, "workload": config.workload.name, "dataset": config.workload.dataset.name,
+        "clock_hz": clock_hz, "classes": net.n_outputs, "input_shape": list(net.input_shape),
         "parameters": net.parameters,
         "perturbed_weight_parameters": net.parameters,
         "perturbed_nodes": net.nodes,

@@ -226,7 +226,7 @@ def test_missing_data_set_names_the_workload_and_where_it_looked(tmp_path, capsy
     monkeypatch.delenv("NEUROSIM_DATA", raising=False)
     empty = tmp_path / "data"
     empty.mkdir()
-    code, _, err = call(capsys, "describe", CHIP, FASHION, "--data-dir", empty)
+    code, _, err = call(capsys, "train", CHIP, FASHION, "--data-dir", empty, "--iterations", "1")
     assert_one_clear_error(code, err, f"{FASHION}: dataset: ", "fashion-mnist data not found", str(empty),
                            "neurosim data fetch fashion-mnist")
 
@@ -341,9 +341,9 @@ def test_describe_overrides_take_effect(capsys):
 
 
 @pytest.mark.parametrize("d", [1, 8, 48])
-def test_describe_paper_cnn_counts(capsys, fashion_dir, d):
-    code, out, err = call(capsys, "describe", CHIP, FASHION, "--json", "--set", f"network.width={d}",
-                          "--data-dir", fashion_dir)
+def test_describe_paper_cnn_counts(capsys, d):
+    """describe needs no data: the data set's shape is known from its name."""
+    code, out, err = call(capsys, "describe", CHIP, FASHION, "--json", "--set", f"network.width={d}")
     assert code == 0, err
     info = json.loads(out)
     assert info["dataset"] == "fashion-mnist"
@@ -355,9 +355,9 @@ def test_describe_paper_cnn_counts(capsys, fashion_dir, d):
     assert sum(layer["nodes"] for layer in info["layers"]) == info["perturbed_nodes"]
 
 
-def test_describe_paper_cnn_width_8_end_to_end(fashion_dir):
+def test_describe_paper_cnn_width_8_end_to_end():
     proc = run_module("describe", "chips/reference.yaml", "workloads/fashion-cnn.yaml", "--json",
-                      "--set", "network.width=8", "--data-dir", fashion_dir)
+                      "--set", "network.width=8")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["parameters"] == 439 * 64 + 71 * 8 + 10 == 28674

@@ -10,7 +10,7 @@ from neurosim import streams
 from neurosim.chip.devices import DeviceArray
 from neurosim.chip.ledger import CostModel, EventCounts
 from neurosim.chip.periphery import CostCircuit
-from neurosim.nn.shapes import LayerShape, NetworkShape
+from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.chip import ChipSpec
 
 
@@ -67,7 +67,7 @@ class Chip:
         for layer, (w, b), (dw, db) in zip(self.net.layers, self.arrays, deltas):
             matrix = np.vstack([w.write(dw), b.write(db)[None, :]])  # (fan_in + 1, fan_out), bias row last
             pulses += int(matrix.sum())
-            busiest = max(busiest, self._pulse_slots(layer, matrix))
+            busiest = max(busiest, pulse_slots(self.spec, matrix))
         write_time = busiest * self.spec.weights.device.write_time_s
         if self.spec.weights.write.during_write == "perturb":
             stall = max(0.0, write_time - update_period_s)
@@ -80,21 +80,6 @@ class Chip:
             counts.write_rounds += 1
         counts.write_stall_s += stall
         return pulses
-
-    def _pulse_slots(self, layer: LayerShape, pulses: np.ndarray) -> float:
-        """Pulse durations the slowest tile of this layer needs, given the write parallelism."""
-        xbar = self.spec.crossbar
-        rows, cols = pulses.shape
-        tr, tc = math.ceil(rows / xbar.rows), math.ceil(cols / xbar.cols)
-        padded = np.zeros((tr * xbar.rows, tc * xbar.cols), dtype=np.int64)
-        padded[:rows, :cols] = pulses
-        tiles = padded.reshape(tr, xbar.rows, tc, xbar.cols)
-        mode = self.spec.weights.write.parallelism
-        if mode == "all":
-            return float(tiles.max()) if tiles.size else 0.0
-        if mode == "row":
-            return float(tiles.max(axis=3).sum(axis=1).max())
-        return float(tiles.sum(axis=(1, 3)).max())
 
     def writes_per_layer(self) -> list[np.ndarray]:
         """Per-device write counts of each layer: weight devices then the bias row, flattened
@@ -131,6 +116,23 @@ class Chip:
     def tiles_per_layer(self) -> list[int]:
         xbar = self.spec.crossbar
         return [layer.tiles(xbar.rows, xbar.cols) for layer in self.net.layers]
+
+
+def pulse_slots(spec: ChipSpec, pulses: np.ndarray) -> float:
+    """Pulse durations the slowest tile needs to write one layer's pulses (rows = crossbar rows, bias row
+    included), given the write parallelism: all devices at once, a row at a time, or a device at a time."""
+    xbar = spec.crossbar
+    rows, cols = pulses.shape
+    tr, tc = math.ceil(rows / xbar.rows), math.ceil(cols / xbar.cols)
+    padded = np.zeros((tr * xbar.rows, tc * xbar.cols), dtype=np.int64)
+    padded[:rows, :cols] = pulses
+    tiles = padded.reshape(tr, xbar.rows, tc, xbar.cols)
+    mode = spec.weights.write.parallelism
+    if mode == "all":
+        return float(tiles.max())
+    if mode == "row":
+        return float(tiles.max(axis=3).sum(axis=1).max())
+    return float(tiles.sum(axis=(1, 3)).max())
 
 
 def lifetime(writes_per_training: np.ndarray, limits: np.ndarray) -> dict[str, float | None]:

@@ -307,3 +307,25 @@ def _check_seed(name: str, seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"{name}: expected the seed to be a non-negative integer, got {seed!r}")
     return int(seed)
+
+
+def task_shape(name: str, classes: Sequence[int] | None = None,
+               options: Mapping[str, Any] | None = None) -> tuple[tuple[int, ...], int]:
+    """(input shape, number of classes) of a data set without reading it: what ``describe`` and
+    ``estimate`` need to build the network."""
+    from neurosim.data.generated import NIST_DEFAULTS, PARITY_DEFAULTS, PARITY_MAX_BITS
+
+    check_name(name)
+    if name == "parity":
+        opts = {**PARITY_DEFAULTS, **check_options(name, options, PARITY_DEFAULTS)}
+        bits = positive_int(name, "bits", opts["bits"], min_value=2, max_value=PARITY_MAX_BITS)
+        shape, n_classes = (bits,), 2
+    elif name == "nist7x7":
+        check_options(name, options, NIST_DEFAULTS)
+        shape, n_classes = (1, 7, 7), 4
+    else:
+        check_options(name, options, IDX_OPTIONS)
+        shape, n_classes = (1, *IMAGE_SIZE), 10
+    if classes is not None:
+        n_classes = len(check_classes(name, classes, n_classes))
+    return shape, n_classes

@@ -9,7 +9,8 @@ Layout::
     /config          attrs: chip_yaml, workload_yaml (the resolved specs as YAML text)
     /curves/<name>   1-D datasets: iteration, simulated_time_s, energy_j, train_cost, test_accuracy
     /summary         attrs: json (the summary object), and one attr per scalar entry
-    /wear/<layer>    per-device write counts (weights then bias row, flattened), int64
+    /wear/<layer>    per-device write counts (weights then bias row, flattened; pairs: G+ then G-), int64
+    /failed/<layer>  per-device failure mask, same order, bool
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def write_run(path: str | Path, result: RunResult) -> None:
                 if isinstance(value, (int, float, str, bool)):
                     summary.attrs[key] = value
             wear = f.create_group("wear")
-            for name, writes in zip(result.layer_names, result.wear):
+            failed = f.create_group("failed")
+            for name, writes, dead in zip(result.layer_names, result.wear, result.failed):
                 wear.create_dataset(name, data=writes, compression="gzip")
+                failed.create_dataset(name, data=dead, compression="gzip")
             f.attrs["complete"] = True
         os.replace(tmp, path)
     except BaseException:

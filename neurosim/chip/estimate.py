@@ -1,0 +1,139 @@
+"""Hardware time, energy and wear of N iterations without training, from the engine's own cost model.
+
+The event counts a run would produce follow from the schedule alone (clock-domain periods, mode, network
+size), except two that depend on the training itself: which perturbation elements flip (we take the
+expectation, half of them per new perturbation) and how many pulses an update needs (one per device per
+update for an analog device; for a device with finite levels, measure it with ``--from RUN.h5``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neurosim.chip.chip import lifetime, pulse_slots
+from neurosim.chip.ledger import CostModel, EventCounts
+from neurosim.nn.shapes import NetworkShape
+from neurosim.spec.loader import RunConfig
+
+
+@dataclass
+class Estimate:
+    iterations: int
+    clock_hz: float
+    counts: EventCounts
+    max_writes_per_device: float
+    assumptions: list[str] = field(default_factory=list)
+    lifetime: dict[str, Any] = field(default_factory=dict)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p: int, tau_x: int,
+                    tau_theta: int) -> tuple[EventCounts, int]:
+    """Counts of every event but the writes, and the number of updates that write."""
+    mgd = config.workload.mgd
+    n = iterations
+    c = EventCounts()
+    c.updates = n // tau_theta
+    writing_updates = max(0, c.updates - mgd.lr_hold_updates)
+    c.accumulator_updates = n * net.parameters
+    if mgd.mode == "chip":
+        c.cycles = n
+        if mgd.perturbation == "backprop":
+            c.inferences = n
+        else:
+            c.broadcasts = n
+            k = net.parameters if mgd.perturbation == "weight" else net.nodes
+            perturbations = _ceil_div(n, tau_p)
+            c.perturbation_toggles = round(k + (perturbations - 1) * k / 2)
+            if mgd.baseline == "antithetic":
+                c.inferences = 2 * n
+            else:  # a baseline whenever the sample changed or the weights were just updated
+                both = tau_x * tau_theta // math.gcd(tau_x, tau_theta)
+                baselines = _ceil_div(n, tau_x) + _ceil_div(n, tau_theta) - _ceil_div(n, both)
+                c.inferences = n + baselines
+    else:
+        batch = mgd.batch_size
+        layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
+        c.cycles = c.inferences = n * batch * (1 + layers)
+        if layers:
+            c.broadcasts = n * layers
+            per_layer = [l.parameters if mgd.perturbation == "weight" else batch * l.nodes for l in net.layers]
+            c.perturbation_toggles = n * 2 * sum(per_layer)
+    c.macs = c.inferences * net.macs
+    c.cost_evaluations = c.inferences
+    return c, writing_updates
+
+
+def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: float, tau_p: int, tau_x: int,
+             tau_theta: int, cycles_per_step: int) -> Estimate:
+    """The expected ledger of ``iterations`` iterations, priced by the same CostModel as a run."""
+    counts, writing = schedule_counts(config, net, iterations, tau_p, tau_x, tau_theta)
+    device = config.chip.weights.device
+    assumptions = ["perturbation toggles: the expectation, half of the elements flip per new perturbation"]
+    if device.levels is not None:
+        assumptions.append("write pulses: one per device per update (a device with finite levels may need "
+                           "more or fewer; use --from RUN.h5 to take the measured rate)")
+    counts.write_pulses = writing * net.parameters
+    counts.write_rounds = writing
+    # every device written once per update: the write time of one update, by the configured parallelism
+    slots = max(pulse_slots(config.chip, np.ones((layer.fan_in + 1, layer.fan_out), np.int64))
+                for layer in net.layers)
+    write_time = slots * device.write_time_s
+    if config.chip.weights.write.during_write == "perturb":
+        write_time = max(0.0, write_time - tau_theta * cycles_per_step / clock_hz)
+    counts.write_stall_s = writing * write_time
+    per_device = float(writing)
+    devices = net.parameters * (2 if config.chip.weights.encoding == "pair" else 1)
+    limits = _expected_limits(device.endurance_cycles, device.endurance_spread, devices)
+    # in a pair only one device of each weight is pulsed per update; the busier one bounds the lifetime
+    writes = np.full(limits.shape, per_device)
+    return Estimate(iterations, clock_hz, counts, per_device, assumptions, lifetime(writes, limits))
+
+
+def _expected_limits(endurance: float, spread: float, devices: int) -> np.ndarray:
+    """Endurance limits at evenly spaced quantiles of the log-normal spread (deterministic)."""
+    if spread <= 0:
+        return np.full(devices, endurance)
+    from scipy.stats import norm
+
+    quantiles = (np.arange(devices) + 0.5) / devices
+    return endurance * np.exp(spread * norm.ppf(quantiles))
+
+
+def from_run(summary: dict[str, Any], iterations: int, clock_hz: float) -> Estimate:
+    """Extrapolate a simulated run's measured ledger to ``iterations`` at ``clock_hz``."""
+    factor = iterations / summary["iterations"]
+    events = EventCounts(**summary["events"])
+    counts = events.scaled(factor)
+    trainings = summary.get("lifetime_trainings_first_failure")
+    one_pct = summary.get("lifetime_trainings_1pct")
+    life = {"lifetime_trainings_first_failure": None if trainings is None else trainings / factor,
+            "lifetime_trainings_1pct": None if one_pct is None else one_pct / factor}
+    return Estimate(iterations, clock_hz, counts, summary["weight_writes_max_per_device"] * factor,
+                    [f"scaled from a simulated run of {summary['iterations']} iterations"], life)
+
+
+def estimate_summary(config: RunConfig, result: Estimate) -> dict[str, Any]:
+    model = CostModel(config.chip, result.clock_hz)
+    counts = result.counts
+    endurance = config.chip.weights.device.endurance_cycles
+    return {
+        "chip": config.chip.name, "workload": config.workload.name, "iterations": result.iterations,
+        "clock_hz": result.clock_hz,
+        "simulated_time_s": model.time_s(counts),
+        "energy_j": model.energy_j(counts),
+        "energy_by_component_j": model.energy_by_component_j(counts),
+        "events": counts.as_dict(),
+        "weight_writes_total": counts.write_pulses,
+        "weight_writes_max_per_device": result.max_writes_per_device,
+        "endurance_used_max": result.max_writes_per_device / endurance,
+        **result.lifetime,
+        "assumptions": result.assumptions,
+    }
