@@ -64,10 +64,14 @@ class Chip:
         """Write one update into every device; account pulses, write time and the stall it causes."""
         pulses = 0
         busiest = 0.0
-        for layer, (w, b), (dw, db) in zip(self.net.layers, self.arrays, deltas):
-            matrix = np.vstack([w.write(dw), b.write(db)[None, :]])  # (fan_in + 1, fan_out), bias row last
-            pulses += int(matrix.sum())
-            busiest = max(busiest, pulse_slots(self.spec, matrix))
+        all_at_once = self.spec.weights.write.parallelism == "all"
+        for (w, b), (dw, db) in zip(self.arrays, deltas):
+            pw, pb = w.write(dw), b.write(db)
+            pulses += int(pw.sum()) + int(pb.sum())
+            if all_at_once:  # tiles in parallel, every device at once: the most pulses any device gets
+                busiest = max(busiest, float(pw.max(initial=0)), float(pb.max(initial=0)))
+            else:
+                busiest = max(busiest, pulse_slots(self.spec, np.vstack([pw, pb[None, :]])))
         write_time = busiest * self.spec.weights.device.write_time_s
         if self.spec.weights.write.during_write == "perturb":
             stall = max(0.0, write_time - update_period_s)

@@ -56,12 +56,32 @@ class DeviceArray:
                 variation.standard_normal(dev_shape) * device.endurance_spread)
         else:
             self.endurance = np.full(dev_shape, device.endurance_cycles)
-        self.state = np.zeros(dev_shape, dtype=np.float64)
+        self._state = np.zeros(dev_shape, dtype=np.float64)
+        self._state_stale = False
         self.residual = np.zeros(self.shape, dtype=np.float64)
         self.writes = np.zeros(dev_shape, dtype=np.int64)
         self.failed = np.zeros(dev_shape, dtype=bool)
         self._program(initial.astype(np.float64))
         self.value = self._weights()
+        # the ideal case (analog, one device, no variation or noise) needs no device state at all
+        self.fast = (self.step_p is None and not self.pair and device.write_noise == 0
+                     and device.range_variation == 0)
+        self.writes_bound = 0  # an upper bound of writes.max(), so wear-out is checked only when it can happen
+        self.first_limit = float(self.endurance.min())
+
+    @property
+    def state(self) -> np.ndarray:
+        """Normalised device states p in [0, 1], shape (devices per weight, *weight shape)."""
+        if self._state_stale:  # the ideal path keeps only the weights; derive the states when asked
+            mid = 0.5 * (self.spec.w_max + self.spec.w_min)
+            self._state[0] = 0.5 + (self.value.astype(np.float64) - mid) / self.range
+            self._state_stale = False
+        return self._state
+
+    @state.setter
+    def state(self, value: np.ndarray) -> None:
+        self._state = value
+        self._state_stale = False
 
     @staticmethod
     def _spread(rng: np.random.Generator, sigma: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -107,6 +127,8 @@ class DeviceArray:
 
     def write(self, delta: np.ndarray) -> np.ndarray:
         """Apply a requested change; return the pulses sent to each weight (>= 0, per weight)."""
+        if self.fast:
+            return self._write_ideal(delta)
         pulses = self.pulses_for(delta)
         count = np.abs(pulses)
         if self.pair:
@@ -121,11 +143,57 @@ class DeviceArray:
         if np.any(live):
             new = self._respond(delta, dev_pulses, direction)
             self.state = np.where(live, new, self.state)
+        most = int(dev_pulses.max(initial=0))
+        if self.pair and self.spec.refresh_threshold is not None:
+            extra = self._refresh()
+            count = count + extra
+            most += int(extra.max(initial=0))
+        self._check_wear(most)
+        self.value = self._weights()
+        return count
+
+    def _write_ideal(self, delta: np.ndarray) -> np.ndarray:
+        """Analog single devices without noise or variation: the weight is the state, one pulse per change."""
+        pulses = (delta != 0).astype(np.int64)
+        old = self.value
+        new = np.clip(old + delta, self.spec.w_min, self.spec.w_max).astype(np.float32)
+        if self.failed.any():
+            new = np.where(self.failed[0], old, new)
+        self.writes[0] += pulses
+        self.value = new
+        self._state_stale = True
+        self._check_wear(1)
+        if self.failed.any():
+            self.value = self._weights()
+        return pulses
+
+    def _check_wear(self, most_pulses: int) -> None:
+        self.writes_bound += most_pulses
+        if self.writes_bound < self.first_limit:
+            return
+        self.writes_bound = int(self.writes.max())
         newly = ~self.failed & (self.writes >= self.endurance)
         if np.any(newly):
             self._fail(newly)
-        self.value = self._weights()
-        return count
+
+    def _refresh(self) -> np.ndarray:
+        """Reset pairs whose devices ran up to the threshold and reprogram the weight onto one device:
+        a reset pulse for each device and the programming pulses of the one that carries the weight."""
+        # due: a device ran up to the threshold while its partner also holds conductance (range wasted on
+        # cancellation); after a refresh the partner is empty, so a large weight alone never re-triggers it
+        due = ((self.state.max(axis=0) >= self.spec.refresh_threshold) & (self.state.min(axis=0) > 0)
+               & ~self.failed.any(axis=0))
+        if not np.any(due):
+            return np.zeros(self.shape, dtype=np.int64)
+        w = self._weights().astype(np.float64)
+        before = self.state.copy()
+        self._program(w)
+        self.state = np.where(due, self.state, before)
+        steps = np.round(self.state.max(axis=0) / self.step_p) if self.step_p else np.ones(self.shape)
+        extra = np.where(due, 2 + steps, 0).astype(np.int64)
+        self.writes += np.where(due, np.stack([1 + np.round(self.state[0] / (self.step_p or 1)),
+                                               1 + np.round(self.state[1] / (self.step_p or 1))]), 0).astype(np.int64)
+        return extra
 
     def _respond(self, delta: np.ndarray, n: np.ndarray, direction: np.ndarray) -> np.ndarray:
         """Device states after n pulses in ``direction`` (+1 potentiate, −1 depress)."""
@@ -147,8 +215,8 @@ class DeviceArray:
             new = np.where(up, 1.0 - (1.0 - p) * shrink, p * shrink)
         else:
             p_max = float(self.levels - 1)
-            a_up = p_max / device.nonlinearity_up if device.nonlinearity_up > 0 else np.inf
-            a_dn = p_max / device.nonlinearity_down if device.nonlinearity_down > 0 else np.inf
+            a_up = p_max / device.nonlinearity_up if device.nonlinearity_up != 0 else np.inf
+            a_dn = p_max / device.nonlinearity_down if device.nonlinearity_down != 0 else np.inf
             pot = exp_curve(np.minimum(exp_curve_inverse(p, a_up, p_max) + effective, p_max), a_up, p_max)
             dep = 1.0 - exp_curve(np.minimum(exp_curve_inverse(1.0 - p, a_dn, p_max) + effective, p_max),
                                   a_dn, p_max)

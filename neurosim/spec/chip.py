@@ -43,10 +43,10 @@ class WeightDeviceSpec:
     model: str = choice(("linear", "soft_bounds", "exponential"), default="linear",
                         doc="pulse response: linear steps; soft bounds (step shrinks towards the bound); "
                             "NeuroSim's exponential pulse-response curves")
-    nonlinearity_up: float = number(default=0.0, min_value=0.0,
-                                    doc="exponential model: curvature of the potentiation curve (0 = linear); "
-                                        "NeuroSim's A = levels/nonlinearity")
-    nonlinearity_down: float = number(default=0.0, min_value=0.0, doc="the same for depression")
+    nonlinearity_up: float = number(default=0.0,
+                                    doc="exponential model: ν = Pmax/A of the potentiation curve (0 = linear; "
+                                        "ν > 0 saturating, ν < 0 accelerating); NeuroSim label NL -> 1/getParamA(NL)")
+    nonlinearity_down: float = number(default=0.0, doc="the same for depression (mirrored curve)")
     asymmetry: float = number(default=0.0, min_value=-0.99, max_value=0.99,
                               doc="up/down step imbalance: up steps are (1+a) and down steps (1-a) times nominal")
     write_noise: float = number(default=0.0, min_value=0.0,
@@ -94,12 +94,18 @@ class WeightsSpec:
     w_max: float = number(default=1.0, doc="weight at the highest conductance")
     encoding: str = choice(("single", "pair"), default="single",
                            doc="one device per weight (offset mapping), or a differential pair G+ - G-")
+    refresh_threshold: float | None = number(default=None, min_value=0.0, max_value=1.0, allow_min=False,
+                                             optional=True,
+                                             doc="pairs: when either device passes this state, both are reset and "
+                                                 "the weight reprogrammed onto one (costs pulses); null = never")
     device: WeightDeviceSpec = nested(WeightDeviceSpec)
     write: WriteSpec = nested(WriteSpec)
 
     def check(self, file: str, path: str) -> None:
         if not self.w_min < self.w_max:
             raise ConfigError(file, f"{path}.w_max", f"expected w_max > w_min ({self.w_min:g}), got {self.w_max:g}")
+        if self.refresh_threshold is not None and self.encoding != "pair":
+            raise ConfigError(file, f"{path}.refresh_threshold", "a refresh applies to differential pairs only")
         if self.encoding == "pair" and self.w_min != -self.w_max:
             raise ConfigError(file, f"{path}.w_min", "a differential pair spans a symmetric range: w_min = -w_max")
 

@@ -1,0 +1,144 @@
+"""Benchmark: forward passes, MGD iterations through the engine, and engine overhead, in one process.
+
+    python tools/bench.py [--quick] [--json] [--widths 1 8 48]
+
+Prints each figure as a time and as a ratio to the bare forward pass of the same batch. Single thread
+(neurosim pins numba and BLAS to one thread on import). Compile time is measured separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from neurosim.engine.clocks import ClockDomain, Engine  # noqa: E402
+from neurosim.nn import compute  # noqa: E402
+from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn  # noqa: E402
+from neurosim.simulation import Simulation  # noqa: E402
+from neurosim.spec import load_config  # noqa: E402
+
+
+def timeit(fn: Callable[[], object], min_time: float = 0.3, min_runs: int = 3) -> float:
+    """Median seconds per call over repeated runs lasting at least ``min_time``."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def numpy_forward(net: NetworkShape, weights, x: np.ndarray) -> np.ndarray:
+    """The yardstick: im2col by stride tricks and one numpy matmul per layer."""
+    a = x
+    for layer, (w, b) in zip(net.layers, weights):
+        batch = a.shape[0]
+        if layer.kind == "conv3x3":
+            h, wd, c = layer.in_shape
+            padded = np.pad(a, ((0, 0), (1, 1), (1, 1), (0, 0)))
+            s = padded.strides
+            patches = np.lib.stride_tricks.as_strided(padded, (batch, h, wd, 3, 3, c), (s[0], s[1], s[2], s[1], s[2], s[3]))
+            z = patches.reshape(batch * h * wd, 9 * c) @ w + b
+            z = z.reshape(batch, h, wd, -1)
+        else:
+            z = a.reshape(batch, -1) @ w + b
+        h_ = compute.activate(layer.activation, z)
+        if layer.pool:
+            hh, ww = h_.shape[1] // 2, h_.shape[2] // 2
+            h_ = h_[:, :2 * hh, :2 * ww].reshape(batch, hh, 2, ww, 2, -1).max(axis=(2, 4))
+        a = h_
+    return a.reshape(a.shape[0], -1)
+
+
+def bench_forward(name: str, net: NetworkShape, rng: np.random.Generator, quick: bool) -> dict:
+    weights = compute.init_weights(net, rng)
+    out = {}
+    for batch in (1, 100):
+        x = rng.random((batch, *net.input_shape)).astype(np.float32)
+        ours = timeit(lambda: compute.forward(net, weights, x), 0.1 if quick else 0.3)
+        yard = timeit(lambda: numpy_forward(net, weights, x), 0.1 if quick else 0.3)
+        out[f"forward_b{batch}_s"] = ours
+        out[f"numpy_forward_b{batch}_s"] = yard
+        out[f"gmacs_b{batch}"] = batch * net.macs / ours / 1e9
+    return out
+
+
+def bench_iteration(workload: str, sets: list[str], iterations: int, forward: dict) -> dict:
+    config = load_config(REPO / "chips/ideal.yaml" if (REPO / "chips/ideal.yaml").exists() else
+                         REPO / "chips/reference.yaml", REPO / workload,
+                         sets + [f"train.eval_interval={iterations}", "train.eval_size=1"])
+    sim = Simulation(config, iterations=iterations)
+    sim.engine.run_until(2)  # warm up
+    start = time.perf_counter()
+    sim.engine.run_until(iterations + 2)
+    per = (time.perf_counter() - start) / iterations
+    batch = config.workload.mgd.batch_size if config.workload.mgd.mode == "paper" else 1
+    return {"iteration_s": per, "ratio_to_forward": per / forward[f"forward_b{batch}_s"],
+            "cycles_per_s": sim.chip.counts.cycles / (per * (iterations + 2)) if per else None}
+
+
+def bench_engine(events: int = 200_000) -> float:
+    """Seconds per SimPy event with a no-op action: the engine's own overhead."""
+    engine = Engine([ClockDomain("tick", 1, 0.5, lambda cycle: None)])
+    start = time.perf_counter()
+    engine.run_until(events)
+    return (time.perf_counter() - start) / events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--widths", type=int, nargs="+", default=[1, 8, 48])
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    report: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                                "numpy": np.__version__}}
+    t = time.perf_counter()
+    compute.forward(paper_cnn(1, (28, 28, 1), 10, "relu", "identity"),
+                    compute.init_weights(paper_cnn(1, (28, 28, 1), 10, "relu", "identity"), rng),
+                    rng.random((1, 28, 28, 1)).astype(np.float32))
+    report["first_call_s (compile or cache load)"] = time.perf_counter() - t
+    report["engine_event_s"] = bench_engine(20_000 if args.quick else 200_000)
+    nets = {"nist7x7_mlp": mlp((49,), (16,), 4, "relu", "identity")}
+    for d in args.widths:
+        nets[f"paper_cnn_d{d}"] = paper_cnn(d, (28, 28, 1), 10, "relu", "identity")
+    for name, net in nets.items():
+        report[name] = {"macs_per_sample": net.macs, **bench_forward(name, net, rng, args.quick)}
+    n = 2000 if args.quick else 20000
+    fwd = report["nist7x7_mlp"]
+    for label, sets in {"chip_weight_tau1": [], "chip_node_tau1": ["mgd.perturbation=node"],
+                        "chip_weight_tau1000": ["mgd.tau_theta=1000"]}.items():
+        report["nist7x7_mlp"][label] = bench_iteration("workloads/nist7x7.yaml", sets, n, fwd)
+    for d in args.widths:
+        if d > 8 and args.quick:
+            continue
+        fwd = report[f"paper_cnn_d{d}"]
+        base = [f"network.width={d}", "dataset.name=parity", "dataset.options={bits: 4}"]
+        base = [f"network.width={d}"]
+        its = 3 if d >= 48 else 10
+        for label, sets in {"paper_weight": [], "paper_node": ["mgd.perturbation=node"],
+                            "chip_weight": ["mgd.mode=chip", "mgd.normalize=none"],
+                            "chip_node": ["mgd.mode=chip", "mgd.perturbation=node", "mgd.normalize=none"]}.items():
+            report[f"paper_cnn_d{d}"][label] = bench_iteration("workloads/fashion-cnn.yaml", base + sets,
+                                                               its * (1 if "paper" in label else 20), fwd)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
