@@ -137,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def format_summary(s: dict[str, Any]) -> str:
-    from neurosim.spec.units import format_quantity
+    from neurosim.spec.units import format_duration, format_quantity
 
     target = s["iterations_to_target"]
     lines = [
@@ -148,7 +148,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  reached {s['target_accuracy']:.0%}          "
         + (f"at iteration {target} ({format_quantity(s['simulated_time_to_target_s'], 's')} on chip)"
            if target is not None else "never"),
-        f"  simulated time       {format_quantity(s['simulated_time_s'], 's')} at "
+        f"  simulated time       {format_duration(s['simulated_time_s'])} at "
         f"{format_quantity(s['clock_hz'], 'Hz')}",
         f"  energy               {format_quantity(s['energy_j'], 'J')}",
     ]
@@ -187,7 +187,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from neurosim.io.runfile import read_summary
     from neurosim.simulation import network_for, resolve_clock, resolve_timing
     from neurosim.spec import load_config
-    from neurosim.spec.units import QuantityError, format_quantity, parse_quantity
+    from neurosim.spec.units import QuantityError, format_duration, format_quantity, parse_quantity
 
     config = load_config(args.chip, args.workload, args.sets)
     override = None
@@ -221,7 +221,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         return 0
     print(f"{out['iterations']} iterations of {out['workload']} on {out['chip']} at "
           f"{format_quantity(out['clock_hz'], 'Hz')}:")
-    print(f"  time    {format_quantity(out['simulated_time_s'], 's')}")
+    print(f"  time    {format_duration(out['simulated_time_s'])}")
     print(f"  energy  {format_quantity(out['energy_j'], 'J')}")
     for name, value in out["energy_by_component_j"].items():
         print(f"    {name:<22} {format_quantity(value, 'J')}")

@@ -501,3 +501,11 @@ def test_malformed_override_is_reported_before_the_files_are_read(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "missing-chip.yaml", NIST, ["network.width"])
     assert (info.value.file, info.value.key) == ("--set", "network.width")
+
+
+def test_config_reference_is_up_to_date():
+    """docs/config.md is generated from the spec; regenerate it with python -m neurosim.spec.reference."""
+    from neurosim.spec.reference import config_reference
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
+    assert committed == config_reference()

@@ -96,8 +96,9 @@ class WeightsSpec:
                            doc="one device per weight (offset mapping), or a differential pair G+ - G-")
     refresh_threshold: float | None = number(default=None, min_value=0.0, max_value=1.0, allow_min=False,
                                              optional=True,
-                                             doc="pairs: when either device passes this state, both are reset and "
-                                                 "the weight reprogrammed onto one (costs pulses); null = never")
+                                             doc="pairs: when a device passes this state while its partner also "
+                                                 "holds conductance, both are reset and the weight reprogrammed "
+                                                 "onto one (costs pulses); null = never")
     device: WeightDeviceSpec = nested(WeightDeviceSpec)
     write: WriteSpec = nested(WriteSpec)
 
@@ -177,7 +178,7 @@ class AccumulatorSpec:
 class ChipSpec:
     clock_hz: float | None = quantity("Hz", key="clock", allow_auto=True,
                                       doc="clock rate, or auto: the fastest the stage latencies allow")
-    name: str = text(default="chip")
+    name: str = text(default="chip", doc="a short name for reports")
     timing: TimingSpec = nested(TimingSpec)
     crossbar: CrossbarSpec = nested(CrossbarSpec)
     weights: WeightsSpec = nested(WeightsSpec)

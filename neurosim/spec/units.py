@@ -66,3 +66,13 @@ def format_quantity(value: float, unit: str) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.4g} {prefix}{unit}"
     return f"{value:.3g} {unit}"
+
+
+def format_duration(seconds: float) -> str:
+    """A simulated time for people: SI below a minute, else seconds with minutes, hours or days beside."""
+    if not math.isfinite(seconds) or abs(seconds) < 60:
+        return format_quantity(seconds, "s")
+    for name, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if abs(seconds) >= size:
+            return f"{seconds:.4g} s ({seconds / size:.3g} {name})"
+    return f"{seconds:.4g} s"

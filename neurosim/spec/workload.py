@@ -48,11 +48,12 @@ class MGDSpec:
                            doc="chip mode: how the unperturbed cost C0 is obtained")
     normalize: str = choice(("auto", "gamma", "none"), default="auto",
                             doc="Γ normalisation of the estimate; auto = gamma in paper mode, none in chip mode")
-    optimizer: str = choice(("sgd", "momentum", "adam"), default="sgd")
-    momentum: float = number(default=0.9, min_value=0.0, max_value=1.0)
-    beta1: float = number(default=0.9, min_value=0.0, max_value=1.0)
-    beta2: float = number(default=0.999, min_value=0.0, max_value=1.0)
-    epsilon: float = number(default=1e-8, min_value=0.0, allow_min=False)
+    optimizer: str = choice(("sgd", "momentum", "adam"), default="sgd",
+                            doc="what turns the estimate into a step (paper Eq. 13-14; Adam without bias correction)")
+    momentum: float = number(default=0.9, min_value=0.0, max_value=1.0, doc="momentum: decay of the velocity")
+    beta1: float = number(default=0.9, min_value=0.0, max_value=1.0, doc="Adam: decay of the first moment")
+    beta2: float = number(default=0.999, min_value=0.0, max_value=1.0, doc="Adam: decay of the second moment")
+    epsilon: float = number(default=1e-8, min_value=0.0, allow_min=False, doc="Adam: added to sqrt(v)")
     lr_hold_updates: int = integer(default=0, min_value=0,
                                    doc="weight updates with the learning rate held at zero (paper: 1000)")
 
@@ -62,16 +63,18 @@ class TrainSpec:
     iterations: int = integer(default=10000, min_value=1, doc="cycles (chip mode) or mini-batch steps (paper mode)")
     eval_interval: int = integer(default=1000, min_value=1, doc="iterations between test evaluations")
     eval_size: int = integer(default=1000, min_value=1, doc="test samples per evaluation")
-    target_accuracy: float = number(default=0.9, min_value=0.0, max_value=1.0)
-    seed: int = integer(default=0, min_value=0)
+    target_accuracy: float = number(default=0.9, min_value=0.0, max_value=1.0,
+                                    doc="test accuracy whose first crossing is reported as iterations_to_target")
+    seed: int = integer(default=0, min_value=0, doc="seed of every random stream of the run (--seed overrides)")
 
 
 @dataclass(frozen=True)
 class WorkloadSpec:
-    name: str = text(default="workload")
+    name: str = text(default="workload", doc="a short name for reports")
     dataset: DatasetSpec = nested(DatasetSpec)
     network: NetworkSpec = nested(NetworkSpec)
-    loss: str = choice(("cross_entropy", "mse"), default="cross_entropy")
+    loss: str = choice(("cross_entropy", "mse"), default="cross_entropy",
+                       doc="softmax cross-entropy on the outputs, or mean squared error against one-hot targets")
     mgd: MGDSpec = nested(MGDSpec)
     train: TrainSpec = nested(TrainSpec)
-    description: str = text(default="-")
+    description: str = text(default="-", doc="free text")
