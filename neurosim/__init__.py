@@ -13,3 +13,11 @@ _os.environ.setdefault("NUMBA_CACHE_DIR",
                        _os.path.join(_os.path.expanduser("~"), ".cache", "neurosim", "numba"))
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # the Python API, imported on first use so `import neurosim` stays light
+    if name in ("load", "train", "open_run", "describe", "Run"):
+        from neurosim import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
