@@ -20,6 +20,7 @@ from neurosim.chip.timing import resolve_clock_hz
 from neurosim.data import Dataset, load_dataset, task_shape
 from neurosim.engine.clocks import Engine
 from neurosim.errors import ConfigError
+from neurosim.mgd.fused import FusedChipMode, fusable
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
 from neurosim.nn import compute, losses
@@ -95,7 +96,8 @@ class RunResult:
 
 class Simulation:
     def __init__(self, config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
-                 data_dir: str | None = None, dataset: Dataset | None = None) -> None:
+                 data_dir: str | None = None, dataset: Dataset | None = None, coalesce: bool = True,
+                 compiled: bool = True) -> None:
         self.config = config
         workload = config.workload
         self.seed = workload.train.seed if seed is None else seed
@@ -111,12 +113,24 @@ class Simulation:
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES))
-        procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
-        self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing, resolve_amplitude(config),
-                                       samples, PerturbationSource(streams.key(self.seed, streams.PERTURBATIONS),
-                                                                   self.net))
-        self.engine = Engine(self.procedure.domains())
+        key = streams.key(self.seed, streams.PERTURBATIONS)
+        self.why_not_fused = fusable(config, self.iterations, self.timing) if compiled else "compiled=False"
+        if self.why_not_fused is None:
+            self.procedure = FusedChipMode(self.chip, config, self.timing, resolve_amplitude(config), samples, key,
+                                           self.x_train, data.y_train)
+        else:
+            procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
+            self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
+                                           resolve_amplitude(config), samples, PerturbationSource(key, self.net))
+        self.engine = self.make_engine(coalesce)
         self.curves = Curves()
+
+    def make_engine(self, coalesce: bool = True) -> Engine:
+        """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
+        the clock domains stepped event by event. (``compiled=False`` forces the Python chip-mode procedure,
+        the reference the compiled kernels are tested against.)"""
+        stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
+        return Engine(self.procedure.domains(), stretch=stretch)
 
     def evaluate(self, size: int | None = None) -> float:
         """Test accuracy of the chip's current (unperturbed) weights; an observer, not charged to the ledger."""
@@ -186,6 +200,8 @@ class Simulation:
             "iterations_to_target": target_at,
             "simulated_time_to_target_s": target_time,
             "engine_events": self.engine.events,
+            "engine_path": "compiled chip-mode kernels" if self.why_not_fused is None
+            else f"Python events ({self.why_not_fused})",
             "wall_time_s": wall,
         }
         return summary

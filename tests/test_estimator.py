@@ -1,4 +1,8 @@
-"""The MGD estimate through the real engine: unbiased (paper Thm. 1) and with the norm of Eq. 21."""
+"""The MGD estimate through the real engine: unbiased (paper Thm. 1) and with the norm of Eq. 21.
+
+Chip mode is checked on both of its implementations: the compiled kernels (the default for fully connected
+networks on ideal devices) and the Python procedure (everything else).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,57 @@ import numpy as np
 import pytest
 from conftest import TINY_PARITY, config_with
 
+from neurosim.kernels import chipmode as k
+from neurosim.mgd.fused import FusedChipMode
 from neurosim.nn import compute, losses
 from neurosim.simulation import Simulation
+
+PATHS = ["compiled", "python"]
+
+
+def flatten(pairs) -> np.ndarray:
+    return np.concatenate([np.concatenate([w.ravel(), b.ravel()]) for w, b in pairs]).astype(np.float64)
 
 
 def capture_estimates(sim: Simulation) -> list[np.ndarray]:
     """Record every gradient estimate G handed to the optimizer (flattened over all layers)."""
     seen: list[np.ndarray] = []
     procedure = sim.procedure
+    if isinstance(procedure, FusedChipMode):
+        original_update = procedure.on_update
+
+        def spy_fused(cycle: int) -> None:
+            seen.append(procedure.acc.astype(np.float64) * np.float32(procedure.fs[k.F_SCALE]))
+            original_update(cycle)
+
+        procedure.on_update = spy_fused  # type: ignore[method-assign]
+        sim.engine = sim.make_engine(coalesce=False)
+        return seen
     original = procedure.write_update
 
     def spy(scales: list[float]) -> None:
-        seen.append(np.concatenate([np.concatenate([(w * s).ravel(), (b * s).ravel()])
-                                    for (w, b), s in zip(procedure.accumulators.values, scales)]).astype(np.float64))
+        seen.append(flatten([(w * np.float32(s), b * np.float32(s))
+                             for (w, b), s in zip(procedure.accumulators.values, scales)]))
         original(scales)
 
     procedure.write_update = spy  # type: ignore[method-assign]
     return seen
 
 
+def current_sample(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
+    procedure = sim.procedure
+    if isinstance(procedure, FusedChipMode):
+        index = int(procedure.label[0])
+        return sim.x_train[index:index + 1], sim.dataset.y_train[index:index + 1]
+    return procedure.x, procedure.y
+
+
 def true_gradient(sim: Simulation, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     weights = sim.chip.weights()
     trace = compute.Trace()
     out = compute.forward(sim.net, weights, x, trace=trace)
-    grads = compute.backward(sim.net, weights, trace, losses.cost_gradient(sim.procedure.loss, out, y))
-    return np.concatenate([np.concatenate([w.ravel(), b.ravel()]) for w, b in grads]).astype(np.float64)
+    grads = compute.backward(sim.net, weights, trace, losses.cost_gradient(sim.config.workload.loss, out, y))
+    return flatten(grads)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -43,43 +73,47 @@ def assert_same_scale(estimate: np.ndarray, grad: np.ndarray) -> None:
     assert estimate @ grad / np.linalg.norm(grad) == pytest.approx(np.linalg.norm(grad), rel=0.05)
 
 
-def fixed_sample_sim(*sets: str, cycles: int) -> Simulation:
+def fixed_sample_sim(*sets: str, cycles: int, path: str) -> Simulation:
     """Weights frozen (η = 0) and one sample held for the whole run (τx longer than the run)."""
     config = config_with(*TINY_PARITY, "mgd.learning_rate=0", f"mgd.tau_x={cycles + 1}",
                          "mgd.amplitude=0.001", *sets)
-    return Simulation(config, iterations=cycles)
+    sim = Simulation(config, iterations=cycles, compiled=path == "compiled")
+    assert isinstance(sim.procedure, FusedChipMode) == (path == "compiled")
+    return sim
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("perturbation", ["weight", "node"])
 @pytest.mark.parametrize("baseline", ["unperturbed", "antithetic"])
-def test_chip_mode_estimate_is_unbiased(perturbation: str, baseline: str) -> None:
+def test_chip_mode_estimate_is_unbiased(perturbation: str, baseline: str, path: str) -> None:
     cycles = 12000
     sim = fixed_sample_sim(f"mgd.perturbation={perturbation}", f"mgd.baseline={baseline}",
-                           f"mgd.tau_theta={cycles}", cycles=cycles)
+                           f"mgd.tau_theta={cycles}", cycles=cycles, path=path)
     estimates = capture_estimates(sim)
     sim.engine.run_until(cycles)
     assert len(estimates) == 1
-    grad = true_gradient(sim, sim.procedure.x, sim.procedure.y)
+    grad = true_gradient(sim, *current_sample(sim))
     assert cosine(estimates[0], grad) >= 0.99
     assert_same_scale(estimates[0], grad)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("tau_theta", [1, 4])
-def test_squared_norm_follows_eq21(tau_theta: int) -> None:
+def test_squared_norm_follows_eq21(tau_theta: int, path: str) -> None:
     """E||G||^2 = (1 + (K-1)/τθ) ||∇C||^2 for Bernoulli ±δ weight perturbation, within sampling error."""
     updates = 3000
     sim = fixed_sample_sim("mgd.perturbation=weight", "mgd.baseline=antithetic", f"mgd.tau_theta={tau_theta}",
-                           cycles=updates * tau_theta)
+                           cycles=updates * tau_theta, path=path)
     estimates = capture_estimates(sim)
     sim.engine.run_until(updates * tau_theta)
-    grad = true_gradient(sim, sim.procedure.x, sim.procedure.y)
-    k = sim.net.parameters
+    grad = true_gradient(sim, *current_sample(sim))
+    k_params = sim.net.parameters
     squared = np.array([e @ e for e in estimates])
-    predicted = (1 + (k - 1) / tau_theta) * (grad @ grad)
+    predicted = (1 + (k_params - 1) / tau_theta) * (grad @ grad)
     standard_error = squared.std(ddof=1) / np.sqrt(len(squared))
     assert abs(squared.mean() - predicted) < 4 * standard_error + 1e-3 * predicted
     # and the formula is not met by accident: the wrong τθ would be far off
-    wrong = (1 + (k - 1) / (tau_theta * 4)) * (grad @ grad)
+    wrong = (1 + (k_params - 1) / (tau_theta * 4)) * (grad @ grad)
     assert abs(squared.mean() - wrong) > 4 * standard_error
 
 

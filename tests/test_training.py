@@ -136,3 +136,51 @@ def test_paper_mode_cnn_learns_fashion_mnist(fashion_data_dir: Path) -> None:
     cost = result.curves.train_cost
     assert cost[-1] < cost[0] - 0.03          # measured: 2.287 -> 2.226
     assert result.summary["best_test_accuracy"] > 0.15  # chance is 0.10
+
+
+COMPILED_CASES = [
+    (),
+    ("mgd.perturbation=node",),
+    ("mgd.baseline=antithetic", "mgd.tau_p=2", "mgd.tau_x=3", "mgd.tau_theta=5"),
+    ("mgd.optimizer=momentum", "mgd.lr_hold_updates=20"),
+    ("mgd.optimizer=adam", "mgd.perturbation=node", "mgd.baseline=antithetic", "loss=mse"),
+    ("mgd.normalize=gamma", "mgd.tau_theta=7", "chip.weights.write.during_write=perturb"),
+]
+
+
+@pytest.mark.parametrize("sets", COMPILED_CASES)
+def test_stretches_are_bit_identical_to_stepping_event_by_event(sets: tuple[str, ...]) -> None:
+    """The engine may hand a stretch of periodic ticks to one compiled call only if nothing changes."""
+    config = config_with("train.eval_interval=250", *sets)
+    runs = []
+    for coalesce in (True, False):
+        sim = Simulation(config, iterations=1000, coalesce=coalesce)
+        assert sim.why_not_fused is None
+        result = sim.run()
+        runs.append((result, [a.copy() for pair in sim.chip.weights() for a in pair], sim.procedure.acc.copy(),
+                     np.concatenate(sim.chip.writes_per_layer())))
+    (a, wa, acc_a, writes_a), (b, wb, acc_b, writes_b) = runs
+    assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
+    assert np.array_equal(acc_a, acc_b) and np.array_equal(writes_a, writes_b)
+    assert a.summary["events"] == b.summary["events"]
+    assert a.curves.train_cost == b.curves.train_cost and a.curves.test_accuracy == b.curves.test_accuracy
+    assert a.summary["engine_events"] == 4 and b.summary["engine_events"] > 1000  # stretches vs events
+
+
+@pytest.mark.parametrize("sets", COMPILED_CASES)
+def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) -> None:
+    """Two implementations of chip mode: the same events exactly, the same weights up to float32 rounding
+    (short runs: training amplifies rounding differences, by momentum most of all)."""
+    config = config_with("train.eval_interval=20", *sets)
+    fused = Simulation(config, iterations=40)
+    python = Simulation(config, iterations=40, compiled=False)
+    assert fused.why_not_fused is None and python.why_not_fused is not None
+    a, b = fused.run(), python.run()
+    assert a.summary["events"]["perturbation_toggles"] == b.summary["events"]["perturbation_toggles"]
+    ea = {k: v for k, v in a.summary["events"].items() if k != "write_stall_s"}
+    eb = {k: v for k, v in b.summary["events"].items() if k != "write_stall_s"}
+    assert ea == eb
+    assert a.summary["simulated_time_s"] == pytest.approx(b.summary["simulated_time_s"])
+    for x, y in zip([w for p in fused.chip.weights() for w in p], [w for p in python.chip.weights() for w in p]):
+        np.testing.assert_allclose(x, y, atol=2e-4)
+    assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-4)

@@ -121,7 +121,8 @@ class DeviceArray:
             pulses = low + (self.noise.random(wanted.shape) < (wanted - low))
             self.residual[:] = 0.0
         else:
-            pulses = np.trunc(wanted)
+            nearest = np.round(wanted)  # a request of k steps that rounding put a hair below k is k steps
+            pulses = np.where(np.abs(wanted - nearest) < 1e-6, nearest, np.trunc(wanted))
             self.residual = wanted - pulses
         return pulses.astype(np.int64)
 
@@ -138,10 +139,12 @@ class DeviceArray:
         else:
             dev_pulses = count[None]
             direction = np.sign(pulses)[None]
+        # a device takes pulses until its limit; the one that reaches it is its last to land
+        landing = np.minimum(dev_pulses, np.maximum(np.ceil(self.endurance) - self.writes, 0)).astype(np.int64)
         self.writes += dev_pulses
-        live = (dev_pulses > 0) & ~self.failed
+        live = (landing > 0) & ~self.failed
         if np.any(live):
-            new = self._respond(delta, dev_pulses, direction)
+            new = self._respond(delta * (landing.max(axis=0) / np.maximum(count, 1)), landing, direction)
             self.state = np.where(live, new, self.state)
         most = int(dev_pulses.max(initial=0))
         if self.pair and self.spec.refresh_threshold is not None:
@@ -189,10 +192,11 @@ class DeviceArray:
         before = self.state.copy()
         self._program(w)
         self.state = np.where(due, self.state, before)
-        steps = np.round(self.state.max(axis=0) / self.step_p) if self.step_p else np.ones(self.shape)
-        extra = np.where(due, 2 + steps, 0).astype(np.int64)
-        self.writes += np.where(due, np.stack([1 + np.round(self.state[0] / (self.step_p or 1)),
-                                               1 + np.round(self.state[1] / (self.step_p or 1))]), 0).astype(np.int64)
+        # programming pulses per device: whole steps, or one analog pulse for a device that holds anything
+        programming = (np.round(self.state / self.step_p) if self.step_p else (self.state > 0)).astype(np.int64)
+        per_device = np.where(due, 1 + programming, 0)        # a reset, then the programming pulses
+        self.writes += per_device
+        extra = per_device.sum(axis=0)
         return extra
 
     def _respond(self, delta: np.ndarray, n: np.ndarray, direction: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ class Estimate:
     max_writes_per_device: float
     assumptions: list[str] = field(default_factory=list)
     lifetime: dict[str, Any] = field(default_factory=dict)
+    endurance_used_max: float = 0.0   # max over devices of writes / that device's limit
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -80,6 +81,10 @@ def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: fl
     if device.levels is not None:
         assumptions.append("write pulses: one per device per update (a device with finite levels may need "
                            "more or fewer; use --from RUN.h5 to take the measured rate)")
+    elif config.workload.mgd.perturbation != "weight":
+        assumptions.append("write pulses: every device changes at every update (with node perturbation or "
+                           "backprop, a weight whose input was zero throughout an update is not written, so this "
+                           "is an upper bound; use --from RUN.h5 for the measured rate)")
     counts.write_pulses = writing * net.parameters
     counts.write_rounds = writing
     # every device written once per update: the write time of one update, by the configured parallelism
@@ -94,7 +99,8 @@ def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: fl
     limits = _expected_limits(device.endurance_cycles, device.endurance_spread, devices)
     # in a pair only one device of each weight is pulsed per update; the busier one bounds the lifetime
     writes = np.full(limits.shape, per_device)
-    return Estimate(iterations, clock_hz, counts, per_device, assumptions, lifetime(writes, limits))
+    return Estimate(iterations, clock_hz, counts, per_device, assumptions, lifetime(writes, limits),
+                    float((writes / limits).max()))
 
 
 def _expected_limits(endurance: float, spread: float, devices: int) -> np.ndarray:
@@ -117,13 +123,13 @@ def from_run(summary: dict[str, Any], iterations: int, clock_hz: float) -> Estim
     life = {"lifetime_trainings_first_failure": None if trainings is None else trainings / factor,
             "lifetime_trainings_1pct": None if one_pct is None else one_pct / factor}
     return Estimate(iterations, clock_hz, counts, summary["weight_writes_max_per_device"] * factor,
-                    [f"scaled from a simulated run of {summary['iterations']} iterations"], life)
+                    [f"scaled from a simulated run of {summary['iterations']} iterations"], life,
+                    summary["endurance_used_max"] * factor)
 
 
 def estimate_summary(config: RunConfig, result: Estimate) -> dict[str, Any]:
     model = CostModel(config.chip, result.clock_hz)
     counts = result.counts
-    endurance = config.chip.weights.device.endurance_cycles
     return {
         "chip": config.chip.name, "workload": config.workload.name, "iterations": result.iterations,
         "clock_hz": result.clock_hz,
@@ -133,7 +139,7 @@ def estimate_summary(config: RunConfig, result: Estimate) -> dict[str, Any]:
         "events": counts.as_dict(),
         "weight_writes_total": counts.write_pulses,
         "weight_writes_max_per_device": result.max_writes_per_device,
-        "endurance_used_max": result.max_writes_per_device / endurance,
+        "endurance_used_max": result.endurance_used_max,
         **result.lifetime,
         "assumptions": result.assumptions,
     }

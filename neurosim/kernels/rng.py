@@ -1,8 +1,9 @@
 """Counter-based perturbation signs: sign = f(key, counter, index), with no state and no stored array.
 
 A perturbation element's sign is a pure function of the stream key, the perturbation step and the element
-index (splitmix64 finaliser), so it can be regenerated anywhere (in a fused kernel, in a test, after a
-resume) and is bit-identical across runs and machines.
+index, so it can be regenerated anywhere (in a fused kernel, in a test, after a resume) and is
+bit-identical across runs and machines. One splitmix64 output gives 64 signs: element i takes bit i % 64 of
+the hash of block i // 64.
 """
 
 from __future__ import annotations
@@ -23,19 +24,30 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def stream_base(key: np.uint64, counter: np.uint64) -> np.uint64:
+    return mix64(key ^ (counter * _GOLDEN))
+
+
 @nb.njit(nogil=True, cache=True)
 def fill_signs(key: np.uint64, counter: np.uint64, offset: np.uint64, amplitude: np.float32,
                out: np.ndarray) -> None:
     """out.flat[i] = ±amplitude, the sign drawn from (key, counter, offset + i)."""
     flat = out.reshape(out.size)
-    base = mix64(key ^ (counter * _GOLDEN))
+    base = stream_base(key, counter)
+    block = np.uint64(0xFFFFFFFFFFFFFFFF)
+    bits = np.uint64(0)
     for i in range(flat.size):
-        bits = mix64(base + (offset + np.uint64(i)) * _GOLDEN)
-        flat[i] = amplitude if (bits >> np.uint64(63)) == np.uint64(0) else -amplitude
+        index = offset + np.uint64(i)
+        b = index >> np.uint64(6)
+        if b != block:
+            block = b
+            bits = mix64(base + block * _GOLDEN)
+        flat[i] = amplitude if ((bits >> (index & np.uint64(63))) & np.uint64(1)) == np.uint64(0) else -amplitude
 
 
 def signs_reference(key: int, counter: int, offset: int, n: int) -> np.ndarray:
-    """Plain-numpy twin of :func:`fill_signs` (amplitude 1), for tests."""
+    """Plain-Python twin of :func:`fill_signs` (amplitude 1), for tests."""
     mask = (1 << 64) - 1
 
     def mix(z: int) -> int:
@@ -46,6 +58,7 @@ def signs_reference(key: int, counter: int, offset: int, n: int) -> np.ndarray:
     base = mix(key ^ ((counter * 0x9E3779B97F4A7C15) & mask))
     out = np.empty(n, dtype=np.float32)
     for i in range(n):
-        bits = mix((base + (offset + i) * 0x9E3779B97F4A7C15) & mask)
-        out[i] = 1.0 if bits >> 63 == 0 else -1.0
+        index = offset + i
+        bits = mix((base + (index >> 6) * 0x9E3779B97F4A7C15) & mask)
+        out[i] = 1.0 if (bits >> (index & 63)) & 1 == 0 else -1.0
     return out

@@ -37,7 +37,8 @@ class SampleStream:
         self.order = rng.permutation(len(y))
         self.position = 0
 
-    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def take_indices(self, n: int) -> np.ndarray:
+        """The next ``n`` sample indices; drawing n at once or one at a time gives the same sequence."""
         index = np.empty(n, dtype=np.int64)
         filled = 0
         while filled < n:
@@ -48,6 +49,10 @@ class SampleStream:
             index[filled:filled + k] = self.order[self.position:self.position + k]
             self.position += k
             filled += k
+        return index
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        index = self.take_indices(n)
         return self.x[index], self.y[index]
 
 

@@ -50,7 +50,8 @@ class WeightDeviceSpec:
     asymmetry: float = number(default=0.0, min_value=-0.99, max_value=0.99,
                               doc="up/down step imbalance: up steps are (1+a) and down steps (1-a) times nominal")
     write_noise: float = number(default=0.0, min_value=0.0,
-                                doc="cycle-to-cycle write noise: std of each pulse's change, in nominal steps")
+                                doc="cycle-to-cycle write noise: std of each pulse's change, in nominal steps "
+                                    "(analog devices: std of each write's error, as a fraction of the range)")
     step_variation: float = number(default=0.0, min_value=0.0,
                                    doc="device-to-device std of the step size, relative (fixed per chip)")
     range_variation: float = number(default=0.0, min_value=0.0,
@@ -143,7 +144,8 @@ class CostCircuitSpec:
     bits: int | None = integer(default=None, min_value=1, max_value=32, optional=True,
                                doc="ADC resolution of the cost; null = exact")
     full_scale: float = number(default=8.0, min_value=0.0, allow_min=False,
-                               doc="cost at the top of the ADC range (costs are clipped to [0, full_scale])")
+                               doc="cost at the top of the ADC range (with bits set, costs are clipped to "
+                                   "[0, full_scale])")
     noise: float = number(default=0.0, min_value=0.0, doc="std of the noise added to each cost, in cost units")
 
 

@@ -1,0 +1,190 @@
+"""Chip mode on the compiled kernels of :mod:`neurosim.kernels.chipmode`, for the configurations they cover.
+
+The kernels hold the whole chip-mode cycle of a fully connected network on ideal analog devices with ideal
+periphery. :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
+runs it event by event in Python); :class:`FusedChipMode` then offers both the per-event actions for the
+SimPy clock domains and :meth:`FusedChipMode.run_stretch`, which hands a whole stretch of cycles to one
+compiled call with a bit-identical result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.chip.chip import Chip
+from neurosim.engine.clocks import ClockDomain
+from neurosim.kernels import chipmode as k
+from neurosim.mgd.perturbations import _NODE_STREAM, gamma_scale
+from neurosim.mgd.procedures import SampleStream, Timing
+from neurosim.spec.loader import RunConfig
+
+
+def fusable(config: RunConfig, iterations: int, timing: Timing) -> str | None:
+    """None when the compiled chip-mode path covers this run, else the reason it does not."""
+    chip, workload = config.chip, config.workload
+    mgd, device = workload.mgd, chip.weights.device
+    checks = [
+        (mgd.mode == "chip", "paper mode"),
+        (mgd.perturbation in ("weight", "node"), "backprop mode"),
+        (workload.network.kind == "mlp", "convolutional network"),
+        (chip.weights.encoding == "single" and device.levels is None, "devices with finite levels or pairs"),
+        (device.write_noise == 0 and device.range_variation == 0 and device.read_noise == 0, "device noise"),
+        (chip.perturbation.mismatch == 0, "perturbation mismatch"),
+        (chip.cost.bits is None and chip.cost.noise == 0, "cost ADC"),
+        (chip.accumulator.full_scale is None and chip.accumulator.leak_time_s is None, "accumulator limits"),
+        (chip.weights.write.parallelism == "all" or device.write_time_s == 0, "row or device-serial writes"),
+        # an ideal device takes at most one pulse per update: it can only wear out past this many updates
+        (device.endurance_spread == 0 and device.endurance_cycles > iterations // timing.tau_theta,
+         "devices that may wear out"),
+    ]
+    for ok, reason in checks:
+        if not ok:
+            return reason
+    return None
+
+
+class FusedChipMode:
+    """Chip-mode state in flat arrays shared with the chip's device arrays (views), driven by kernels."""
+
+    def __init__(self, chip: Chip, config: RunConfig, timing: Timing, amplitude: float, stream: SampleStream,
+                 key: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
+        self.chip = chip
+        self.net = chip.net
+        self.mgd = config.workload.mgd
+        self.timing = timing
+        self.amplitude = amplitude
+        self.stream = stream
+        # the same signs as the Python procedure's PerturbationSource (node perturbation has its own stream)
+        self.key = np.uint64(key if config.workload.mgd.perturbation == "weight" else key ^ _NODE_STREAM)
+        self.x_train = np.ascontiguousarray(x_train.reshape(len(x_train), -1), dtype=np.float32)
+        self.y_train = y_train.astype(np.int64)
+        layers = self.net.layers
+        n_params = self.net.parameters
+        layout = np.zeros((len(layers), 7), dtype=np.int64)
+        offset = node = inputs = 0
+        self.params = np.empty(n_params, dtype=np.float32)
+        self.writes = np.zeros(n_params, dtype=np.int64)
+        for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
+            fi, fo = layer.fan_in, layer.fan_out
+            layout[index] = (fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
+            # the device arrays now view the flat buffers the kernels write
+            self.params[offset:offset + fi * fo] = w.value.ravel()
+            self.params[offset + fi * fo:offset + fi * fo + fo] = b.value
+            w.value = self.params[offset:offset + fi * fo].reshape(fi, fo)
+            b.value = self.params[offset + fi * fo:offset + fi * fo + fo]
+            w.writes = self.writes[offset:offset + fi * fo].reshape(1, fi, fo)
+            b.writes = self.writes[offset + fi * fo:offset + fi * fo + fo].reshape(1, fo)
+            w._state_stale = b._state_stale = True
+            offset += fi * fo + fo
+            node += fo
+            inputs += fi
+        self.layout = layout
+        n_pert = n_params if self.mgd.perturbation == "weight" else self.net.nodes
+        self.signs = np.zeros(n_pert, dtype=np.float32)
+        self.theta = np.zeros(n_pert, dtype=np.float32)
+        self.acc = np.zeros(n_params, dtype=np.float32)
+        self.m = np.zeros(n_params, dtype=np.float32)
+        self.v = np.zeros(n_params, dtype=np.float32)
+        h_size = inputs + self.net.n_outputs
+        self.h_base = np.zeros(h_size, dtype=np.float32)
+        self.h_pert = np.zeros(h_size, dtype=np.float32)
+        self.z_base = np.zeros(self.net.nodes, dtype=np.float32)
+        self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
+        self.label = np.zeros(1, dtype=np.int64)
+        self.order = np.zeros(1, dtype=np.int64)
+        self.counts = np.zeros(k.N_C, dtype=np.int64)
+        spec = chip.spec
+        tau = timing.tau_theta
+        scale = 1.0 / (tau * amplitude)
+        if self.mgd.normalize == "gamma":
+            scale *= gamma_scale(n_pert, max(1, -(-tau // timing.tau_p)))
+        fs = np.zeros(k.N_F)
+        fs[k.F_LR], fs[k.F_SCALE], fs[k.F_DELTA] = self.mgd.learning_rate, scale, amplitude
+        fs[k.F_W_MIN], fs[k.F_W_MAX] = spec.weights.w_min, spec.weights.w_max
+        fs[k.F_MOM], fs[k.F_B1], fs[k.F_B2], fs[k.F_EPS] = (self.mgd.momentum, self.mgd.beta1, self.mgd.beta2,
+                                                           self.mgd.epsilon)
+        fs[k.F_WRITE_TIME_S] = spec.weights.device.write_time_s
+        fs[k.F_UPDATE_PERIOD_S] = tau * chip.cycle_s
+        ist = np.zeros(k.N_I, dtype=np.int64)
+        ist[k.I_STALE] = 1
+        ist[k.I_HOLD] = self.mgd.lr_hold_updates
+        ist[k.I_KIND] = k.KIND_WEIGHT if self.mgd.perturbation == "weight" else k.KIND_NODE
+        ist[k.I_BASELINE] = 1 if self.mgd.baseline == "antithetic" else 0
+        ist[k.I_LOSS] = k.LOSS_CE if config.workload.loss == "cross_entropy" else k.LOSS_MSE
+        ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
+        ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
+        ist[k.I_LAYERS] = len(layers)
+        self.fs, self.ist = fs, ist
+        self.stall_base = chip.counts.write_stall_s
+
+    # ---- the ledger and the running cost --------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Move the kernel's event counts into the chip's ledger."""
+        c = self.chip.counts
+        n = self.counts
+        c.cycles += int(n[k.C_CYCLES])
+        c.inferences += int(n[k.C_INFERENCES])
+        c.macs += int(n[k.C_MACS])
+        c.perturbation_toggles += int(n[k.C_TOGGLES])
+        c.cost_evaluations += int(n[k.C_COSTS])
+        c.broadcasts += int(n[k.C_BROADCASTS])
+        c.accumulator_updates += int(n[k.C_ACC])
+        c.updates += int(n[k.C_UPDATES])
+        c.write_pulses += int(n[k.C_PULSES])
+        c.write_rounds += int(n[k.C_ROUNDS])
+        # the stall time is summed inside the kernel for the whole run, so its rounding never depends on how
+        # the run was cut into stretches
+        c.write_stall_s = self.stall_base + float(self.fs[k.F_STALL_S])
+        n[:] = 0
+
+    def take_mean_cost(self) -> float:
+        count = int(self.ist[k.I_COST_COUNT])
+        mean = float(self.fs[k.F_COST_SUM]) / count if count else float("nan")
+        self.fs[k.F_COST_SUM] = 0.0
+        self.ist[k.I_COST_COUNT] = 0
+        return mean
+
+    # ---- one event at a time --------------------------------------------------------------------------
+
+    def domains(self) -> list[ClockDomain]:
+        t = self.timing
+        return [
+            ClockDomain("sample", t.tau_x, 0.0, self.on_sample),
+            ClockDomain("perturbation", t.tau_p, 0.25, self.on_perturb),
+            ClockDomain("inference", 1, 0.5, self.on_cycle),
+            ClockDomain("update", t.tau_theta, 0.75, self.on_update, first=t.tau_theta - 1),
+        ]
+
+    def on_sample(self, cycle: int) -> None:
+        self.order = self.stream.take_indices(1)
+        self.ist[k.I_SAMPLE_POS] = 0
+        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label)
+
+    def on_perturb(self, cycle: int) -> None:
+        k.on_perturb(self.key, self.signs, self.theta, self.fs, self.ist, self.counts)
+        self._sync()
+
+    def on_cycle(self, cycle: int) -> None:
+        k.on_cycle(self.layout, self.params, self.signs, self.theta, self.acc, self.h_base, self.z_base,
+                   self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
+                   self.net.macs)
+        self._sync()
+
+    def on_update(self, cycle: int) -> None:
+        k.on_update(self.params, self.acc, self.m, self.v, self.writes, self.fs, self.ist, self.counts)
+        self._sync()
+
+    # ---- a stretch in one call ------------------------------------------------------------------------
+
+    def run_stretch(self, start: int, n: int) -> None:
+        """Cycles [start, start + n) in one compiled call; the samples they need are drawn first."""
+        t = self.timing
+        samples = -(-(start + n) // t.tau_x) - -(-start // t.tau_x)
+        self.order = self.stream.take_indices(samples) if samples else np.zeros(1, dtype=np.int64)
+        self.ist[k.I_SAMPLE_POS] = 0
+        k.run_stretch(n, t.tau_p, t.tau_x, t.tau_theta, self.key, self.layout, self.params, self.signs,
+                      self.theta, self.acc, self.m, self.v, self.writes, self.x_train, self.y_train, self.order,
+                      self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
+                      self.counts, self.net.macs)
+        self._sync()

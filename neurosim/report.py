@@ -1,0 +1,526 @@
+"""``neurosim report RUN.h5... [--json] [--plot DIR]``: finished runs side by side, and their plots.
+
+A run file already holds everything a comparison needs (summary, curves, per-device wear, the resolved
+config), so a report never re-simulates. The text table puts one column per run so a handful of runs from a
+sweep can be compared row by row; ``--plot`` draws accuracy curves, energy by component, the distribution
+of writes per device and wear maps laid out as the crossbars the weights live on.
+
+Plotting uses matplotlib's object API on the Agg canvas (no pyplot, no display, no global backend change),
+so it works on headless machines and inside other programs that have their own backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurosim.errors import NeurosimError
+
+# Plot geometry: inches at DPI; tests check the PNG sizes against these.
+DPI = 110
+FIG_CURVES = (12.0, 4.6)
+FIG_BARS = (10.0, 5.0)
+FIG_HIST = (8.0, 5.0)
+MAP_PANEL = (4.2, 4.4)           # one crossbar panel of a wear map
+MAP_COLUMNS = 3                  # panels per row of a wear map
+FONTS = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
+         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13}
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything a report reads from one run file."""
+
+    path: Path
+    label: str
+    summary: dict[str, Any]
+    curves: dict[str, np.ndarray]
+    wear: dict[str, np.ndarray]        # layer -> flattened per-device writes (as stored)
+    failed: dict[str, np.ndarray]      # layer -> flattened failure mask
+    crossbars: dict[str, tuple[int, int]] | None  # layer -> (fan_in + 1, fan_out); None: not recoverable
+
+
+# ---- reading ------------------------------------------------------------------------------------------
+
+def read_run(path: str | Path, label: str | None = None) -> RunData:
+    """Read a finished run file; anything that is not one is a NeurosimError naming the file."""
+    import h5py
+
+    from neurosim.io.runfile import FORMAT, read_curves, read_summary
+
+    path = Path(path)
+    if not path.exists():
+        raise NeurosimError(f"{path}: no such run file")
+    if path.is_dir():
+        raise NeurosimError(f"{path}: is a folder, not a run file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot read the file ({exc})") from None
+    if not is_hdf5:
+        raise NeurosimError(f"{path}: not a neurosim run file (not an HDF5 file)")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise NeurosimError(f"{path}: not a neurosim run file (no format={FORMAT!r} attribute)")
+            if not bool(f.attrs.get("complete", False)):
+                raise NeurosimError(f"{path}: incomplete run file (the run has not finished)")
+            wear = {name: f["wear"][name][()] for name in f["wear"]}
+            failed = {name: f["failed"][name][()] for name in f["failed"]} if "failed" in f else {}
+            workload_yaml = _text(f["config"].attrs.get("workload_yaml"))
+        summary = read_summary(path)
+        curves = read_curves(path)
+    except NeurosimError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise NeurosimError(f"{path}: damaged run file ({type(exc).__name__}: {exc})") from None
+    layers = [entry["layer"] for entry in summary.get("wear_by_layer", [])] or list(wear)
+    wear = {name: wear[name] for name in layers if name in wear}  # network order, not HDF5's alphabetical one
+    return RunData(path, label or path.stem, summary, curves, wear, failed,
+                   crossbar_shapes(workload_yaml, wear))
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> dict[str, tuple[int, int]] | None:
+    """Rebuild each layer's crossbar (fan_in + 1 rows with the bias row, fan_out columns) from the resolved
+    config stored in the run file; None when it cannot be rebuilt or does not match the stored wear (the
+    report then shows per-layer bars only)."""
+    if not workload_yaml:
+        return None
+    import yaml
+
+    from neurosim.simulation import network_for
+    from neurosim.spec.fields import build
+    from neurosim.spec.loader import RunConfig
+    from neurosim.spec.workload import WorkloadSpec
+
+    try:
+        workload = build(WorkloadSpec, yaml.safe_load(workload_yaml), "<run file>")
+        # The network's shape depends on the workload alone; the stored chip YAML is not needed (and does
+        # not always load back: a chip with `clock: auto` is stored as `clock: null`).
+        net = network_for(RunConfig(None, workload, "<run file>", "<run file>"))  # type: ignore[arg-type]
+    except (NeurosimError, AttributeError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return None
+    shapes = {layer.name: (layer.fan_in + 1, layer.fan_out) for layer in net.layers}
+    for name, counts in wear.items():
+        if name not in shapes or counts.size % (shapes[name][0] * shapes[name][1]):
+            return None
+    return shapes
+
+
+def crossbar_image(counts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per-device values of one layer as its crossbar (rows = inputs then the bias row, cols = outputs).
+
+    The run file stores the weight devices (devices per weight, fan_in, fan_out) flattened, then the bias
+    devices (devices per weight, fan_out); with differential pairs both devices of a weight are summed.
+    """
+    rows, cols = shape
+    per_weight = counts.size // (rows * cols)
+    split = per_weight * (rows - 1) * cols
+    weights = counts[:split].reshape(per_weight, rows - 1, cols)
+    bias = counts[split:].reshape(per_weight, 1, cols)
+    return np.concatenate([weights, bias], axis=1).sum(axis=0)
+
+
+def unique_labels(paths: Sequence[Path]) -> list[str]:
+    """Short column titles: file stems, or the paths as given where stems repeat."""
+    stems = [p.stem for p in paths]
+    labels = [stem if stems.count(stem) == 1 else str(p) for stem, p in zip(stems, paths)]
+    for i, label in enumerate(labels):  # the same path given twice
+        if labels.count(label) > 1:
+            labels[i] = f"{label} #{labels[:i].count(label) + 1}"
+    return labels
+
+
+def read_runs(paths: Sequence[str | Path]) -> list[RunData]:
+    paths = [Path(p) for p in paths]
+    return [read_run(p, label) for p, label in zip(paths, unique_labels(paths))]
+
+
+# ---- the table ----------------------------------------------------------------------------------------
+
+def _fmt_lifetime(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "unlimited"
+    return f"{value:.4g} trainings"
+
+
+def _fmt_target(s: dict[str, Any]) -> str:
+    at = s.get("iterations_to_target")
+    return "never" if at is None else str(at)
+
+
+def _fmt_opt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _rows() -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+    from neurosim.spec.units import format_duration, format_quantity
+
+    return [
+        ("chip", lambda s: str(s["chip"])),
+        ("workload", lambda s: str(s["workload"])),
+        ("mode", lambda s: str(s["mode"])),
+        ("perturbation", lambda s: str(s["perturbation"])),
+        ("seed", lambda s: str(s["seed"])),
+        ("iterations", lambda s: str(s["iterations"])),
+        ("clock", lambda s: format_quantity(s["clock_hz"], "Hz")),
+        ("τθ", lambda s: str(s["tau_theta"])),
+        ("test accuracy", lambda s: _fmt_opt(s["test_accuracy"], ".4f")),
+        ("best accuracy", lambda s: _fmt_opt(s["best_test_accuracy"], ".4f")),
+        ("target accuracy", lambda s: f"{s['target_accuracy']:.0%}"),
+        ("iterations to target", _fmt_target),
+        ("simulated time", lambda s: format_duration(s["simulated_time_s"])),
+        ("energy", lambda s: format_quantity(s["energy_j"], "J")),
+        ("writes total", lambda s: str(s["weight_writes_total"])),
+        ("writes max/device", lambda s: str(s["weight_writes_max_per_device"])),
+        ("endurance used (max)", lambda s: f"{s['endurance_used_max']:.3g}"),
+        ("failed devices", lambda s: f"{s['failed_devices']} of {s['devices']}"),
+        ("lifetime, 1st failure", lambda s: _fmt_lifetime(s["lifetime_trainings_first_failure"])),
+        ("lifetime, 1% failed", lambda s: _fmt_lifetime(s["lifetime_trainings_1pct"])),
+        ("wall time", lambda s: f"{s['wall_time_s']:.2f} s"),
+    ]
+
+
+def format_table(runs: Sequence[RunData]) -> str:
+    """One column per run, one row per figure of merit; a missing key shows as '?' rather than failing."""
+    header = ["run", *[run.label for run in runs]]
+    body = []
+    for name, fmt in _rows():
+        cells = [name]
+        for run in runs:
+            try:
+                cells.append(fmt(run.summary))
+            except (KeyError, TypeError, ValueError):
+                cells.append("?")
+        body.append(cells)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+    """The summaries as stored, each with the file it came from; non-finite numbers become null."""
+    from neurosim.cli import _json_safe  # imported here: cli imports this module
+
+    return [_json_safe({"run_file": str(run.path), **run.summary}) for run in runs]
+
+
+# ---- plots --------------------------------------------------------------------------------------------
+
+def _matplotlib() -> tuple[Any, Any]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise NeurosimError("--plot needs matplotlib: pip install matplotlib") from None
+    return Figure, FigureCanvasAgg
+
+
+def _new_figure(size: tuple[float, float]) -> Any:
+    figure_cls, canvas_cls = _matplotlib()
+    fig = figure_cls(figsize=size, dpi=DPI, layout="constrained")
+    canvas_cls(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    try:
+        fig.savefig(path, dpi=DPI)
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot write the plot ({exc.strerror or exc})") from None
+    return path
+
+
+def _si(max_value: float, unit: str) -> tuple[float, str]:
+    """A scale and prefixed unit so that axis numbers stay between 1 and 1000."""
+    for prefix, scale in (("", 1.0), ("m", 1e-3), ("µ", 1e-6), ("n", 1e-9), ("p", 1e-12), ("f", 1e-15)):
+        if max_value >= scale:
+            return scale, f"{prefix}{unit}"
+    return 1.0, unit
+
+
+def _colors(n: int) -> list[Any]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_accuracy(runs: Sequence[RunData], out: Path) -> Path:
+    """Test accuracy against iterations and against simulated hardware time, the runs overlaid."""
+    fig = _new_figure(FIG_CURVES)
+    ax_it, ax_t = fig.subplots(1, 2)
+    t_max = max((float(np.max(r.curves["simulated_time_s"])) for r in runs if r.curves["simulated_time_s"].size),
+                default=1.0)
+    scale, unit = _si(t_max, "s")
+    targets = set()
+    for run, color in zip(runs, _colors(len(runs))):
+        c = run.curves
+        marker = "o" if c["iteration"].size <= 30 else None
+        ax_it.plot(c["iteration"], c["test_accuracy"], color=color, marker=marker, ms=4, label=run.label)
+        ax_t.plot(c["simulated_time_s"] / scale, c["test_accuracy"], color=color, marker=marker, ms=4,
+                  label=run.label)
+        if run.summary.get("target_accuracy") is not None:
+            targets.add(float(run.summary["target_accuracy"]))
+    for ax, xlabel, title in ((ax_it, "iteration", "Test accuracy vs iterations"),
+                              (ax_t, f"simulated hardware time ({unit})", "Test accuracy vs simulated time")):
+        for target in sorted(targets):
+            ax.axhline(target, color="0.45", ls="--", lw=1, label=f"target {target:.0%}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy (fraction correct)")
+        ax.set_title(title)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    handles, labels = ax_t.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
+    return _save(fig, out / "accuracy.png")
+
+
+def plot_energy(runs: Sequence[RunData], out: Path) -> Path:
+    """Energy by component: grouped horizontal bars on a log axis (components span orders of magnitude)."""
+    from neurosim.spec.units import format_quantity
+
+    components: list[str] = []
+    for run in runs:
+        for name in run.summary.get("energy_by_component_j", {}):
+            if name not in components:
+                components.append(name)
+    fig = _new_figure((FIG_BARS[0], max(FIG_BARS[1], 0.35 * len(components) * max(1, len(runs)) + 1.5)))
+    ax = fig.subplots()
+    height = 0.8 / max(1, len(runs))
+    y = np.arange(len(components))
+    positive = [v for r in runs for v in r.summary.get("energy_by_component_j", {}).values() if v > 0]
+    floor = min(positive, default=1e-15) / 10
+    for i, (run, color) in enumerate(zip(runs, _colors(len(runs)))):
+        values = np.array([run.summary.get("energy_by_component_j", {}).get(c, 0.0) for c in components])
+        total = float(run.summary.get("energy_j") or values.sum())
+        pos = y - 0.4 + height * (i + 0.5)
+        ax.barh(pos, np.where(values > 0, values, np.nan), height=height * 0.9, color=color,
+                label=f"{run.label} (total {format_quantity(total, 'J')})")
+        if len(runs) <= 4:
+            for p, v in zip(pos, values):
+                share = "" if total <= 0 else f" ({v / total:.0%})" if v >= 0.005 * total else " (<1%)"
+                ax.text(max(v, floor) * 1.15, p, format_quantity(v, "J") + share, va="center",
+                        fontsize=8 if len(runs) > 1 else 9)
+    ax.set_xscale("log")
+    left = floor
+    right = max(positive, default=1.0) * 40  # room for the value labels
+    ax.set_xlim(left, right)
+    ax.set_yticks(y, [c.replace("_", " ") for c in components])
+    ax.invert_yaxis()
+    ax.set_xlabel("energy (J, log scale)")
+    ax.set_title("Energy by component")
+    ax.grid(axis="x", alpha=0.3, which="major")
+    fig.legend(loc="outside lower center", ncols=min(3, len(runs)))
+    return _save(fig, out / "energy.png")
+
+
+def plot_writes_histogram(runs: Sequence[RunData], out: Path) -> Path:
+    """How the write pulses spread over the devices: one histogram of per-device write counts per run."""
+    fig = _new_figure(FIG_HIST)
+    ax = fig.subplots()
+    all_counts = [np.concatenate(list(r.wear.values())) if r.wear else np.zeros(0, np.int64) for r in runs]
+    lo = min((int(c.min()) for c in all_counts if c.size), default=0)
+    hi = max((int(c.max()) for c in all_counts if c.size), default=1)
+    if hi - lo < 60:  # small integers: one bin per count
+        bins = np.arange(lo, hi + 2) - 0.5
+    else:
+        bins = np.linspace(lo, hi, 51)
+    single = len(runs) == 1
+    for run, counts, color in zip(runs, all_counts, _colors(len(runs))):
+        label = f"{run.label} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.label
+        ax.hist(counts, bins=bins, color=color, label=label, histtype="stepfilled" if single else "step",
+                alpha=0.8 if single else 1.0, lw=1.8)
+        endurance = run.summary.get("endurance_cycles")
+        if endurance and math.isfinite(endurance) and endurance <= 1.5 * hi:
+            ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.label}: {endurance:.4g}")
+    ax.set_xlabel("write pulses per device (count)")
+    ax.set_ylabel("devices")
+    ax.set_title("Distribution of writes per device (all layers)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return _save(fig, out / "writes_histogram.png")
+
+
+def plot_wear_layers(runs: Sequence[RunData], out: Path) -> Path:
+    """Per-layer wear: bars of the mean writes per device, with a tick at the most-written device."""
+    layers: list[str] = []
+    for run in runs:
+        for name in run.wear:
+            if name not in layers:
+                layers.append(name)
+    fig = _new_figure((max(FIG_BARS[0], 1.0 + 0.6 * len(layers) * len(runs)), FIG_BARS[1]))
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(runs))
+    x = np.arange(len(layers))
+    for i, (run, color) in enumerate(zip(runs, _colors(len(runs)))):
+        mean = np.array([run.wear[n].mean() if n in run.wear and run.wear[n].size else np.nan for n in layers])
+        top = np.array([run.wear[n].max() if n in run.wear and run.wear[n].size else np.nan for n in layers])
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, mean, width=width * 0.9, color=color, alpha=0.75, label=f"{run.label}: mean")
+        ax.scatter(pos, top, marker="_", s=(400 * width) ** 1.2 + 60, color="black", zorder=3,
+                   label="max (most-written device)" if i == 0 else None)
+    ax.set_xticks(x, layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("write pulses per device (count)")
+    ax.set_title("Wear per layer: mean and max writes per device")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="best")
+    return _save(fig, out / "wear_layers.png")
+
+
+def _outline(mask: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Segments along the border of the True cells of an image (cell centres at integer x, y)."""
+    padded = np.pad(mask, 1)
+    segments: list[list[tuple[float, float]]] = []
+    # a horizontal edge wherever a cell differs from the one above it; vertical: from the one on its left
+    for r, c in zip(*np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])):
+        segments.append([(c - 0.5, r - 0.5), (c + 0.5, r - 0.5)])
+    for r, c in zip(*np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])):
+        segments.append([(c - 0.5, r - 0.5), (c - 0.5, r + 0.5)])
+    return segments
+
+
+def _row_runs(mask: np.ndarray) -> list[Any]:
+    """Rectangles covering the True cells of an image, one per horizontal run of them."""
+    from matplotlib.patches import Rectangle
+
+    rects = []
+    for r, row in enumerate(mask):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            rects.append(Rectangle((start - 0.5, r - 0.5), stop - start, 1.0))
+    return rects
+
+
+def plot_wear_map(run: RunData, out: Path, name: str) -> Path | None:
+    """One image per layer of the writes of each crossbar cell; cells with a failed device marked red."""
+    if not run.crossbars or not run.wear:
+        return None
+    from matplotlib.collections import LineCollection, PatchCollection
+    names = list(run.wear)
+    cols = min(MAP_COLUMNS, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = _new_figure((MAP_PANEL[0] * cols + 0.6, MAP_PANEL[1] * rows + 0.5))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    pairs = False
+    for ax, layer in zip(axes, names):
+        shape = run.crossbars[layer]
+        counts = run.wear[layer]
+        pairs |= counts.size // (shape[0] * shape[1]) > 1
+        image = crossbar_image(counts, shape)
+        lo, hi = float(image.min()), float(image.max())
+        if hi == lo:  # every cell written alike: a flat mid-scale image
+            lo, hi = lo - 1, hi + 1
+        shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap="viridis",
+                          vmin=lo, vmax=hi)
+        dead = run.failed.get(layer)
+        n_dead = 0
+        if dead is not None and dead.size == counts.size and dead.any():
+            n_dead = int(dead.sum())
+            mask = crossbar_image(dead.astype(np.int64), shape) > 0
+            # hatched in red (one rectangle per run of failed cells in a row), outlined where the region ends
+            ax.add_collection(PatchCollection(_row_runs(mask), facecolor="none", edgecolor="red", lw=0,
+                                              hatch="////"))
+            ax.add_collection(LineCollection(_outline(mask), colors="red", linewidths=1.2))
+            ax.set_xlim(-0.5, shape[1] - 0.5)
+            ax.set_ylim(shape[0] - 0.5, -0.5)
+        ax.axhline(shape[0] - 1.5, color="white", lw=0.8, ls="--")  # the bias row is the last one
+        ax.set_title(f"{layer}: {shape[0] - 1}+1 × {shape[1]}" + (f"\n{n_dead} failed devices (hatched red)" if n_dead else ""))
+        ax.set_xlabel("crossbar column (output)")
+        ax.set_ylabel("crossbar row (input; last = bias)")
+        bar = fig.colorbar(shown, ax=ax, shrink=0.9)
+        bar.set_label("write pulses" + (" (G+ + G−)" if pairs else ""))
+    for ax in axes[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(f"Wear map of {run.label}: writes per crossbar cell")
+    return _save(fig, out / f"wear_map_{name}.png")
+
+
+def _file_safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", label).strip("_") or "run"
+
+
+def write_plots(runs: Sequence[RunData], out_dir: str | Path) -> list[Path]:
+    """All report plots as PNG files in ``out_dir`` (created if needed); returns the files written."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NeurosimError(f"--plot {out}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeurosimError(f"--plot {out}: cannot create the folder ({exc.strerror or exc})") from None
+    probe = out / ".neurosim-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise NeurosimError(f"--plot {out}: cannot write into the folder ({exc.strerror or exc})") from None
+    _matplotlib()
+    import matplotlib
+
+    written: list[Path] = []
+    with matplotlib.rc_context(FONTS):
+        written.append(plot_accuracy(runs, out))
+        written.append(plot_energy(runs, out))
+        written.append(plot_writes_histogram(runs, out))
+        written.append(plot_wear_layers(runs, out))
+        names: set[str] = set()
+        for run in runs:
+            name = _file_safe(run.label)
+            while name in names:
+                name += "_"
+            names.add(name)
+            path = plot_wear_map(run, out, name)
+            if path is not None:
+                written.append(path)
+    return written
+
+
+# ---- command line -------------------------------------------------------------------------------------
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``report`` to the ``neurosim`` subcommands (the parser class is the subparsers' own)."""
+    p = subparsers.add_parser("report", help="summarise finished run files side by side, optionally plot them",
+                              description="Summarise one or several run files (one column per run); "
+                                          "--plot writes PNG plots of curves, energy and wear.")
+    p.add_argument("runs", nargs="+", metavar="RUN.h5", help="run files written by train --out or sweep")
+    p.add_argument("--json", action="store_true", help="print a JSON list of the summaries")
+    p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR (created if needed)")
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    runs = read_runs(args.runs)
+    plots = write_plots(runs, args.plot) if args.plot else []
+    if args.json:
+        print(json.dumps(summaries_json(runs)))
+        for path in plots:
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    print(format_table(runs))
+    if plots:
+        print("\nplots:")
+        for path in plots:
+            print(f"  {path}")
+    return 0
+
+
+__all__ = ["RunData", "add_report_parser", "cmd_report", "crossbar_image", "format_table", "read_run",
+           "read_runs", "summaries_json", "write_plots"]
