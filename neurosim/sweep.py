@@ -35,7 +35,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import re
@@ -329,13 +328,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    from neurosim.cli import _json_safe as safe  # imported here: cli imports this module
+
+    return safe(value)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -443,7 +438,7 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
     return result
 
 
-def _run_on_dask(address: str, todo: Sequence[PlannedRun], args: Sequence[tuple], 
+def _run_on_dask(address: str, todo: Sequence[PlannedRun], args: Sequence[tuple],
                  finished: Callable[[PlannedRun, Any], None]) -> None:
     try:
         from dask.distributed import Client, as_completed as dask_completed
@@ -533,6 +528,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(_json_safe(rows)))
     else:
         print(format_results(rows, [k for k, _ in spec.grid]))
+        out = Path(args.out) if args.out else spec.out
+        print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
     return 0
 
 
