@@ -206,7 +206,7 @@ def run_id(settings: dict[str, Any], seed: int, iterations: int, config: RunConf
     """A readable name (grid values and seed) and a hash of what determines the run's result."""
     short = _short_keys(list(settings))
     name = "_".join(f"{k}={_name_part(v)}" for k, v in zip(short, settings.values()))
-    name = re.sub(r"[^A-Za-z0-9.,+=-]+", "-", f"{name}_seed={seed}" if name else f"seed={seed}").strip("-")
+    name = re.sub(r"[^A-Za-z0-9_.,+=-]+", "-", f"{name}_seed={seed}" if name else f"seed={seed}").strip("-")
     identity = json.dumps({"config": config.as_plain(), "seed": seed, "iterations": iterations},
                           sort_keys=True, default=repr)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
@@ -319,6 +319,7 @@ def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared like any output
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -475,7 +476,7 @@ def format_results(rows: Sequence[dict[str, Any]], grid_keys: Sequence[str]) -> 
         if kind == "g":
             return f"{value:.3g}"
         if kind == "wall":
-            return f"{value:.1f} s"
+            return f"{value:.2f} s"
         return _name_part(value)
 
     columns = [(k, s, "") for k, s in zip(grid_keys, _short_keys(list(grid_keys)))] + [

@@ -184,3 +184,18 @@ def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) 
     for x, y in zip([w for p in fused.chip.weights() for w in p], [w for p in python.chip.weights() for w in p]):
         np.testing.assert_allclose(x, y, atol=2e-4)
     assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-4)
+
+
+@pytest.mark.parametrize("chip", sorted(p.name for p in (REPO / "chips").glob("*.yaml")))
+def test_every_reference_chip_trains_nist7x7(chip: str) -> None:
+    """Each shipped chip validates, closes timing and runs the default workload; its ledger is priced at the
+    resolved clock and its devices are written."""
+    sim = Simulation(config_with("train.eval_interval=150", "train.eval_size=200", chip=f"chips/{chip}"),
+                     iterations=300)
+    s = sim.run().summary
+    assert s["events"]["cycles"] == 300 and s["clock_hz"] > 0
+    assert s["simulated_time_s"] >= 300 / s["clock_hz"]
+    assert s["weight_writes_total"] > 0
+    assert 0.0 <= s["test_accuracy"] <= 1.0
+    if chip != "ideal.yaml":
+        assert s["energy_j"] > 0
