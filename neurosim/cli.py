@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 from neurosim.errors import ConfigError, DataError, NeurosimError
 
 EXIT_USAGE = 2
+logger = logging.getLogger("neurosim")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,10 +38,26 @@ def _common_run_args(p: argparse.ArgumentParser, data: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neurosim", description="Simulate in-situ MGD training of analog neuromorphic chips.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="log progress (-vv: debug)")
+
+    class _SubParser(_Parser):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(parents=[verbose], **kwargs)
+
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
 
     train = sub.add_parser("train", help="simulate training of a chip on a workload")
-    _common_run_args(train)
+    train.add_argument("chip", nargs="?", help="chip YAML file")
+    train.add_argument("workload", nargs="?", help="workload YAML file")
+    train.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a workload key (network.width=8) or a chip key (chip.clock=10MHz)")
+    train.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="save the full state into the run file every N iterations (needs --out)")
+    train.add_argument("--resume", metavar="RUN.h5", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--iterations", type=int, help="override train.iterations")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--out", help="write an HDF5 run file here")
@@ -98,7 +116,7 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from neurosim.io.runfile import write_run
+    from neurosim.io.runfile import read_checkpoint, write_run
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
@@ -106,14 +124,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise NeurosimError("--iterations: expected a whole number >= 1")
     if args.seed is not None and args.seed < 0:
         raise NeurosimError("--seed: expected a whole number >= 0")
-    config = load_config(args.chip, args.workload, args.sets)
-    with _workload_context(config):
-        sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise NeurosimError("--checkpoint-every: expected a whole number >= 1")
+    checkpoint_every = args.checkpoint_every
+    if args.resume:
+        if args.chip or args.workload or args.sets or args.iterations or args.seed is not None:
+            raise NeurosimError("--resume takes its chip, workload, seed and iterations from the run file; "
+                                "give only --resume RUN.h5 (and --data-dir, --out, --json, --quiet)")
+        config, saved, every = read_checkpoint(args.resume)
+        checkpoint_every = checkpoint_every or every or None
+        out = args.out or args.resume
+        with _workload_context(config):
+            sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]),
+                             data_dir=args.data_dir)
+        sim.restore(saved)
+    else:
+        if not (args.chip and args.workload):
+            raise NeurosimError("train needs CHIP and WORKLOAD files (or --resume RUN.h5)")
+        if checkpoint_every and not args.out:
+            raise NeurosimError("--checkpoint-every needs --out RUN.h5 to hold the checkpoints")
+        config = load_config(args.chip, args.workload, args.sets)
+        out = args.out
+        with _workload_context(config):
+            sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=sim.iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=sim.iterations, initial=sim.done, unit="it", file=sys.stderr, dynamic_ncols=True)
 
     def progress(state: dict[str, Any]) -> None:
         if bar is not None:
@@ -121,13 +159,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(acc=f"{state['test_accuracy']:.3f}", sim_t=f"{state['simulated_time_s']:.3g}s",
                             E=f"{state['energy_j']:.3g}J")
 
+    def save(running: Simulation) -> None:
+        """The run file as the run goes: progress at every evaluation, the full state at checkpoints."""
+        state = running.checkpoint() if checkpoint_every else None
+        write_run(out, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every)
+
+    logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
+                sim.iterations, sim.done, sim.seed)
     try:
-        result = sim.run(progress)
+        result = sim.run(progress, checkpoint_every=checkpoint_every, on_checkpoint=save if out else None)
     finally:
         if bar is not None:
             bar.close()
-    if args.out:
-        write_run(args.out, result)
+    if out:
+        write_run(out, result)
+        logger.info("run file written: %s", out)
     summary = _json_safe(result.summary)
     if args.json:
         print(json.dumps(summary))
@@ -257,6 +303,8 @@ COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estima
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
     try:
         return COMMANDS[args.command](args)
     except NeurosimError as exc:

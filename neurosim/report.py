@@ -30,6 +30,7 @@ DPI = 110
 FIG_CURVES = (12.0, 4.6)
 FIG_BARS = (10.0, 5.0)
 FIG_HIST = (8.0, 5.0)
+HIST_OVERLAY_RATIO = 20          # runs whose most-written devices differ more get a histogram panel each
 MAP_PANEL = (4.2, 4.4)           # one crossbar panel of a wear map
 MAP_COLUMNS = 3                  # panels per row of a wear map
 FONTS = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
@@ -138,9 +139,10 @@ def unique_labels(paths: Sequence[Path]) -> list[str]:
     """Short column titles: file stems, or the paths as given where stems repeat."""
     stems = [p.stem for p in paths]
     labels = [stem if stems.count(stem) == 1 else str(p) for stem, p in zip(stems, paths)]
-    for i, label in enumerate(labels):  # the same path given twice
-        if labels.count(label) > 1:
-            labels[i] = f"{label} #{labels[:i].count(label) + 1}"
+    given = list(labels)
+    for i, label in enumerate(given):  # the same path given twice
+        if given.count(label) > 1:
+            labels[i] = f"{label} #{given[:i].count(label) + 1}"
     return labels
 
 
@@ -330,30 +332,53 @@ def plot_energy(runs: Sequence[RunData], out: Path) -> Path:
     return _save(fig, out / "energy.png")
 
 
-def plot_writes_histogram(runs: Sequence[RunData], out: Path) -> Path:
-    """How the write pulses spread over the devices: one histogram of per-device write counts per run."""
-    fig = _new_figure(FIG_HIST)
-    ax = fig.subplots()
-    all_counts = [np.concatenate(list(r.wear.values())) if r.wear else np.zeros(0, np.int64) for r in runs]
-    lo = min((int(c.min()) for c in all_counts if c.size), default=0)
-    hi = max((int(c.max()) for c in all_counts if c.size), default=1)
+def _bins(counts: Sequence[np.ndarray]) -> np.ndarray:
+    lo = min((int(c.min()) for c in counts if c.size), default=0)
+    hi = max((int(c.max()) for c in counts if c.size), default=1)
     if hi - lo < 60:  # small integers: one bin per count
-        bins = np.arange(lo, hi + 2) - 0.5
-    else:
-        bins = np.linspace(lo, hi, 51)
-    single = len(runs) == 1
-    for run, counts, color in zip(runs, all_counts, _colors(len(runs))):
-        label = f"{run.label} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.label
-        ax.hist(counts, bins=bins, color=color, label=label, histtype="stepfilled" if single else "step",
-                alpha=0.8 if single else 1.0, lw=1.8)
-        endurance = run.summary.get("endurance_cycles")
-        if endurance and math.isfinite(endurance) and endurance <= 1.5 * hi:
-            ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.label}: {endurance:.4g}")
+        return np.arange(lo, hi + 2) - 0.5
+    return np.linspace(lo, hi, 51)
+
+
+def _histogram(ax: Any, run: RunData, counts: np.ndarray, bins: np.ndarray, color: Any, filled: bool) -> None:
+    label = f"{run.label} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.label
+    ax.hist(counts, bins=bins, color=color, label=label, histtype="stepfilled" if filled else "step",
+            alpha=0.8 if filled else 1.0, lw=1.8)
+    endurance = run.summary.get("endurance_cycles")
+    if endurance and math.isfinite(endurance) and endurance <= 1.5 * bins[-1]:
+        ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.label}: {endurance:.4g}")
     ax.set_xlabel("write pulses per device (count)")
     ax.set_ylabel("devices")
-    ax.set_title("Distribution of writes per device (all layers)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
+
+
+def plot_writes_histogram(runs: Sequence[RunData], out: Path) -> Path:
+    """How the write pulses spread over the devices: per-device write counts, all layers together.
+
+    Runs whose counts are of a similar size share one axis (overlaid); runs of very different sizes get a
+    panel each, since overlaid they would squash each other into single bars."""
+    all_counts = [np.concatenate(list(r.wear.values())) if r.wear else np.zeros(0, np.int64) for r in runs]
+    tops = [max(1, int(c.max())) for c in all_counts if c.size]
+    colors = _colors(len(runs))
+    if len(runs) == 1 or (tops and max(tops) <= HIST_OVERLAY_RATIO * min(tops)):
+        fig = _new_figure(FIG_HIST)
+        ax = fig.subplots()
+        bins = _bins(all_counts)
+        for run, counts, color in zip(runs, all_counts, colors):
+            _histogram(ax, run, counts, bins, color, filled=len(runs) == 1)
+        ax.set_title("Distribution of writes per device (all layers)")
+        return _save(fig, out / "writes_histogram.png")
+    cols = min(2, len(runs))
+    rows = math.ceil(len(runs) / cols)
+    fig = _new_figure((FIG_HIST[0] / 1.6 * cols, FIG_HIST[1] / 1.4 * rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, run, counts, color in zip(axes, runs, all_counts, colors):
+        _histogram(ax, run, counts, _bins([counts]), color, filled=True)
+        ax.set_title(run.label)
+    for ax in axes[len(runs):]:
+        ax.set_axis_off()
+    fig.suptitle("Distribution of writes per device (all layers), one panel per run")
     return _save(fig, out / "writes_histogram.png")
 
 
@@ -379,6 +404,10 @@ def plot_wear_layers(runs: Sequence[RunData], out: Path) -> Path:
     ax.set_xlabel("layer")
     ax.set_ylabel("write pulses per device (count)")
     ax.set_title("Wear per layer: mean and max writes per device")
+    positive = [float(w.max()) for r in runs for w in r.wear.values() if w.size and w.max() > 0]
+    if positive and max(positive) > 100 * min(positive):  # runs or layers of very different wear: log axis
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylabel("write pulses per device (count, log scale)")
     ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="best")
@@ -414,6 +443,7 @@ def plot_wear_map(run: RunData, out: Path, name: str) -> Path | None:
     if not run.crossbars or not run.wear:
         return None
     from matplotlib.collections import LineCollection, PatchCollection
+    from matplotlib.ticker import MaxNLocator
     names = list(run.wear)
     cols = min(MAP_COLUMNS, len(names))
     rows = math.ceil(len(names) / cols)
@@ -426,7 +456,8 @@ def plot_wear_map(run: RunData, out: Path, name: str) -> Path | None:
         pairs |= counts.size // (shape[0] * shape[1]) > 1
         image = crossbar_image(counts, shape)
         lo, hi = float(image.min()), float(image.max())
-        if hi == lo:  # every cell written alike: a flat mid-scale image
+        uniform = hi == lo
+        if uniform:  # every cell written alike: a flat mid-scale image
             lo, hi = lo - 1, hi + 1
         shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap="viridis",
                           vmin=lo, vmax=hi)
@@ -442,10 +473,22 @@ def plot_wear_map(run: RunData, out: Path, name: str) -> Path | None:
             ax.set_xlim(-0.5, shape[1] - 0.5)
             ax.set_ylim(shape[0] - 0.5, -0.5)
         ax.axhline(shape[0] - 1.5, color="white", lw=0.8, ls="--")  # the bias row is the last one
-        ax.set_title(f"{layer}: {shape[0] - 1}+1 × {shape[1]}" + (f"\n{n_dead} failed devices (hatched red)" if n_dead else ""))
+        title = f"{layer}: {shape[0] - 1}+1 × {shape[1]}"
+        if uniform:
+            title += f", every cell {int(image.flat[0])}"
+        if n_dead:
+            title += f"\n{n_dead} failed device{'s' if n_dead > 1 else ''} (hatched red)"
+        ax.set_title(title)
         ax.set_xlabel("crossbar column (output)")
         ax.set_ylabel("crossbar row (input; last = bias)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         bar = fig.colorbar(shown, ax=ax, shrink=0.9)
+        if uniform:
+            bar.set_ticks([image.flat[0]])
+        else:
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         bar.set_label("write pulses" + (" (G+ + G−)" if pairs else ""))
     for ax in axes[len(names):]:
         ax.set_axis_off()

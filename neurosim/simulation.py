@@ -122,15 +122,20 @@ class Simulation:
             procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
                                            resolve_amplitude(config), samples, PerturbationSource(key, self.net))
+        self.coalesce = coalesce
         self.engine = self.make_engine(coalesce)
         self.curves = Curves()
+        self.done = 0
+        self.target_at: int | None = None
+        self.target_time: float | None = None
+        self.wall_s = 0.0
 
-    def make_engine(self, coalesce: bool = True) -> Engine:
+    def make_engine(self, coalesce: bool = True, start: int = 0) -> Engine:
         """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
         the clock domains stepped event by event. (``compiled=False`` forces the Python chip-mode procedure,
         the reference the compiled kernels are tested against.)"""
         stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
-        return Engine(self.procedure.domains(), stretch=stretch)
+        return Engine(self.procedure.domains(), stretch=stretch, start=start)
 
     def evaluate(self, size: int | None = None) -> float:
         """Test accuracy of the chip's current (unperturbed) weights; an observer, not charged to the ledger."""
@@ -143,32 +148,67 @@ class Simulation:
             correct += int((out.argmax(axis=1) == self.dataset.y_test[start:stop]).sum())
         return correct / n
 
-    def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    def run(self, progress: Callable[[dict[str, Any]], None] | None = None,
+            checkpoint_every: int | None = None,
+            on_checkpoint: Callable[[Simulation], None] | None = None) -> RunResult:
+        """Advance to ``iterations``, evaluating every ``eval_interval``; every ``checkpoint_every`` iterations
+        (and at each evaluation when only ``on_checkpoint`` is given) hand the simulation to
+        ``on_checkpoint`` (which saves it). A restored simulation continues where it stopped."""
         train = self.config.workload.train
         started = time.perf_counter()
         model = self.chip.cost_model
-        target_at: int | None = None
-        target_time: float | None = None
-        done = 0
-        while done < self.iterations:
-            done = min(self.iterations, done + train.eval_interval)
-            self.engine.run_until(done)
-            accuracy = self.evaluate()
-            counts = self.chip.counts
-            c = self.curves
-            c.iteration.append(done)
-            c.simulated_time_s.append(model.time_s(counts))
-            c.energy_j.append(model.energy_j(counts))
-            c.train_cost.append(self.procedure.take_mean_cost())
-            c.test_accuracy.append(accuracy)
-            if target_at is None and accuracy >= train.target_accuracy:
-                target_at, target_time = done, c.simulated_time_s[-1]
-            if progress is not None:
-                progress({"iteration": done, "iterations": self.iterations, "test_accuracy": accuracy,
-                          "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
-        return RunResult(self._summary(target_at, target_time, time.perf_counter() - started), self.curves,
+        while self.done < self.iterations:
+            next_eval = (self.done // train.eval_interval + 1) * train.eval_interval
+            stop = min(self.iterations, next_eval)
+            if checkpoint_every:
+                stop = min(stop, (self.done // checkpoint_every + 1) * checkpoint_every)
+            self.engine.run_until(stop)
+            self.done = stop
+            if stop == next_eval or stop == self.iterations:
+                accuracy = self.evaluate()
+                counts = self.chip.counts
+                c = self.curves
+                c.iteration.append(stop)
+                c.simulated_time_s.append(model.time_s(counts))
+                c.energy_j.append(model.energy_j(counts))
+                c.train_cost.append(self.procedure.take_mean_cost())
+                c.test_accuracy.append(accuracy)
+                if self.target_at is None and accuracy >= train.target_accuracy:
+                    self.target_at, self.target_time = stop, c.simulated_time_s[-1]
+                if progress is not None:
+                    progress({"iteration": stop, "iterations": self.iterations, "test_accuracy": accuracy,
+                              "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
+            if on_checkpoint is not None and (not checkpoint_every or stop % checkpoint_every == 0) \
+                    and stop < self.iterations:
+                self.wall_s += time.perf_counter() - started
+                started = time.perf_counter()
+                on_checkpoint(self)
+        self.wall_s += time.perf_counter() - started
+        return self.result()
+
+    def result(self) -> RunResult:
+        """The run as it stands: summary, curves and wear."""
+        return RunResult(self._summary(self.target_at, self.target_time, self.wall_s), self.curves,
                          self.config, self.chip.writes_per_layer(), self.chip.failed_per_layer(),
                          [layer.name for layer in self.net.layers])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically: chip, procedure, engine position, curves."""
+        return {"done": self.done, "iterations": self.iterations, "seed": self.seed,
+                "target_at": self.target_at, "target_time": self.target_time, "wall_s": self.wall_s,
+                "curves": {k: np.asarray(v) for k, v in self.curves.__dict__.items()},
+                "chip": self.chip.checkpoint(), "procedure": self.procedure.checkpoint()}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.chip.restore(saved["chip"])
+        self.procedure.restore(saved["procedure"])
+        self.done = int(saved["done"])
+        self.target_at = None if saved["target_at"] is None else int(saved["target_at"])
+        self.target_time = saved["target_time"]
+        self.wall_s = float(saved["wall_s"])
+        kinds = {"iteration": int}
+        self.curves = Curves(**{k: [kinds.get(k, float)(x) for x in v] for k, v in saved["curves"].items()})
+        self.engine = self.make_engine(self.coalesce, start=self.done)
 
     def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
         counts = self.chip.counts

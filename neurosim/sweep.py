@@ -260,7 +260,7 @@ def _blame(spec: SweepSpec, settings: dict[str, Any], exc: ConfigError) -> Confi
     for k, v in settings.items():
         if matches(k):
             return ConfigError(str(spec.file), f"grid.{k}", f"value {v!r}: {exc.expected}")
-    for i, text in enumerate(spec.sets):
+    for i, text in reversed(list(enumerate(spec.sets))):  # the last set of a key is the one in force
         if matches(Override.parse(text).key) or exc.file == "--set" and exc.key == text:
             return ConfigError(str(spec.file), f"sets[{i}]", f"{text}: {exc.expected}")
     return ConfigError(exc.file, exc.key, f"{exc.expected} (sweep {spec.file}, run {_describe_settings(settings)})")
@@ -300,12 +300,17 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
         raise NeurosimError(str(exc)) from None
 
 
-def thread_settings() -> dict[str, str | None]:
+def thread_settings() -> dict[str, str | int | None]:
     """The thread variables a worker process sees (tests check that workers run single-threaded)."""
     import neurosim  # noqa: F401  (sets the defaults if this process has not imported it yet)
 
-    return {var: os.environ.get(var) for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                  "MKL_NUM_THREADS")}
+    import numba
+
+    settings: dict[str, str | int | None] = {
+        var: os.environ.get(var) for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                             "MKL_NUM_THREADS")}
+    settings["numba_threads"] = numba.get_num_threads()
+    return settings
 
 
 def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[str, Any]:

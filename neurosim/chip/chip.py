@@ -10,6 +10,7 @@ from neurosim import streams
 from neurosim.chip.devices import DeviceArray
 from neurosim.chip.ledger import CostModel, EventCounts
 from neurosim.chip.periphery import CostCircuit
+from neurosim.io.state import rng_state, set_rng_state
 from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.chip import ChipSpec
 
@@ -24,7 +25,7 @@ class Chip:
         self.net = net
         self.clock_hz = clock_hz
         variation = streams.stream(seed, streams.DEVICE_VARIATION)
-        noise = streams.stream(seed, streams.WRITE_NOISE)
+        noise = self.write_rng = streams.stream(seed, streams.WRITE_NOISE)
         self.arrays = [(DeviceArray(spec.weights, w, variation, noise), DeviceArray(spec.weights, b, variation, noise))
                        for w, b in initial]
         self.read_rng = streams.stream(seed, streams.READ_NOISE)
@@ -42,6 +43,23 @@ class Chip:
         # relative amplitude of each perturbation transistor, fixed per chip (None: all nominal)
         self.weight_mismatch = [(spread((l.fan_in, l.fan_out)), spread((l.fan_out,))) for l in net.layers]
         self.node_mismatch = [spread(l.out_shape) for l in net.layers]
+
+    def checkpoint(self) -> dict:
+        return {
+            "arrays": [{"weight": w.checkpoint(), "bias": b.checkpoint()} for w, b in self.arrays],
+            "counts": self.counts.as_dict(),
+            "write_rng": rng_state(self.write_rng), "read_rng": rng_state(self.read_rng),
+            "cost_rng": rng_state(self.cost_circuit.rng),
+        }
+
+    def restore(self, saved: dict) -> None:
+        for (w, b), entry in zip(self.arrays, saved["arrays"]):
+            w.restore(entry["weight"])
+            b.restore(entry["bias"])
+        self.counts = EventCounts(**saved["counts"])
+        set_rng_state(self.write_rng, saved["write_rng"])
+        set_rng_state(self.read_rng, saved["read_rng"])
+        set_rng_state(self.cost_circuit.rng, saved["cost_rng"])
 
     @property
     def cycle_s(self) -> float:

@@ -237,6 +237,23 @@ class DeviceArray:
             self.state = np.where(newly, 1.0, self.state)
         self.failed |= newly
 
+    def checkpoint(self) -> dict:
+        return {"state": self.state.copy(), "value": self.value.copy(), "residual": self.residual.copy(),
+                "writes": self.writes.copy(), "failed": self.failed.copy(), "writes_bound": self.writes_bound,
+                "gain": self.gain, "step_scale": self.step_scale, "endurance": self.endurance}
+
+    def restore(self, saved: dict) -> None:
+        """Back to a checkpoint, in place (the arrays may be views shared with compiled kernels)."""
+        self._state = saved["state"].copy()
+        self._state_stale = False
+        np.copyto(self.value, saved["value"])
+        np.copyto(self.writes, saved["writes"])
+        self.residual = saved["residual"].copy()
+        self.failed = saved["failed"].astype(bool)
+        self.writes_bound = int(saved["writes_bound"])
+        self.gain, self.step_scale, self.endurance = saved["gain"], saved["step_scale"], saved["endurance"]
+        self.first_limit = float(self.endurance.min())
+
     def read(self, rng: np.random.Generator) -> np.ndarray:
         """The weights as one inference reads them (read noise, if any, is fresh at every read)."""
         sigma = self.spec.device.read_noise

@@ -32,22 +32,25 @@ class Engine:
     """
 
     def __init__(self, domains: Sequence[ClockDomain],
-                 stretch: Callable[[int, int], None] | None = None) -> None:
+                 stretch: Callable[[int, int], None] | None = None, start: int = 0) -> None:
         for domain in domains:
             if domain.period < 1 or not 0.0 <= domain.phase < 1.0:
                 raise ValueError(f"clock domain {domain.name}: bad period or phase")
-        self.env = simpy.Environment()
+        self.env = simpy.Environment(initial_time=start)
         self.domains = tuple(domains)
         self.events = 0
         self.stretch = stretch
-        self.done = 0  # cycles completed in stretch mode
+        self.done = start  # cycles completed in stretch mode
         if stretch is None:
             for domain in self.domains:
                 self.env.process(self._clock(domain))
 
     def _clock(self, domain: ClockDomain) -> Generator[simpy.Event, None, None]:
-        yield self.env.timeout(domain.first + domain.phase)
+        start = int(self.env.now)
         cycle = domain.first
+        if start > cycle:  # resuming: the first firing at or after the start
+            cycle += -(-(start - cycle) // domain.period) * domain.period
+        yield self.env.timeout(cycle - start + domain.phase)
         while True:
             domain.action(cycle)
             self.events += 1

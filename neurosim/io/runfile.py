@@ -11,6 +11,10 @@ Layout::
     /summary         attrs: json (the summary object), and one attr per scalar entry
     /wear/<layer>    per-device write counts (weights then bias row, flattened; pairs: G+ then G-), int64
     /failed/<layer>  per-device failure mask, same order, bool
+    /checkpoint      (runs with --checkpoint-every, until complete) the full state to resume from
+
+A run with ``--out`` rewrites its file at every evaluation (``complete`` false) and once more at the end
+(``complete`` true), each time atomically: killed at any moment, it leaves the previous complete write.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ import yaml
 
 from neurosim import __version__
 from neurosim.errors import NeurosimError
+from neurosim.io.state import load_state, save_state
 from neurosim.simulation import RunResult
+from neurosim.spec.loader import RunConfig, config_from_yaml
 
 FORMAT = "neurosim-run"
 FORMAT_VERSION = 1
 
 
-def write_run(path: str | Path, result: RunResult) -> None:
+def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
+              checkpoint: dict[str, Any] | None = None, checkpoint_every: int | None = None) -> None:
+    """Write the run file atomically (a temporary file in the same folder, renamed into place)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -63,7 +71,11 @@ def write_run(path: str | Path, result: RunResult) -> None:
             for name, writes, dead in zip(result.layer_names, result.wear, result.failed):
                 wear.create_dataset(name, data=writes, compression="gzip")
                 failed.create_dataset(name, data=dead, compression="gzip")
-            f.attrs["complete"] = True
+            if checkpoint is not None:
+                group = f.create_group("checkpoint")
+                group.attrs["checkpoint_every"] = checkpoint_every or 0
+                save_state(group, checkpoint)
+            f.attrs["complete"] = complete
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -84,3 +96,19 @@ def read_summary(path: str | Path) -> dict[str, Any]:
 def read_curves(path: str | Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         return {name: f["curves"][name][()] for name in f["curves"]}
+
+
+def read_checkpoint(path: str | Path) -> tuple[RunConfig, dict[str, Any], int]:
+    """The configuration, the saved state and the checkpoint interval of an unfinished run file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise NeurosimError(f"{path}: not a neurosim run file")
+            if f.attrs.get("complete"):
+                raise NeurosimError(f"{path}: this run is complete; there is nothing to resume")
+            if "checkpoint" not in f:
+                raise NeurosimError(f"{path}: no checkpoint to resume from (train with --checkpoint-every N)")
+            config = config_from_yaml(f["config"].attrs["chip_yaml"], f["config"].attrs["workload_yaml"], str(path))
+            return config, load_state(f["checkpoint"]), int(f["checkpoint"].attrs["checkpoint_every"])
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None

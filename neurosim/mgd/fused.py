@@ -117,6 +117,22 @@ class FusedChipMode:
         self.fs, self.ist = fs, ist
         self.stall_base = chip.counts.write_stall_s
 
+    # ---- checkpoints ----------------------------------------------------------------------------------
+
+    _ARRAYS = ("params", "writes", "signs", "theta", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
+               "label", "fs", "ist")
+
+    def checkpoint(self) -> dict:
+        return {"stream": self.stream.checkpoint(), "stall_base": self.stall_base,
+                **{name: getattr(self, name).copy() for name in self._ARRAYS}}
+
+    def restore(self, saved: dict) -> None:
+        """In place: the chip's device arrays view these buffers."""
+        self.stream.restore(saved["stream"])
+        self.stall_base = float(saved["stall_base"])
+        for name in self._ARRAYS:
+            np.copyto(getattr(self, name), saved[name])
+
     # ---- the ledger and the running cost --------------------------------------------------------------
 
     def _sync(self) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
 from neurosim.engine.clocks import ClockDomain
+from neurosim.io.state import rng_state, set_rng_state
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
@@ -50,6 +51,14 @@ class SampleStream:
             self.position += k
             filled += k
         return index
+
+    def checkpoint(self) -> dict:
+        return {"rng": rng_state(self.rng), "order": self.order.copy(), "position": self.position}
+
+    def restore(self, saved: dict) -> None:
+        set_rng_state(self.rng, saved["rng"])
+        self.order = saved["order"].copy()
+        self.position = int(saved["position"])
 
     def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         index = self.take_indices(n)
@@ -82,6 +91,24 @@ class Procedure:
         self.optimizer = Optimizer(mgd, chip.weights())
         self.cost_sum = 0.0
         self.cost_count = 0
+
+    def checkpoint(self) -> dict:
+        opt = self.optimizer
+        return {"stream": self.stream.checkpoint(), "accumulators": [list(p) for p in self.accumulators.values],
+                "optimizer": {"step_count": opt.step_count, "m": None if opt.m is None else [list(p) for p in opt.m],
+                              "v": None if opt.v is None else [list(p) for p in opt.v]},
+                "cost_sum": self.cost_sum, "cost_count": self.cost_count}
+
+    def restore(self, saved: dict) -> None:
+        self.stream.restore(saved["stream"])
+        _copy_pairs(self.accumulators.values, saved["accumulators"])
+        opt = self.optimizer
+        opt.step_count = int(saved["optimizer"]["step_count"])
+        if opt.m is not None:
+            _copy_pairs(opt.m, saved["optimizer"]["m"])
+        if opt.v is not None:
+            _copy_pairs(opt.v, saved["optimizer"]["v"])
+        self.cost_sum, self.cost_count = float(saved["cost_sum"]), int(saved["cost_count"])
 
     def normalize(self) -> bool:
         return self.mgd.normalize == "gamma" or (self.mgd.normalize == "auto" and self.mgd.mode == "paper")
@@ -157,6 +184,26 @@ class ChipMode(Procedure):
         self.theta: list = [None] * len(self.net.layers)
         self.perturbation_step = 0
         self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
+
+    def checkpoint(self) -> dict:
+        trace = self.baseline_trace
+        return {**super().checkpoint(), "x": self.x, "y": self.y, "c0": self.c0,
+                "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
+                "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
+                "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
+                "trace": None if trace is None else {"rows": trace.rows, "pre": trace.pre, "post": trace.post,
+                                                     "argmax": trace.argmax, "output": trace.output}}
+
+    def restore(self, saved: dict) -> None:
+        super().restore(saved)
+        self.x, self.y, self.c0 = saved["x"], saved["y"], float(saved["c0"])
+        self.baseline_stale = bool(saved["baseline_stale"])
+        self.perturbation_step = int(saved["perturbation_step"])
+        self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
+        self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
+        t = saved["trace"]
+        self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
+                                                                   t["output"])
 
     def domains(self) -> list[ClockDomain]:
         t = self.timing
@@ -309,6 +356,12 @@ class PaperMode(Procedure):
                 scale *= gamma_scale(k, tau)
             scales.append(scale)
         self.write_update(scales)
+
+
+def _copy_pairs(live: list, saved: list) -> None:
+    for (w, b), (sw, sb) in zip(live, saved):
+        np.copyto(w, sw)
+        np.copyto(b, sb)
 
 
 def _flips(old: np.ndarray | None, new: np.ndarray) -> int:

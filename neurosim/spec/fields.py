@@ -22,8 +22,8 @@ _REQUIRED = dataclasses.MISSING
 
 
 def _field(parse: Parser, default: Any, key: str | None, doc: str, unit: str | None = None,
-           is_mapping: bool = False) -> Any:
-    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit, "mapping": is_mapping}
+           is_mapping: bool = False, auto: bool = False) -> Any:
+    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit, "mapping": is_mapping, "auto": auto}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple default")
     return dataclasses.field(default=default, metadata=metadata)
@@ -60,7 +60,7 @@ def quantity(unit: str, *, default: Any = _REQUIRED, key: str | None = None, min
             raise ConfigError(file, path, f"expected a quantity {bound} {min_value:g} {unit}, got {value!r}")
         return number
 
-    return _field(parse, default, key, doc, unit)
+    return _field(parse, default, key, doc, unit, auto=allow_auto)
 
 
 def number(*, default: Any = _REQUIRED, key: str | None = None, min_value: float | None = None,
@@ -232,9 +232,15 @@ def build(cls: type[T], data: Any, file: str, path: str = "") -> T:
 def to_plain(obj: Any) -> Any:
     """A spec dataclass back to plain YAML-able data, with its YAML keys (for run files and reports)."""
     if dataclasses.is_dataclass(obj):
-        return {yaml_key(f): ({k: to_plain(v) for k, v in getattr(obj, f.name)} if f.metadata.get("mapping")
-                              else to_plain(getattr(obj, f.name)))
-                for f in dataclasses.fields(obj)}
+        def plain(f: dataclasses.Field) -> Any:
+            value = getattr(obj, f.name)
+            if f.metadata.get("mapping"):
+                return {k: to_plain(v) for k, v in value}
+            if value is None and f.metadata.get("auto"):
+                return "auto"
+            return to_plain(value)
+
+        return {yaml_key(f): plain(f) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         if obj and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in obj):
             return {k: to_plain(v) for k, v in obj}

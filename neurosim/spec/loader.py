@@ -146,6 +146,20 @@ def load_config(chip_path: str | Path, workload_path: str | Path, sets: Iterable
     return RunConfig(chip, workload, str(chip_path), str(workload_path))
 
 
+def config_from_yaml(chip_yaml: str, workload_yaml: str, source: str) -> RunConfig:
+    """A RunConfig from the resolved YAML texts a run file keeps (``source`` names the file in errors)."""
+    try:
+        chip_data = yaml.load(chip_yaml, Loader=_StrictLoader)  # noqa: S506
+        workload_data = yaml.load(workload_yaml, Loader=_StrictLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "config", f"unreadable stored configuration ({exc})") from None
+    if not isinstance(chip_data, dict) or "chip" not in chip_data:
+        raise ConfigError(source, "config", "the stored chip configuration is missing")
+    chip = build(ChipSpec, chip_data["chip"], source, "chip")
+    workload = build(WorkloadSpec, workload_data, source)
+    return RunConfig(chip, workload, source, source)
+
+
 def validate_file(path: str | Path) -> str:
     """Validate a chip or workload file alone; return which kind it was."""
     data = read_yaml(path)

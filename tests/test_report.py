@@ -1,0 +1,247 @@
+"""Tests of ``neurosim report``: the side-by-side table and JSON agree with the run files, the plots are real
+images of the documented sizes, wear maps follow the crossbar layout, and bad inputs give one clear line.
+
+Two tiny runs are made once per module: the reference chip (single devices, no failures) and the PCM
+differential-pair chip with a low endurance, so that some devices fail and pairs must be folded onto their
+crossbar cells. The command is called in-process through :func:`call`, which uses ``neurosim.cli.main`` once
+``report`` is wired into it and a parser of its own until then.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY_PARITY, config_with
+from neurosim import cli
+from neurosim.errors import NeurosimError
+from neurosim.io.runfile import read_curves, read_summary
+from neurosim.report import (DPI, FIG_CURVES, FIG_HIST, MAP_COLUMNS, MAP_PANEL, add_report_parser, cmd_report,
+                             crossbar_image, read_run)
+
+TINY = (*TINY_PARITY, "train.eval_interval=50")
+ITERATIONS = 200
+
+
+def call(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    """The command in-process, as ``neurosim`` runs it: exit status, stdout, stderr."""
+    argv = [str(a) for a in args]
+    try:
+        if "report" in cli.COMMANDS:
+            code = cli.main(argv)
+        else:
+            parser = cli._Parser(prog="neurosim")
+            add_report_parser(parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser))
+            try:
+                code = cmd_report(parser.parse_args(argv))
+            except NeurosimError as exc:
+                print(f"neurosim: error: {exc}", file=sys.stderr)
+                code = cli.EXIT_USAGE
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: object) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurosim: error: "), err
+    for fragment in fragments:
+        assert str(fragment) in lines[0], f"{fragment!r} missing from {lines[0]!r}"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import neurosim
+
+    folder = tmp_path_factory.mktemp("runs")
+    ref = folder / "ref.h5"
+    worn = folder / "worn.h5"
+    neurosim.train(config_with(*TINY), iterations=ITERATIONS, out=ref)
+    neurosim.train(config_with(*TINY, "chip.weights.device.endurance_cycles=150",
+                               "chip.weights.device.endurance_spread=0.3", chip="chips/pcm.yaml"),
+                   iterations=ITERATIONS, seed=3, out=worn)
+    return {"ref": ref, "worn": worn}
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """The text table as {row name: cells}, split on the header's column positions."""
+    lines = out.splitlines()
+    header = lines[0]
+    starts = [0] + [i + 2 for i in range(len(header) - 2) if header[i:i + 2] == "  " and header[i + 2] != " "]
+    rows = {}
+    for line in lines[2:]:
+        if not line.strip():
+            break
+        cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None])]
+        rows[cells[0]] = cells[1:]
+    rows["run"] = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None])][1:]
+    return rows
+
+
+def test_table_matches_run_files(capsys: pytest.CaptureFixture, runs: dict[str, Path]) -> None:
+    code, out, err = call(capsys, "report", runs["ref"], runs["worn"])
+    assert code == 0, err
+    rows = table_rows(out)
+    assert rows["run"] == ["ref", "worn"]
+    for column, key in enumerate(("ref", "worn")):
+        s = read_summary(runs[key])
+        assert rows["chip"][column] == s["chip"]
+        assert rows["seed"][column] == str(s["seed"])
+        assert rows["iterations"][column] == str(ITERATIONS) == str(s["iterations"])
+        assert rows["τθ"][column] == str(s["tau_theta"])
+        assert rows["test accuracy"][column] == f"{s['test_accuracy']:.4f}"
+        assert rows["best accuracy"][column] == f"{s['best_test_accuracy']:.4f}"
+        assert rows["writes total"][column] == str(s["weight_writes_total"])
+        assert rows["writes max/device"][column] == str(s["weight_writes_max_per_device"])
+        assert rows["failed devices"][column] == f"{s['failed_devices']} of {s['devices']}"
+        target = s["iterations_to_target"]
+        assert rows["iterations to target"][column] == ("never" if target is None else str(target))
+    assert read_summary(runs["ref"])["chip"] == "reference"
+    assert read_summary(runs["worn"])["failed_devices"] > 0, "the worn run should have failed devices"
+
+
+def test_json_is_the_summaries(capsys: pytest.CaptureFixture, runs: dict[str, Path]) -> None:
+    code, out, _ = call(capsys, "report", runs["worn"], runs["ref"], "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [d["run_file"] for d in data] == [str(runs["worn"]), str(runs["ref"])]
+    for entry, key in zip(data, ("worn", "ref")):
+        expected = cli._json_safe(read_summary(runs[key]))
+        assert {k: v for k, v in entry.items() if k != "run_file"} == expected
+
+
+def test_crossbar_image_folds_pairs_and_bias_row() -> None:
+    """The stored order (weights (devices, fan_in, fan_out), then bias (devices, fan_out)) onto the crossbar."""
+    rng = np.random.default_rng(0)
+    w, b = rng.integers(0, 100, (2, 3, 4)), rng.integers(0, 100, (2, 4))
+    image = crossbar_image(np.concatenate([w.ravel(), b.ravel()]), (4, 4))
+    np.testing.assert_array_equal(image[:3], w.sum(axis=0))
+    np.testing.assert_array_equal(image[3], b.sum(axis=0))
+    single = crossbar_image(np.concatenate([w[0].ravel(), b[0].ravel()]), (4, 4))
+    np.testing.assert_array_equal(single, np.vstack([w[0], b[0]]))
+
+
+def test_crossbar_shapes_come_from_the_stored_config(runs: dict[str, Path]) -> None:
+    from neurosim.simulation import describe
+
+    for key, chip in (("ref", "chips/reference.yaml"), ("worn", "chips/pcm.yaml")):
+        run = read_run(runs[key])
+        layers = describe(config_with(*TINY, chip=chip))["layers"]
+        assert run.crossbars == {l["name"]: (l["crossbar_rows"], l["crossbar_cols"]) for l in layers}
+        assert list(run.wear) == [l["name"] for l in layers]
+        for name, counts in run.wear.items():
+            assert crossbar_image(counts, run.crossbars[name]).sum() == counts.sum()
+        np.testing.assert_array_equal(run.curves["test_accuracy"], read_curves(runs[key])["test_accuracy"])
+
+
+def _png(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
+
+    assert path.is_file() and path.stat().st_size > 5000, path
+    return imread(path)
+
+
+def _assert_real_plot(image: np.ndarray, size_in: tuple[float, float]) -> None:
+    assert image.shape[:2] == (round(size_in[1] * DPI), round(size_in[0] * DPI))
+    rgb = image[..., :3]
+    inked = (rgb < 0.9).any(axis=-1).mean()
+    assert 0.03 < inked < 0.9, f"{inked:.1%} of the pixels are drawn"
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50  # lines, text and fills, not a blank canvas
+
+
+def _red_pixels(image: np.ndarray) -> int:
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return int(((r > 0.85) & (g < 0.25) & (b < 0.25)).sum())
+
+
+def test_plots(capsys: pytest.CaptureFixture, runs: dict[str, Path], tmp_path: Path) -> None:
+    plots = tmp_path / "new" / "plots"
+    code, out, err = call(capsys, "report", runs["ref"], runs["worn"], "--plot", plots)
+    assert code == 0, err
+    expected = {"accuracy.png", "energy.png", "writes_histogram.png", "wear_layers.png", "wear_map_ref.png",
+                "wear_map_worn.png"}
+    assert {p.name for p in plots.iterdir()} == expected
+    for name in expected:
+        assert str(plots / name) in out
+    _assert_real_plot(_png(plots / "accuracy.png"), FIG_CURVES)
+    _assert_real_plot(_png(plots / "writes_histogram.png"), FIG_HIST)
+    for name in ("energy.png", "wear_layers.png"):
+        image = _png(plots / name)
+        assert image.shape[1] >= 10 * DPI
+        _assert_real_plot(image, (image.shape[1] / DPI, image.shape[0] / DPI))
+    layers = len(read_run(runs["ref"]).wear)
+    cols, rows = min(MAP_COLUMNS, layers), -(-layers // MAP_COLUMNS)
+    map_size = (MAP_PANEL[0] * cols + 0.6, MAP_PANEL[1] * rows + 0.5)
+    ref_map, worn_map = _png(plots / "wear_map_ref.png"), _png(plots / "wear_map_worn.png")
+    _assert_real_plot(ref_map, map_size)
+    _assert_real_plot(worn_map, map_size)
+    # failed devices are hatched in red; the reference run has none
+    assert _red_pixels(ref_map) == 0
+    assert _red_pixels(worn_map) > 200
+
+
+def test_json_with_plots_keeps_stdout_json(capsys: pytest.CaptureFixture, runs: dict[str, Path],
+                                           tmp_path: Path) -> None:
+    code, out, err = call(capsys, "report", runs["ref"], "--json", "--plot", tmp_path)
+    assert code == 0
+    assert len(json.loads(out)) == 1
+    assert str(tmp_path / "accuracy.png") in err
+
+
+def test_same_file_twice_gets_distinct_labels(capsys: pytest.CaptureFixture, runs: dict[str, Path]) -> None:
+    code, out, _ = call(capsys, "report", runs["ref"], runs["ref"])
+    assert code == 0
+    assert table_rows(out)["run"] == [f"{runs['ref']} #1", f"{runs['ref']} #2"]
+
+
+def test_errors(capsys: pytest.CaptureFixture, runs: dict[str, Path], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.h5"
+    assert_one_line_error(*call(capsys, "report", runs["ref"], missing)[::2], missing, "no such run file")
+    assert_one_line_error(*call(capsys, "report", tmp_path)[::2], tmp_path, "folder")
+    text = tmp_path / "notes.h5"
+    text.write_text("not a run\n")
+    assert_one_line_error(*call(capsys, "report", text)[::2], text, "not a neurosim run file")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    assert_one_line_error(*call(capsys, "report", foreign)[::2], foreign, "not a neurosim run file")
+    partial = tmp_path / "partial.h5"
+    shutil.copy(runs["ref"], partial)
+    with h5py.File(partial, "a") as f:
+        f.attrs["complete"] = False
+    assert_one_line_error(*call(capsys, "report", partial)[::2], partial, "incomplete")
+    damaged = tmp_path / "damaged.h5"
+    shutil.copy(runs["ref"], damaged)
+    with h5py.File(damaged, "a") as f:
+        del f["wear"]
+    assert_one_line_error(*call(capsys, "report", damaged)[::2], damaged, "damaged run file")
+    assert_one_line_error(*call(capsys, "report", runs["ref"], "--plot", text / "plots")[::2], text, "--plot")
+    assert_one_line_error(*call(capsys, "report", runs["ref"], "--plot", text)[::2], text, "not a folder")
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_no_arguments_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    code, _, err = call(capsys, "report")
+    assert code == 2 and "RUN.h5" in err
+
+
+def test_docs_describe_every_stored_object(runs: dict[str, Path]) -> None:
+    """docs/runfile.md names every group, dataset and attribute a run file holds today."""
+    doc = (REPO / "docs" / "runfile.md").read_text(encoding="utf-8")
+    names: set[str] = set()
+    with h5py.File(runs["worn"], "r") as f:
+        names.update(f.attrs)
+        f.visititems(lambda name, obj: names.update([name.split("/")[0], *obj.attrs]))
+        names.update(f["curves"])
+    names.discard("summary")
+    for name in names - set(read_summary(runs["worn"])):  # the summary's scalar attrs are documented as such
+        assert f"`{name}`" in doc or f"/{name}" in doc, f"{name} is not documented in docs/runfile.md"

@@ -1,0 +1,118 @@
+"""Checkpoints and resume: an interrupted and resumed run ends bit-identical to an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import REPO, TINY_PARITY, config_with
+
+from neurosim.io.runfile import read_checkpoint, read_curves, read_summary, write_run
+from neurosim.simulation import Simulation
+
+
+def wear(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path) as f:
+        return {name: f["wear"][name][()] for name in f["wear"]}
+
+
+def same_run(a: dict, b: dict) -> None:
+    skip = ("wall_time_s", "engine_events")
+    assert {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
+
+
+@pytest.mark.parametrize("sets", [
+    (),                                                              # compiled chip mode
+    ("chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.bits=8",
+     "mgd.optimizer=adam"),                                          # Python chip mode, with noise streams
+    ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
+])
+def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
+    config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)
+    whole = Simulation(config, iterations=600).run()
+    saved = tmp_path / "partial.h5"
+
+    def stop_here(sim: Simulation) -> None:
+        write_run(saved, sim.result(), complete=False, checkpoint=sim.checkpoint(), checkpoint_every=250)
+        if sim.done >= 250:
+            raise KeyboardInterrupt  # as if killed right after this checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        Simulation(config, iterations=600).run(checkpoint_every=250, on_checkpoint=stop_here)
+    restored_config, state, every = read_checkpoint(saved)
+    assert every == 250 and state["done"] == 250
+    resumed = Simulation(restored_config, seed=state["seed"], iterations=state["iterations"])
+    resumed.restore(state)
+    result = resumed.run(checkpoint_every=every)
+    same_run(whole.summary, result.summary)
+    assert whole.curves.test_accuracy == result.curves.test_accuracy
+    assert whole.curves.train_cost == result.curves.train_cost
+    for x, y in zip(whole.wear, result.wear):
+        assert np.array_equal(x, y)
+
+
+def neurosim(*args: str) -> list[str]:
+    return [sys.executable, "-m", "neurosim.cli", *args]
+
+
+def test_killed_with_sigkill_then_resumed_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    """The real thing: a process killed at a random moment after its first checkpoint, then resumed."""
+    args = ["train", str(REPO / "chips/reram.yaml"), str(REPO / "workloads/nist7x7.yaml"), "--iterations", "6000",
+            "--set", "train.eval_interval=500", "--set", "train.eval_size=200", "--checkpoint-every", "1000",
+            "--json", "--quiet"]
+    whole = tmp_path / "whole.h5"
+    done = subprocess.run(neurosim(*args, "--out", str(whole)), capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(done.stdout)
+    killed = tmp_path / "killed.h5"
+    proc = subprocess.Popen(neurosim(*args, "--out", str(killed)), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if killed.exists():
+            try:
+                with h5py.File(killed) as f:
+                    if "checkpoint" in f:
+                        break
+            except OSError:
+                pass
+        time.sleep(0.02)
+    time.sleep(float(np.random.default_rng().uniform(0, 0.5)))  # somewhere later, maybe mid-write
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed (machine too fast for this timing)")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not read_summary(killed) is None  # the file survived the kill, readable
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".killed")]
+    for p in leftovers:  # a temporary file the kill interrupted may remain; the run file itself is intact
+        p.unlink()
+    resumed = subprocess.run(neurosim("train", "--resume", str(killed), "--json", "--quiet"), capture_output=True,
+                             text=True, cwd=REPO, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    same_run(expected, json.loads(resumed.stdout))
+    assert {k: list(v) for k, v in read_curves(whole).items()} == {k: list(v) for k, v in read_curves(killed).items()}
+    for (name, a), b in zip(wear(whole).items(), wear(killed).values()):
+        assert np.array_equal(a, b), name
+    with h5py.File(killed) as f:
+        assert f.attrs["complete"] and "checkpoint" not in f
+
+
+def test_resume_refuses_complete_runs_and_runs_without_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "r.h5"
+    proc = subprocess.run(neurosim("train", "chips/reference.yaml", "workloads/nist7x7.yaml", "--iterations", "500",
+                                   "--out", str(path), "--quiet"), capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    again = subprocess.run(neurosim("train", "--resume", str(path)), capture_output=True, text=True, cwd=REPO)
+    assert again.returncode == 2 and "complete" in again.stderr and "Traceback" not in again.stderr
+    bad = subprocess.run(neurosim("train", "--resume", str(path), "--seed", "3"), capture_output=True, text=True,
+                         cwd=REPO)
+    assert bad.returncode == 2 and "--resume takes" in bad.stderr

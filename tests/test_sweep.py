@@ -1,0 +1,297 @@
+"""Tests of ``neurosim sweep``: a tiny grid x seeds sweep on a local process pool and on a local Dask cluster
+gives the same results, each row agrees with its run file and with a direct training run, finished runs are
+never redone, and every bad sweep file fails before anything runs with one line naming the file and key.
+
+The sweep is 2 values of ``mgd.tau_theta`` x 2 seeds of 200 iterations of 4-bit parity (TINY_PARITY);
+the local run is made once per module and copied where a test changes its folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY_PARITY, config_with
+from neurosim import cli
+from neurosim.errors import NeurosimError
+from neurosim.io.runfile import read_curves, read_summary
+from neurosim.sweep import (RESULT_KEYS, _pool_context, add_sweep_parser, cmd_sweep, load_sweep, plan_sweep,
+                            run_sweep, thread_settings)
+
+ITERATIONS = 200
+TAUS = [1, 10]
+SEEDS = 2
+FIXED = [*TINY_PARITY, "train.eval_interval=50"]
+DETERMINISTIC = [k for k in RESULT_KEYS if k != "wall_time_s"]
+
+
+def sweep_text(tmp: Path, **changes: object) -> str:
+    """The tiny sweep file's text, chip and workload relative to the sweep file's folder."""
+    data: dict[str, object] = {
+        "chip": os.path.relpath(REPO / "chips" / "reference.yaml", tmp),
+        "workload": os.path.relpath(REPO / "workloads" / "nist7x7.yaml", tmp),
+        "iterations": ITERATIONS,
+        "seeds": SEEDS,
+        "grid": {"mgd.tau_theta": TAUS},
+        "sets": FIXED,
+        "out": "out",
+    }
+    data.update(changes)
+    data = {k: v for k, v in data.items() if v is not None}
+    return json.dumps(data, indent=1)  # JSON is YAML
+
+
+def write_sweep(folder: Path, name: str = "sweep.yaml", **changes: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(sweep_text(folder, **changes), encoding="utf-8")
+    return path
+
+
+def call(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    """The command in-process, as ``neurosim`` runs it: exit status, stdout, stderr."""
+    argv = [str(a) for a in args]
+    try:
+        if "sweep" in cli.COMMANDS:
+            code = cli.main(argv)
+        else:
+            parser = cli._Parser(prog="neurosim")
+            add_sweep_parser(parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser))
+            try:
+                code = cmd_sweep(parser.parse_args(argv))
+            except NeurosimError as exc:
+                print(f"neurosim: error: {exc}", file=sys.stderr)
+                code = cli.EXIT_USAGE
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The sweep run once on a local pool of 2 processes: (output folder, rows)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = write_sweep(folder)
+    rows = run_sweep(spec, None, 2, None)
+    return folder / "out", rows
+
+
+def copy_of(out: Path, folder: Path) -> Path:
+    """The finished sweep in another folder (its own sweep file, a copy of the output): the sweep file."""
+    spec = write_sweep(folder)
+    shutil.copytree(out, folder / "out")
+    return spec
+
+
+def deterministic(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
+
+
+def test_grid_times_seeds_in_order(local: tuple[Path, list[dict]]) -> None:
+    out, rows = local
+    assert [(r["mgd.tau_theta"], r["seed"]) for r in rows] == [(t, s) for t in TAUS for s in range(SEEDS)]
+    assert len({r["run_id"] for r in rows}) == len(rows)
+    assert sorted(p.name for p in out.glob("*.h5")) == sorted(f"{r['run_id']}.h5" for r in rows)
+    for row in rows:
+        assert row["run_id"].startswith(f"tau_theta={row['mgd.tau_theta']}_seed={row['seed']}-")
+        summary = read_summary(out / row["run_file"])
+        assert summary["tau_theta"] == row["mgd.tau_theta"]
+        assert summary["seed"] == row["seed"]
+        assert summary["iterations"] == ITERATIONS
+        for key in RESULT_KEYS:
+            assert row[key] == summary[key], key
+    # different settings really are different runs
+    assert len({(r["energy_j"], r["weight_writes_total"]) for r in rows if r["seed"] == 0}) == len(TAUS)
+
+
+def test_results_files_hold_the_rows(local: tuple[Path, list[dict]]) -> None:
+    out, rows = local
+    assert json.loads((out / "results.json").read_text()) == cli._json_safe(rows)
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows)
+    for line, row in zip(table, rows):
+        assert list(line) == list(row)
+        assert line["run_id"] == row["run_id"]
+        assert int(line["mgd.tau_theta"]) == row["mgd.tau_theta"]
+        assert float(line["energy_j"]) == row["energy_j"]
+        assert float(line["test_accuracy"]) == row["test_accuracy"]
+        assert line["iterations_to_target"] == ("" if row["iterations_to_target"] is None
+                                                else str(row["iterations_to_target"]))
+    assert not list(out.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_a_row_is_the_run_it_names(local: tuple[Path, list[dict]]) -> None:
+    """The sweep trains exactly what a direct run with the same settings trains."""
+    import neurosim
+
+    out, rows = local
+    row = rows[-1]
+    direct = neurosim.train(config_with(*FIXED, f"mgd.tau_theta={row['mgd.tau_theta']}"), seed=row["seed"],
+                            iterations=ITERATIONS).summary
+    for key in DETERMINISTIC:
+        assert direct[key] == row[key], key
+
+
+def test_rerun_redoes_nothing_and_resumes(local: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    out, rows = local
+    folder = tmp_path / "copy"
+    spec = copy_of(out, folder)
+    files = sorted((folder / "out").glob("*.h5"))
+    mtimes = {p: p.stat().st_mtime_ns for p in files}
+    events: list[tuple[str, str]] = []
+    again = run_sweep(spec, None, 2, None, progress=lambda event, run, _: events.append((event, run.run_id)))
+    assert again == rows  # wall times included: nothing was run, the summaries come from the files
+    assert sorted(events) == sorted(("reused", r["run_id"]) for r in rows)
+    assert {p: p.stat().st_mtime_ns for p in files} == mtimes
+
+    # a missing run and a damaged one are run again; the others are not touched
+    missing, damaged = folder / "out" / rows[0]["run_file"], folder / "out" / rows[3]["run_file"]
+    missing.unlink()
+    damaged.write_bytes(b"not an HDF5 file")
+    events.clear()
+    resumed = run_sweep(spec, None, 2, None, progress=lambda event, run, _: events.append((event, run.run_id)))
+    assert sorted(e for e in events if e[0] == "done") == sorted([("done", rows[0]["run_id"]),
+                                                                  ("done", rows[3]["run_id"])])
+    assert deterministic(resumed) == deterministic(rows)
+    for p in files:
+        if p not in (missing, damaged):
+            assert p.stat().st_mtime_ns == mtimes[p]
+
+
+def test_ids_follow_the_settings(tmp_path: Path) -> None:
+    """Same sweep file, same ids; a changed fixed set or iteration count gives new ids (no stale reuse)."""
+    base = [r.run_id for r in plan_sweep(load_sweep(write_sweep(tmp_path / "a")), tmp_path)]
+    assert base == [r.run_id for r in plan_sweep(load_sweep(write_sweep(tmp_path / "b")), tmp_path)]
+    changed_sets = plan_sweep(load_sweep(write_sweep(tmp_path / "c", sets=[*FIXED, "mgd.learning_rate=0.01"])),
+                              tmp_path)
+    changed_its = plan_sweep(load_sweep(write_sweep(tmp_path / "d", iterations=300)), tmp_path)
+    for plan in (changed_sets, changed_its):
+        assert not {r.run_id for r in plan} & set(base)
+    seeds = plan_sweep(load_sweep(write_sweep(tmp_path / "e", seeds=[5, 7], grid=None)), tmp_path)
+    assert [r.seed for r in seeds] == [5, 7] and [r.settings for r in seeds] == [{}, {}]
+    default_seed = plan_sweep(load_sweep(write_sweep(tmp_path / "f", seeds=None, grid=None)), tmp_path)
+    assert [r.seed for r in default_seed] == [config_with(*FIXED).workload.train.seed]
+
+
+def test_example_sweep_file_is_valid() -> None:
+    spec = load_sweep(REPO / "workloads" / "sweep-example.yaml")
+    plan = plan_sweep(spec, spec.out)
+    grid = dict(spec.grid)
+    assert len(plan) == len(spec.seeds) * len(grid["mgd.tau_theta"]) * len(grid["chip.weights.device.endurance_cycles"])
+    assert len({r.run_id for r in plan}) == len(plan)
+    assert spec.out.resolve() == (REPO / "runs" / "sweep-example").resolve()
+    assert {r.config.chip.weights.device.endurance_cycles for r in plan} == {1e4, 1e6}
+
+
+@pytest.mark.parametrize("changes, fragments", [
+    ({"chip": None}, ["chip", "missing"]),
+    ({"chip": "nowhere.yaml"}, ["chip", "file not found", "nowhere.yaml"]),
+    ({"sweeps": 3}, ["sweeps", "unknown key"]),
+    ({"iterations": 0}, ["iterations", "whole number >= 1"]),
+    ({"seeds": 0}, ["seeds", ">= 1"]),
+    ({"seeds": [0, -1]}, ["seeds[1]", ">= 0"]),
+    ({"seeds": [1, 1]}, ["seeds", "twice"]),
+    ({"seeds": "three"}, ["seeds"]),
+    ({"grid": {"mgd.tau_theta": 10}}, ["grid.mgd.tau_theta", "list"]),
+    ({"grid": {"mgd.tau_theta": []}}, ["grid.mgd.tau_theta", "non-empty list"]),
+    ({"grid": [1, 2]}, ["grid", "mapping"]),
+    ({"grid": {"mgd.tau_thta": [1, 10]}}, ["grid.mgd.tau_thta", "value 1"]),
+    ({"grid": {"mgd.tau_theta": [1, 0]}}, ["grid.mgd.tau_theta", "value 0"]),
+    ({"grid": {"chip.clock": ["1 MHz", "fast"]}}, ["grid.chip.clock", "'fast'"]),
+    ({"grid": {"train.eval_interval": [10, 20]}}, ["grid.train.eval_interval", "sets[5]"]),
+    ({"grid": {"train.seed": [1, 2]}}, ["grid.train.seed", "seeds"]),
+    ({"sets": ["nonsense"]}, ["sets[0]", "KEY=VALUE"]),
+    ({"sets": [*FIXED, "network.hidden=lots"]}, ["sets[6]", "network.hidden=lots"]),
+    ({"sets": "train.eval_interval=50"}, ["sets", "list"]),
+    ({"out": None}, ["out", "--out"]),
+])
+def test_bad_sweep_files(capsys: pytest.CaptureFixture, tmp_path: Path, changes: dict,
+                         fragments: list[str]) -> None:
+    spec = write_sweep(tmp_path, **changes)
+    code, out, err = call(capsys, "sweep", spec)
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"neurosim: error: {spec}: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} missing from {lines[0]!r}"
+    assert not (tmp_path / "out").exists(), "nothing may run (or be created) before every run is checked"
+
+
+def test_malformed_and_missing_sweep_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: [\n")
+    code, _, err = call(capsys, "sweep", bad)
+    assert code == 2 and f"{bad}: malformed YAML" in err and len(err.strip().splitlines()) == 1
+    code, _, err = call(capsys, "sweep", tmp_path / "none.yaml")
+    assert code == 2 and "none.yaml: file not found" in err
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    code, _, err = call(capsys, "sweep", listed)
+    assert code == 2 and "expected a sweep file" in err
+    code, _, err = call(capsys, "sweep", write_sweep(tmp_path), "--workers", "0")
+    assert code == 2 and "--workers" in err
+
+
+def test_command_prints_table_and_json(capsys: pytest.CaptureFixture, local: tuple[Path, list[dict]],
+                                       tmp_path: Path) -> None:
+    out, rows = local
+    spec = copy_of(out, tmp_path / "copy")
+    code, text, err = call(capsys, "sweep", spec)
+    assert code == 0, err
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["tau_theta", "seed", "test", "acc"]
+    for row, line in zip(rows, lines[2:]):
+        cells = line.split()
+        assert cells[:3] == [str(row["mgd.tau_theta"]), str(row["seed"]), f"{row['test_accuracy']:.4f}"]
+        assert cells[-1] == row["run_id"]
+    assert "results.csv" in text
+    assert err.count("reused") == len(rows)
+    code, text, _ = call(capsys, "sweep", spec, "--json", "--out", tmp_path / "copy" / "out")
+    assert code == 0
+    assert json.loads(text) == cli._json_safe(rows)
+
+
+def test_pool_workers_are_single_threaded() -> None:
+    with ProcessPoolExecutor(max_workers=1, mp_context=_pool_context()) as pool:
+        settings = pool.submit(thread_settings).result()
+    assert settings == {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                        "MKL_NUM_THREADS": "1", "numba_threads": 1}
+
+
+def test_dask_cluster_gives_the_local_results(local: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed",
+                                      reason="dask.distributed is not installed: pip install 'dask[distributed]'")
+    out, rows = local
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster.scheduler_address) as client:
+            for settings in client.run(thread_settings).values():
+                assert settings["OPENBLAS_NUM_THREADS"] == "1" and settings["numba_threads"] == 1
+        remote = run_sweep(out.parent / "sweep.yaml", tmp_path / "dask", None, cluster.scheduler_address)
+    assert deterministic(remote) == deterministic(rows)
+    for row in rows:
+        mine, theirs = read_curves(out / row["run_file"]), read_curves(tmp_path / "dask" / row["run_file"])
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            assert mine[name].tolist() == theirs[name].tolist(), name
+
+
+def test_unreachable_scheduler(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                               tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
+    import neurosim.sweep
+
+    monkeypatch.setattr(neurosim.sweep, "SCHEDULER_TIMEOUT_S", 1)
+    code, _, err = call(capsys, "sweep", write_sweep(tmp_path), "--scheduler", "tcp://127.0.0.1:9")
+    assert code == 2 and "--scheduler tcp://127.0.0.1:9: cannot connect" in err
+    assert not list((tmp_path / "out").glob("*.h5"))
