@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # the Python API, imported on first use so `import neurosim` stays light
-    if name in ("load", "train", "open_run", "describe", "Run"):
+    if name in ("load", "train", "resume", "open_run", "describe", "Run"):
         from neurosim import api
 
         return getattr(api, name)

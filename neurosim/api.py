@@ -5,6 +5,7 @@
     result = neurosim.train(config, seed=1, out="run.h5")
     print(result.summary["test_accuracy"], result.summary["simulated_time_s"])
     run = neurosim.open_run("run.h5")        # summary and curves of a finished run file
+    neurosim.resume("run.h5")                 # continue an interrupted run (trained with checkpoint_every)
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.io.runfile import read_curves, read_summary, write_run
+import logging
+
+from neurosim.io.runfile import read_checkpoint, read_curves, read_summary, write_run
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
 
@@ -27,12 +30,35 @@ def load(chip: str | Path, workload: str | Path, sets: Iterable[str] = ()) -> Ru
 
 
 def train(config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
-          data_dir: str | None = None, out: str | Path | None = None,
+          data_dir: str | None = None, out: str | Path | None = None, checkpoint_every: int | None = None,
           progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
-    """Simulate a training run; write its run file when ``out`` is given."""
-    result = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir).run(progress)
+    """Simulate a training run; with ``out``, its run file is written as the run goes (and holds a checkpoint
+    every ``checkpoint_every`` iterations, from which :func:`resume` continues)."""
+    sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir)
+    return run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
+
+
+def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | None = None,
+           progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """Continue an interrupted run from the last checkpoint in its run file."""
+    config, saved, every = read_checkpoint(path)
+    sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]), data_dir=data_dir)
+    sim.restore(saved)
+    return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress)
+
+
+def run_simulation(sim: Simulation, *, out: str | Path | None = None, checkpoint_every: int | None = None,
+                   progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """Run a built (or restored) simulation; with ``out``, rewrite its run file at every evaluation (and
+    checkpoint) as the run goes, atomically, and mark it complete at the end."""
+    def save(running: Simulation) -> None:
+        state = running.checkpoint() if checkpoint_every else None
+        write_run(out, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every)
+
+    result = sim.run(progress, checkpoint_every=checkpoint_every, on_checkpoint=save if out else None)
     if out is not None:
         write_run(out, result)
+        logger.info("run file written: %s", out)
     return result
 
 
@@ -49,4 +75,6 @@ def open_run(path: str | Path) -> Run:
     return Run(Path(path), read_summary(path), read_curves(path))
 
 
-__all__ = ["Run", "describe", "load", "open_run", "train"]
+logger = logging.getLogger("neurosim")
+
+__all__ = ["Run", "describe", "load", "open_run", "resume", "run_simulation", "train"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check chip and workload files")
     validate.add_argument("files", nargs="+")
 
+    from neurosim.report import add_report_parser
+    from neurosim.sweep import add_sweep_parser
+
+    add_report_parser(sub)
+    add_sweep_parser(sub)
+
     data = sub.add_parser("data", help="data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_sub.add_parser("fetch", help="download a data set's official files and verify checksums")
@@ -116,7 +123,8 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from neurosim.io.runfile import read_checkpoint, write_run
+    from neurosim.api import run_simulation
+    from neurosim.io.runfile import read_checkpoint
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
@@ -159,21 +167,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(acc=f"{state['test_accuracy']:.3f}", sim_t=f"{state['simulated_time_s']:.3g}s",
                             E=f"{state['energy_j']:.3g}J")
 
-    def save(running: Simulation) -> None:
-        """The run file as the run goes: progress at every evaluation, the full state at checkpoints."""
-        state = running.checkpoint() if checkpoint_every else None
-        write_run(out, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every)
-
     logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
                 sim.iterations, sim.done, sim.seed)
     try:
-        result = sim.run(progress, checkpoint_every=checkpoint_every, on_checkpoint=save if out else None)
+        result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
     finally:
         if bar is not None:
             bar.close()
-    if out:
-        write_run(out, result)
-        logger.info("run file written: %s", out)
     summary = _json_safe(result.summary)
     if args.json:
         print(json.dumps(summary))
@@ -298,7 +298,20 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estimate, "validate": cmd_validate, "data": cmd_data}
+def cmd_report(args: argparse.Namespace) -> int:
+    from neurosim.report import cmd_report as run
+
+    return run(args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from neurosim.sweep import cmd_sweep as run
+
+    return run(args)
+
+
+COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estimate, "report": cmd_report,
+            "sweep": cmd_sweep, "validate": cmd_validate, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neurosim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `neurosim ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

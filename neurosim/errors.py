@@ -19,6 +19,9 @@ class ConfigError(NeurosimError):
             where += f": {key}"
         super().__init__(f"{where}: {expected}")
 
+    def __reduce__(self) -> tuple:  # picklable, so it can cross from a sweep's worker process
+        return (ConfigError, (self.file, self.key, self.expected))
+
 
 class DataError(NeurosimError):
     """A data set that is missing, unreadable or malformed; says where it looked and how to get it."""

@@ -33,7 +33,7 @@ FIG_HIST = (8.0, 5.0)
 HIST_OVERLAY_RATIO = 20          # runs whose most-written devices differ more get a histogram panel each
 MAP_PANEL = (4.2, 4.4)           # one crossbar panel of a wear map
 MAP_COLUMNS = 3                  # panels per row of a wear map
-FONTS = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
+FONTS: dict[str, Any] = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9,
          "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13}
 
 
@@ -48,12 +48,30 @@ class RunData:
     wear: dict[str, np.ndarray]        # layer -> flattened per-device writes (as stored)
     failed: dict[str, np.ndarray]      # layer -> flattened failure mask
     crossbars: dict[str, tuple[int, int]] | None  # layer -> (fan_in + 1, fan_out); None: not recoverable
+    complete: bool = True              # False: a run still going, or interrupted (its last evaluation)
+
+    @property
+    def title(self) -> str:
+        """The label for legends: unfinished runs say so."""
+        return self.label if self.complete else f"{self.label} (unfinished)"
+
+    @property
+    def done(self) -> int:
+        """Iterations behind the figures: the summary's for a finished run, the last evaluation's otherwise."""
+        if self.complete:
+            return int(self.summary.get("iterations", 0))
+        evaluated = self.curves.get("iteration")
+        return int(evaluated[-1]) if evaluated is not None and evaluated.size else 0
 
 
 # ---- reading ------------------------------------------------------------------------------------------
 
 def read_run(path: str | Path, label: str | None = None) -> RunData:
-    """Read a finished run file; anything that is not one is a NeurosimError naming the file."""
+    """Read a run file; anything that is not one is a NeurosimError naming the file.
+
+    A file whose ``complete`` flag is false (a run still going, or interrupted) is read as it stands: its
+    summary, curves and wear are those of its last evaluation.
+    """
     import h5py
 
     from neurosim.io.runfile import FORMAT, read_curves, read_summary
@@ -73,8 +91,7 @@ def read_run(path: str | Path, label: str | None = None) -> RunData:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise NeurosimError(f"{path}: not a neurosim run file (no format={FORMAT!r} attribute)")
-            if not bool(f.attrs.get("complete", False)):
-                raise NeurosimError(f"{path}: incomplete run file (the run has not finished)")
+            complete = bool(f.attrs.get("complete", False))
             wear = {name: f["wear"][name][()] for name in f["wear"]}
             failed = {name: f["failed"][name][()] for name in f["failed"]} if "failed" in f else {}
             workload_yaml = _text(f["config"].attrs.get("workload_yaml"))
@@ -87,7 +104,7 @@ def read_run(path: str | Path, label: str | None = None) -> RunData:
     layers = [entry["layer"] for entry in summary.get("wear_by_layer", [])] or list(wear)
     wear = {name: wear[name] for name in layers if name in wear}  # network order, not HDF5's alphabetical one
     return RunData(path, label or path.stem, summary, curves, wear, failed,
-                   crossbar_shapes(workload_yaml, wear))
+                   crossbar_shapes(workload_yaml, wear), complete)
 
 
 def _text(value: Any) -> str | None:
@@ -109,8 +126,8 @@ def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> d
 
     try:
         workload = build(WorkloadSpec, yaml.safe_load(workload_yaml), "<run file>")
-        # The network's shape depends on the workload alone; the stored chip YAML is not needed (and does
-        # not always load back: a chip with `clock: auto` is stored as `clock: null`).
+        # The network's shape depends on the workload alone; the stored chip YAML is not needed (and in
+        # files written before `clock: auto` was stored as "auto", it does not load back).
         net = network_for(RunConfig(None, workload, "<run file>", "<run file>"))  # type: ignore[arg-type]
     except (NeurosimError, AttributeError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return None
@@ -147,8 +164,8 @@ def unique_labels(paths: Sequence[Path]) -> list[str]:
 
 
 def read_runs(paths: Sequence[str | Path]) -> list[RunData]:
-    paths = [Path(p) for p in paths]
-    return [read_run(p, label) for p, label in zip(paths, unique_labels(paths))]
+    files = [Path(p) for p in paths]
+    return [read_run(p, label) for p, label in zip(files, unique_labels(files))]
 
 
 # ---- the table ----------------------------------------------------------------------------------------
@@ -172,6 +189,7 @@ def _rows() -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
     from neurosim.spec.units import format_duration, format_quantity
 
     return [
+        ("status", lambda s: "finished"),
         ("chip", lambda s: str(s["chip"])),
         ("workload", lambda s: str(s["workload"])),
         ("mode", lambda s: str(s["mode"])),
@@ -203,6 +221,9 @@ def format_table(runs: Sequence[RunData]) -> str:
     for name, fmt in _rows():
         cells = [name]
         for run in runs:
+            if name == "status" and not run.complete:
+                cells.append(f"unfinished: {run.done} of {run.summary.get('iterations', '?')} iterations")
+                continue
             try:
                 cells.append(fmt(run.summary))
             except (KeyError, TypeError, ValueError):
@@ -215,10 +236,11 @@ def format_table(runs: Sequence[RunData]) -> str:
 
 
 def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:
-    """The summaries as stored, each with the file it came from; non-finite numbers become null."""
+    """The summaries as stored, each with the file it came from and whether the run had finished;
+    non-finite numbers become null."""
     from neurosim.cli import _json_safe  # imported here: cli imports this module
 
-    return [_json_safe({"run_file": str(run.path), **run.summary}) for run in runs]
+    return [_json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary}) for run in runs]
 
 
 # ---- plots --------------------------------------------------------------------------------------------
@@ -273,9 +295,9 @@ def plot_accuracy(runs: Sequence[RunData], out: Path) -> Path:
     for run, color in zip(runs, _colors(len(runs))):
         c = run.curves
         marker = "o" if c["iteration"].size <= 30 else None
-        ax_it.plot(c["iteration"], c["test_accuracy"], color=color, marker=marker, ms=4, label=run.label)
+        ax_it.plot(c["iteration"], c["test_accuracy"], color=color, marker=marker, ms=4, label=run.title)
         ax_t.plot(c["simulated_time_s"] / scale, c["test_accuracy"], color=color, marker=marker, ms=4,
-                  label=run.label)
+                  label=run.title)
         if run.summary.get("target_accuracy") is not None:
             targets.add(float(run.summary["target_accuracy"]))
     for ax, xlabel, title in ((ax_it, "iteration", "Test accuracy vs iterations"),
@@ -313,7 +335,7 @@ def plot_energy(runs: Sequence[RunData], out: Path) -> Path:
         total = float(run.summary.get("energy_j") or values.sum())
         pos = y - 0.4 + height * (i + 0.5)
         ax.barh(pos, np.where(values > 0, values, np.nan), height=height * 0.9, color=color,
-                label=f"{run.label} (total {format_quantity(total, 'J')})")
+                label=f"{run.title} (total {format_quantity(total, 'J')})")
         if len(runs) <= 4:
             for p, v in zip(pos, values):
                 share = "" if total <= 0 else f" ({v / total:.0%})" if v >= 0.005 * total else " (<1%)"
@@ -335,20 +357,25 @@ def plot_energy(runs: Sequence[RunData], out: Path) -> Path:
 def _bins(counts: Sequence[np.ndarray]) -> np.ndarray:
     lo = min((int(c.min()) for c in counts if c.size), default=0)
     hi = max((int(c.max()) for c in counts if c.size), default=1)
-    if hi - lo < 60:  # small integers: one bin per count
-        return np.arange(lo, hi + 2) - 0.5
+    if hi - lo < 60:  # small integers: one bin per count, and a little room either side
+        pad = 3 if hi - lo < 5 else 0
+        return np.arange(lo - pad, hi + pad + 2) - 0.5
     return np.linspace(lo, hi, 51)
 
 
 def _histogram(ax: Any, run: RunData, counts: np.ndarray, bins: np.ndarray, color: Any, filled: bool) -> None:
-    label = f"{run.label} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.label
+    from matplotlib.ticker import MaxNLocator
+
+    label = f"{run.title} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.title
     ax.hist(counts, bins=bins, color=color, label=label, histtype="stepfilled" if filled else "step",
             alpha=0.8 if filled else 1.0, lw=1.8)
     endurance = run.summary.get("endurance_cycles")
     if endurance and math.isfinite(endurance) and endurance <= 1.5 * bins[-1]:
-        ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.label}: {endurance:.4g}")
+        ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.title}: {endurance:.4g}")
     ax.set_xlabel("write pulses per device (count)")
     ax.set_ylabel("devices")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
 
@@ -375,7 +402,7 @@ def plot_writes_histogram(runs: Sequence[RunData], out: Path) -> Path:
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, run, counts, color in zip(axes, runs, all_counts, colors):
         _histogram(ax, run, counts, _bins([counts]), color, filled=True)
-        ax.set_title(run.label)
+        ax.set_title(run.title)
     for ax in axes[len(runs):]:
         ax.set_axis_off()
     fig.suptitle("Distribution of writes per device (all layers), one panel per run")
@@ -395,22 +422,25 @@ def plot_wear_layers(runs: Sequence[RunData], out: Path) -> Path:
     x = np.arange(len(layers))
     for i, (run, color) in enumerate(zip(runs, _colors(len(runs)))):
         mean = np.array([run.wear[n].mean() if n in run.wear and run.wear[n].size else np.nan for n in layers])
-        top = np.array([run.wear[n].max() if n in run.wear and run.wear[n].size else np.nan for n in layers])
+        most = np.array([run.wear[n].max() if n in run.wear and run.wear[n].size else np.nan for n in layers])
         pos = x - 0.4 + width * (i + 0.5)
-        ax.bar(pos, mean, width=width * 0.9, color=color, alpha=0.75, label=f"{run.label}: mean")
-        ax.scatter(pos, top, marker="_", s=(400 * width) ** 1.2 + 60, color="black", zorder=3,
+        ax.bar(pos, mean, width=width * 0.9, color=color, alpha=0.75, label=f"{run.title}: mean")
+        ax.scatter(pos, most, marker="_", s=(400 * width) ** 1.2 + 60, color="black", zorder=3,
                    label="max (most-written device)" if i == 0 else None)
     ax.set_xticks(x, layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("write pulses per device (count)")
     ax.set_title("Wear per layer: mean and max writes per device")
-    positive = [float(w.max()) for r in runs for w in r.wear.values() if w.size and w.max() > 0]
-    if positive and max(positive) > 100 * min(positive):  # runs or layers of very different wear: log axis
+    maxima = [float(w.max()) for r in runs for w in r.wear.values() if w.size and w.max() > 0]
+    top = max(maxima, default=1.0)
+    if maxima and top > 100 * min(maxima):  # runs or layers of very different wear: log axis
         ax.set_yscale("symlog", linthresh=1)
         ax.set_ylabel("write pulses per device (count, log scale)")
-    ax.set_ylim(bottom=0)
+        ax.set_ylim(0, top * 2.5)
+    else:
+        ax.set_ylim(0, top * 1.08)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="best")
+    fig.legend(loc="outside lower center", ncols=min(4, len(runs) + 1))
     return _save(fig, out / "wear_layers.png")
 
 
@@ -492,7 +522,7 @@ def plot_wear_map(run: RunData, out: Path, name: str) -> Path | None:
         bar.set_label("write pulses" + (" (G+ + G−)" if pairs else ""))
     for ax in axes[len(names):]:
         ax.set_axis_off()
-    fig.suptitle(f"Wear map of {run.label}: writes per crossbar cell")
+    fig.suptitle(f"Wear map of {run.title}: writes per crossbar cell")
     return _save(fig, out / f"wear_map_{name}.png")
 
 
@@ -519,7 +549,7 @@ def write_plots(runs: Sequence[RunData], out_dir: str | Path) -> list[Path]:
     import matplotlib
 
     written: list[Path] = []
-    with matplotlib.rc_context(FONTS):
+    with matplotlib.rc_context(FONTS):  # type: ignore[arg-type]
         written.append(plot_accuracy(runs, out))
         written.append(plot_energy(runs, out))
         written.append(plot_writes_histogram(runs, out))

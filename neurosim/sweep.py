@@ -35,11 +35,13 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -165,6 +167,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
             raise ConfigError(file, where, "expected a dotted --set key such as mgd.tau_theta")
         if not isinstance(values, list) or not values:
             raise ConfigError(file, where, f"expected a non-empty list of values, got {values!r}")
+        values = [_yaml12_number(v) for v in values]
         if any(values.count(v) > 1 for v in values):
             raise ConfigError(file, where, "the same value is listed twice")
         if key in fixed_keys:
@@ -180,6 +183,17 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise ConfigError(file, "out", f"expected a folder path, got {out!r}")
     return SweepSpec(path, chip, workload, iterations, seeds, tuple(grid), tuple(raw_sets),
                      None if out is None else base / out)
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _yaml12_number(value: Any) -> Any:
+    """``1e4`` as the number it looks like: PyYAML follows YAML 1.1, which reads it as a string (only
+    ``1.0e+4`` is a float there), and a grid value kept as text would be text in the results too."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _set_value(value: Any) -> str:
@@ -301,9 +315,10 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
 
 
 def thread_settings() -> dict[str, str | int | None]:
-    """The thread variables a worker process sees (tests check that workers run single-threaded)."""
-    import neurosim  # noqa: F401  (sets the defaults if this process has not imported it yet)
+    """The thread settings a worker process runs with (tests check that workers are single-threaded).
 
+    Unpickling a function of this module imports neurosim, which has set the defaults by the time this runs.
+    """
     import numba
 
     settings: dict[str, str | int | None] = {
@@ -379,6 +394,9 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
     ``out_dir`` overrides the sweep file's ``out``; ``workers`` is the local pool's size (default: the
     CPU count); ``scheduler`` is the address of an existing Dask scheduler to run on instead.
     ``progress(event, run, summary)`` is called with event "reused", "done" or "failed".
+
+    The local pool starts its workers as fresh interpreters (forkserver), so a script calling this must
+    do so under ``if __name__ == "__main__":``, as with any process pool.
     """
     spec = load_sweep(spec_path)
     out_value = out_dir if out_dir is not None else spec.out
@@ -436,18 +454,21 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
     result = rows()
     write_results(result, out)
     if failures:
-        run, exc = failures[0]
-        if not isinstance(exc, NeurosimError):
-            raise exc
+        order = {r.run_id: i for i, r in enumerate(runs)}
+        failures.sort(key=lambda failure: order[failure[0].run_id])  # report in grid order, not finishing order
+        failed_run, error = failures[0]
+        if not isinstance(error, NeurosimError):
+            raise error
         more = f" (and {len(failures) - 1} more failed runs)" if len(failures) > 1 else ""
-        raise NeurosimError(f"{spec.file}: run {run.run_id} failed: {exc}{more}")
+        raise NeurosimError(f"{spec.file}: run {failed_run.run_id} failed: {error}{more}")
     return result
 
 
 def _run_on_dask(address: str, todo: Sequence[PlannedRun], args: Sequence[tuple],
                  finished: Callable[[PlannedRun, Any], None]) -> None:
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise NeurosimError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
     try:
@@ -455,7 +476,8 @@ def _run_on_dask(address: str, todo: Sequence[PlannedRun], args: Sequence[tuple]
     except (OSError, TimeoutError, ValueError) as exc:
         raise NeurosimError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
     try:
-        futures = {client.submit(train_run, *a, key=f"neurosim-{r.run_id}", pure=False): r
+        token = uuid.uuid4().hex[:8]  # task keys unique to this sweep: a cluster may hold another's results
+        futures = {client.submit(train_run, *a, key=f"neurosim-{r.run_id}-{token}", pure=False): r
                    for r, a in zip(todo, args)}
         for future in dask_completed(list(futures)):
             finished(futures[future], future)
@@ -521,12 +543,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler:
         raise NeurosimError("--workers and --scheduler: choose one (a Dask cluster has its own workers)")
     spec = load_sweep(args.sweep)
+    total = math.prod(len(values) for _, values in spec.grid) * (len(spec.seeds) if spec.seeds else 1)
     counter = {"n": 0}
 
     def progress(event: str, run: PlannedRun, summary: dict[str, Any] | None) -> None:
         counter["n"] += 1
         detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
-        print(f"[{counter['n']}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
+        print(f"[{counter['n']}/{total}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
     rows = run_sweep(args.sweep, args.out, args.workers, args.scheduler, data_dir=args.data_dir,
                      progress=progress)
@@ -535,7 +558,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print(format_results(rows, [k for k, _ in spec.grid]))
         out = Path(args.out) if args.out else spec.out
-        print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
+        if out is not None:
+            print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
     return 0
 
 

@@ -17,13 +17,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from conftest import REPO, TINY_PARITY, config_with
+
 from neurosim import cli
 from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_curves, read_summary
-from neurosim.report import (DPI, FIG_CURVES, FIG_HIST, MAP_COLUMNS, MAP_PANEL, add_report_parser, cmd_report,
-                             crossbar_image, read_run)
+from neurosim.report import (
+    DPI,
+    FIG_CURVES,
+    FIG_HIST,
+    MAP_COLUMNS,
+    MAP_PANEL,
+    add_report_parser,
+    cmd_report,
+    crossbar_image,
+    read_run,
+)
 
 TINY = (*TINY_PARITY, "train.eval_interval=50")
 ITERATIONS = 200
@@ -92,6 +101,7 @@ def test_table_matches_run_files(capsys: pytest.CaptureFixture, runs: dict[str, 
     assert code == 0, err
     rows = table_rows(out)
     assert rows["run"] == ["ref", "worn"]
+    assert rows["status"] == ["finished", "finished"]
     for column, key in enumerate(("ref", "worn")):
         s = read_summary(runs[key])
         assert rows["chip"][column] == s["chip"]
@@ -114,9 +124,10 @@ def test_json_is_the_summaries(capsys: pytest.CaptureFixture, runs: dict[str, Pa
     assert code == 0
     data = json.loads(out)
     assert [d["run_file"] for d in data] == [str(runs["worn"]), str(runs["ref"])]
+    assert [d["complete"] for d in data] == [True, True]
     for entry, key in zip(data, ("worn", "ref")):
         expected = cli._json_safe(read_summary(runs[key]))
-        assert {k: v for k, v in entry.items() if k != "run_file"} == expected
+        assert {k: v for k, v in entry.items() if k not in ("run_file", "complete")} == expected
 
 
 def test_crossbar_image_folds_pairs_and_bias_row() -> None:
@@ -136,8 +147,8 @@ def test_crossbar_shapes_come_from_the_stored_config(runs: dict[str, Path]) -> N
     for key, chip in (("ref", "chips/reference.yaml"), ("worn", "chips/pcm.yaml")):
         run = read_run(runs[key])
         layers = describe(config_with(*TINY, chip=chip))["layers"]
-        assert run.crossbars == {l["name"]: (l["crossbar_rows"], l["crossbar_cols"]) for l in layers}
-        assert list(run.wear) == [l["name"] for l in layers]
+        assert run.crossbars == {x["name"]: (x["crossbar_rows"], x["crossbar_cols"]) for x in layers}
+        assert list(run.wear) == [x["name"] for x in layers]
         for name, counts in run.wear.items():
             assert crossbar_image(counts, run.crossbars[name]).sum() == counts.sum()
         np.testing.assert_array_equal(run.curves["test_accuracy"], read_curves(runs[key])["test_accuracy"])
@@ -203,6 +214,43 @@ def test_same_file_twice_gets_distinct_labels(capsys: pytest.CaptureFixture, run
     assert table_rows(out)["run"] == [f"{runs['ref']} #1", f"{runs['ref']} #2"]
 
 
+def interrupted_run(path: Path, stop_at: int, checkpoint_every: int | None = None) -> None:
+    """A run file as `train --out [--checkpoint-every N]` leaves it when killed: complete false."""
+    from neurosim.io.runfile import write_run
+    from neurosim.simulation import Simulation
+
+    class Killed(Exception):
+        pass
+
+    def save(running: Simulation) -> None:
+        state = running.checkpoint() if checkpoint_every else None
+        write_run(path, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every)
+        if running.done >= stop_at:
+            raise Killed
+
+    with pytest.raises(Killed):
+        Simulation(config_with(*TINY), iterations=ITERATIONS).run(checkpoint_every=checkpoint_every,
+                                                                  on_checkpoint=save)
+
+
+def test_unfinished_run_is_reported_as_such(capsys: pytest.CaptureFixture, runs: dict[str, Path],
+                                            tmp_path: Path) -> None:
+    partial = tmp_path / "partial.h5"
+    interrupted_run(partial, ITERATIONS // 2)
+    code, out, err = call(capsys, "report", runs["ref"], partial, "--plot", tmp_path / "plots")
+    assert code == 0, err
+    rows = table_rows(out)
+    assert rows["status"] == ["finished", f"unfinished: {ITERATIONS // 2} of {ITERATIONS} iterations"]
+    # its figures are those of its last evaluation, the same as the finished run's at that iteration
+    finished = read_curves(runs["ref"])
+    half = list(finished["iteration"]).index(ITERATIONS // 2)
+    assert rows["test accuracy"][1] == f"{finished['test_accuracy'][half]:.4f}"
+    assert read_curves(partial)["iteration"].tolist() == finished["iteration"][:half + 1].tolist()
+    assert (tmp_path / "plots" / "wear_map_partial.png").is_file()
+    code, out, _ = call(capsys, "report", partial, "--json")
+    assert json.loads(out)[0]["complete"] is False
+
+
 def test_errors(capsys: pytest.CaptureFixture, runs: dict[str, Path], tmp_path: Path) -> None:
     missing = tmp_path / "missing.h5"
     assert_one_line_error(*call(capsys, "report", runs["ref"], missing)[::2], missing, "no such run file")
@@ -214,11 +262,6 @@ def test_errors(capsys: pytest.CaptureFixture, runs: dict[str, Path], tmp_path: 
     with h5py.File(foreign, "w") as f:
         f["x"] = np.arange(3)
     assert_one_line_error(*call(capsys, "report", foreign)[::2], foreign, "not a neurosim run file")
-    partial = tmp_path / "partial.h5"
-    shutil.copy(runs["ref"], partial)
-    with h5py.File(partial, "a") as f:
-        f.attrs["complete"] = False
-    assert_one_line_error(*call(capsys, "report", partial)[::2], partial, "incomplete")
     damaged = tmp_path / "damaged.h5"
     shutil.copy(runs["ref"], damaged)
     with h5py.File(damaged, "a") as f:
@@ -234,14 +277,28 @@ def test_no_arguments_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     assert code == 2 and "RUN.h5" in err
 
 
-def test_docs_describe_every_stored_object(runs: dict[str, Path]) -> None:
-    """docs/runfile.md names every group, dataset and attribute a run file holds today."""
+def test_docs_describe_every_stored_object(runs: dict[str, Path], tmp_path: Path) -> None:
+    """docs/runfile.md names every group, dataset and attribute a run file holds today, finished or not."""
     doc = (REPO / "docs" / "runfile.md").read_text(encoding="utf-8")
+    unfinished = tmp_path / "unfinished.h5"
+    interrupted_run(unfinished, ITERATIONS // 2, checkpoint_every=ITERATIONS // 4)
     names: set[str] = set()
-    with h5py.File(runs["worn"], "r") as f:
-        names.update(f.attrs)
-        f.visititems(lambda name, obj: names.update([name.split("/")[0], *obj.attrs]))
-        names.update(f["curves"])
-    names.discard("summary")
-    for name in names - set(read_summary(runs["worn"])):  # the summary's scalar attrs are documented as such
+    for path in (runs["worn"], unfinished):
+        with h5py.File(path, "r") as f:
+            names.update(f.attrs)
+            f.visititems(lambda name, obj: names.update([name.split("/")[0], *obj.attrs]))
+            names.update(f["curves"])
+            if "checkpoint" in f:
+                names.update(f["checkpoint"].attrs)
+                names.update(f["checkpoint"])
+    assert "checkpoint" in names
+    names -= set(read_summary(runs["worn"]))  # the summary's scalar attributes are documented as such
+    # deeper checkpoint content is the simulator's internal state, documented by its encoding only
+    with h5py.File(unfinished, "r") as f:
+        internal: set[str] = set()
+        for group in ("chip", "procedure"):
+            f["checkpoint"][group].visititems(lambda name, obj: internal.update([*name.split("/"), *obj.attrs]))
+            internal.update(f["checkpoint"][group].attrs)
+    names -= internal - {"__list__"}
+    for name in sorted(names):
         assert f"`{name}`" in doc or f"/{name}" in doc, f"{name} is not documented in docs/runfile.md"

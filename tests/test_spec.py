@@ -192,7 +192,7 @@ def test_fashion_cnn_workload_loads():
     assert w.dataset.name == "fashion-mnist"
     assert (w.network.kind, w.network.width) == ("paper_cnn", 1)
     assert (w.mgd.mode, w.mgd.normalize, w.mgd.tau_theta, w.mgd.batch_size) == ("paper", "gamma", 1, 100)
-    assert w.mgd.learning_rate == 1.0
+    assert w.mgd.learning_rate == 0.3
     assert w.train.iterations == 2000
 
 

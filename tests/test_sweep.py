@@ -17,13 +17,21 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, TINY_PARITY, config_with
+
 from neurosim import cli
 from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_curves, read_summary
-from neurosim.sweep import (RESULT_KEYS, _pool_context, add_sweep_parser, cmd_sweep, load_sweep, plan_sweep,
-                            run_sweep, thread_settings)
+from neurosim.sweep import (
+    RESULT_KEYS,
+    _pool_context,
+    add_sweep_parser,
+    cmd_sweep,
+    load_sweep,
+    plan_sweep,
+    run_sweep,
+    thread_settings,
+)
 
 ITERATIONS = 200
 TAUS = [1, 10]
@@ -189,7 +197,10 @@ def test_example_sweep_file_is_valid() -> None:
     assert len(plan) == len(spec.seeds) * len(grid["mgd.tau_theta"]) * len(grid["chip.weights.device.endurance_cycles"])
     assert len({r.run_id for r in plan}) == len(plan)
     assert spec.out.resolve() == (REPO / "runs" / "sweep-example").resolve()
+    # 1e4 is a string to PyYAML (YAML 1.1); the sweep reads it as the number it looks like
+    assert grid["chip.weights.device.endurance_cycles"] == (1e4, 1e6)
     assert {r.config.chip.weights.device.endurance_cycles for r in plan} == {1e4, 1e6}
+    assert plan[0].run_id.startswith("tau_theta=1_endurance_cycles=10000_seed=0-")
 
 
 @pytest.mark.parametrize("changes, fragments", [

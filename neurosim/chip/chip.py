@@ -104,8 +104,8 @@ class Chip:
         return pulses
 
     def writes_per_layer(self) -> list[np.ndarray]:
-        """Per-device write counts of each layer: weight devices then the bias row, flattened
-        (for pairs, all G+ devices then all G− devices)."""
+        """Per-device write counts of each layer, flattened: weight devices then the bias row
+        (for pairs: weights G+, weights G−, bias G+, bias G−)."""
         return [np.concatenate([w.writes.ravel(), b.writes.ravel()]) for w, b in self.arrays]
 
     def failed_per_layer(self) -> list[np.ndarray]:

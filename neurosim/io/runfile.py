@@ -9,7 +9,8 @@ Layout::
     /config          attrs: chip_yaml, workload_yaml (the resolved specs as YAML text)
     /curves/<name>   1-D datasets: iteration, simulated_time_s, energy_j, train_cost, test_accuracy
     /summary         attrs: json (the summary object), and one attr per scalar entry
-    /wear/<layer>    per-device write counts (weights then bias row, flattened; pairs: G+ then G-), int64
+    /wear/<layer>    per-device write counts, flattened: weight devices then the bias row (pairs: weights G+,
+                     weights G-, bias G+, bias G-), int64
     /failed/<layer>  per-device failure mask, same order, bool
     /checkpoint      (runs with --checkpoint-every, until complete) the full state to resume from
 
@@ -55,6 +56,9 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
             f.attrs["neurosim_version"] = __version__
             f.attrs["seed"] = result.summary["seed"]
             plain = result.config.as_plain()
+            # the values this run actually used (--seed / --iterations may have overridden the file)
+            plain["workload"]["train"]["seed"] = result.summary["seed"]
+            plain["workload"]["train"]["iterations"] = result.summary["iterations"]
             config = f.create_group("config")
             config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
             config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
@@ -76,6 +80,9 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
                 group.attrs["checkpoint_every"] = checkpoint_every or 0
                 save_state(group, checkpoint)
             f.attrs["complete"] = complete
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a run file is as readable as any output
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -163,6 +163,11 @@ def config_from_yaml(chip_yaml: str, workload_yaml: str, source: str) -> RunConf
 def validate_file(path: str | Path) -> str:
     """Validate a chip or workload file alone; return which kind it was."""
     data = read_yaml(path)
+    if isinstance(data, dict) and "grid" in data:
+        from neurosim.sweep import load_sweep
+
+        load_sweep(path)
+        return "sweep"
     if isinstance(data, dict) and "chip" in data:
         load_chip(path)
         return "chip"
