@@ -74,11 +74,21 @@ def load_task(config: RunConfig, data_dir: str | None) -> Dataset:
 
 @dataclass
 class Curves:
+    """One entry per evaluation: the learning curves and the ledger over time."""
+
     iteration: list[int] = field(default_factory=list)
     simulated_time_s: list[float] = field(default_factory=list)
+    write_stall_s: list[float] = field(default_factory=list)
     energy_j: list[float] = field(default_factory=list)
     train_cost: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    energy_mac_reads_j: list[float] = field(default_factory=list)
+    energy_perturbation_toggles_j: list[float] = field(default_factory=list)
+    energy_cost_evaluations_j: list[float] = field(default_factory=list)
+    energy_bus_broadcasts_j: list[float] = field(default_factory=list)
+    energy_accumulator_updates_j: list[float] = field(default_factory=list)
+    energy_weight_writes_j: list[float] = field(default_factory=list)
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self.__dict__.items()}
@@ -137,15 +147,17 @@ class Simulation:
         stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
         return Engine(self.procedure.domains(), stretch=stretch, start=start)
 
-    def evaluate(self, size: int | None = None) -> float:
-        """Test accuracy of the chip's current (unperturbed) weights; an observer, not charged to the ledger."""
-        n = min(size or self.config.workload.train.eval_size, len(self.x_test))
+    def evaluate(self, size: int | None = None, split: str = "test") -> float:
+        """Accuracy of the chip's current (unperturbed) weights on the first ``eval_size`` samples of the test
+        (or training) set; an observer, not charged to the ledger."""
+        x, y = (self.x_test, self.dataset.y_test) if split == "test" else (self.x_train, self.dataset.y_train)
+        n = min(size or self.config.workload.train.eval_size, len(x))
         weights = self.chip.weights()
         correct = 0
         for start in range(0, n, 1000):
             stop = min(n, start + 1000)
-            out = compute.forward(self.net, weights, self.x_test[start:stop])
-            correct += int((out.argmax(axis=1) == self.dataset.y_test[start:stop]).sum())
+            out = compute.forward(self.net, weights, x[start:stop])
+            correct += int((out.argmax(axis=1) == y[start:stop]).sum())
         return correct / n
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None,
@@ -170,8 +182,12 @@ class Simulation:
                 c = self.curves
                 c.iteration.append(stop)
                 c.simulated_time_s.append(model.time_s(counts))
+                c.write_stall_s.append(counts.write_stall_s)
                 c.energy_j.append(model.energy_j(counts))
+                for component, joules in model.energy_by_component_j(counts).items():
+                    getattr(c, f"energy_{component}_j").append(joules)
                 c.train_cost.append(self.procedure.take_mean_cost())
+                c.train_accuracy.append(self.evaluate(split="train"))
                 c.test_accuracy.append(accuracy)
                 if self.target_at is None and accuracy >= train.target_accuracy:
                     self.target_at, self.target_time = stop, c.simulated_time_s[-1]

@@ -20,8 +20,10 @@ A run with ``--out`` rewrites its file at every evaluation (``complete`` false) 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import platform
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,9 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["neurosim_version"] = __version__
             f.attrs["seed"] = result.summary["seed"]
+            for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
+                f.attrs[f"{package}_version"] = _version(package)
+            f.attrs["python_version"] = platform.python_version()
             plain = result.config.as_plain()
             # the values this run actually used (--seed / --iterations may have overridden the file)
             plain["workload"]["train"]["seed"] = result.summary["seed"]
@@ -62,6 +67,11 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
             config = f.create_group("config")
             config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
             config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
+            for name, tree in (("chip", plain["chip"]), ("workload", plain["workload"])):
+                group = config.create_group(name)  # the same values as attributes, one per key path
+                for key, value in _flatten(tree):
+                    group.attrs[key] = "null" if value is None else value if not isinstance(value, (list, dict)) \
+                        else json.dumps(value)
             curves = f.create_group("curves")
             for name, values in result.curves.as_arrays().items():
                 curves.create_dataset(name, data=values)
@@ -87,6 +97,22 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            items.extend(_flatten(value, f"{path}."))
+        else:
+            items.append((path, value))
+    return items
+
+
+def _version(package: str) -> str:
+    module = importlib.import_module(package)
+    return str(getattr(module, "__version__", "unknown"))
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
