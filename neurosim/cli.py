@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check chip and workload files")
     validate.add_argument("files", nargs="+")
 
+    study = sub.add_parser("study", help="the paper's studies")
+    study_sub = study.add_subparsers(dest="study", required=True, parser_class=_SubParser)
+    gradient = study_sub.add_parser("gradient", help="iterations until the MGD estimate aligns with the gradient "
+                                                     "(Fig. 3)")
+    _common_run_args(gradient)
+    gradient.add_argument("--perturbation", choices=("weight", "node"), help="override mgd.perturbation")
+    gradient.add_argument("--threshold", type=float, default=0.95, help="cosine to reach (default 0.95)")
+    gradient.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    gradient.add_argument("--iterations", type=int, default=100_000, help="give up after this many (default 1e5)")
+    gradient.add_argument("--full", action="store_true", help="run all iterations, not only until the threshold")
+    gradient.add_argument("--json", action="store_true")
+
     from neurosim.report import add_report_parser
     from neurosim.sweep import add_sweep_parser
 
@@ -298,6 +310,30 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from neurosim.studies.gradient import gradient_study
+
+    if not 0 < args.threshold <= 1:
+        raise NeurosimError("--threshold: expected a cosine in (0, 1]")
+    if args.seeds < 1 or args.iterations < 1:
+        raise NeurosimError("--seeds and --iterations: expected whole numbers >= 1")
+    result = gradient_study(args.chip, args.workload, sets=args.sets, perturbation=args.perturbation,
+                            threshold=args.threshold, seeds=args.seeds, iterations=args.iterations,
+                            data_dir=args.data_dir, stop_at_threshold=not args.full)
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+        return 0
+    print(f"gradient estimation, {result['workload']} on {result['chip']}: {result['mode']} mode, "
+          f"{result['perturbation']} perturbation, cosine threshold {result['threshold']}")
+    for curve, reached in zip(result["curves"], result["iterations_to_threshold"]):
+        print(f"  seed {curve['seed']}: " + (f"{reached} iterations" if reached is not None else
+                                             f"not reached in {result['max_iterations']}")
+              + f" (norm ratio {curve['norm_ratio'][-1]:.3f} at the end)")
+    median = result["median_iterations"]
+    print(f"  median: {median:g} iterations" if median is not None else "  median: not reached by every seed")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from neurosim.report import cmd_report as run
 
@@ -311,6 +347,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estimate, "report": cmd_report,
+            "study": cmd_study,
             "sweep": cmd_sweep, "validate": cmd_validate, "data": cmd_data}
 
 

@@ -311,6 +311,7 @@ class PaperMode(Procedure):
     def on_iteration(self, iteration: int) -> None:
         batch = self.mgd.batch_size
         x, y = self.stream.take(batch)
+        self.last_batch = (x, y)  # what this iteration measured (studies compare it with backprop)
         counts = self.chip.counts
         counts.cycles += self.cycles_per_step()
         counts.accumulator_updates += self.net.parameters

@@ -1,0 +1,1 @@
+"""Studies that reproduce the seed paper's figures (gradient-estimation scaling, ...)."""
