@@ -23,7 +23,7 @@ from neurosim.errors import ConfigError
 from neurosim.mgd.fused import FusedChipMode, fusable
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
-from neurosim.nn import compute, losses
+from neurosim.nn import compute
 from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
 from neurosim.spec.loader import RunConfig
 

@@ -33,3 +33,15 @@ def config_with(*sets: str, chip: str = "chips/reference.yaml", workload: str = 
 
 TINY_PARITY = ("dataset.name=parity", "dataset.options={bits: 4}", "network.hidden=[6]",
                "network.activation=tanh", "train.eval_size=16")
+
+
+def call_cli(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    """``neurosim ARGS`` in-process: exit status (argparse's own errors included), stdout, stderr."""
+    from neurosim.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

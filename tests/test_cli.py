@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from neurosim.cli import EXIT_USAGE, main
+from conftest import REPO, call_cli
 
-REPO = Path(__file__).resolve().parents[1]
+from neurosim.cli import EXIT_USAGE
+
 CHIP = REPO / "chips" / "reference.yaml"
 NIST = REPO / "workloads" / "nist7x7.yaml"
 FASHION = REPO / "workloads" / "fashion-cnn.yaml"
@@ -27,18 +28,9 @@ GOOD_CHIP = "chip:\n  name: tiny\n  clock: 1 MHz\n"
 GOOD_WORKLOAD = NIST.read_text(encoding="utf-8")
 
 
-def fashion_root() -> Path | None:
-    root = Path(os.environ.get("NEUROSIM_TEST_DATA", REPO.parent / "shared" / "data"))
-    return root if (root / "fashion-mnist").is_dir() else None
-
-
 @pytest.fixture
-def fashion_dir() -> Path:
-    root = fashion_root()
-    if root is None:
-        pytest.skip("Fashion-MNIST not found: set NEUROSIM_TEST_DATA to a folder holding fashion-mnist/ "
-                    f"(default {REPO.parent / 'shared' / 'data'})")
-    return root
+def fashion_dir(fashion_data_dir: Path) -> Path:
+    return fashion_data_dir
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -55,13 +47,7 @@ def run_module(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 def call(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
-    """``main`` in-process; argparse's own errors (SystemExit) count as their exit status."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_cli(capsys, *args)
 
 
 def assert_one_clear_error(code: int, err: str, *fragments: object) -> str:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO, TINY_PARITY, config_with
+from conftest import REPO, TINY_PARITY, call_cli, config_with
 
 from neurosim import cli
-from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_curves, read_summary
 from neurosim.report import (
     DPI,
@@ -28,8 +26,6 @@ from neurosim.report import (
     FIG_HIST,
     MAP_COLUMNS,
     MAP_PANEL,
-    add_report_parser,
-    cmd_report,
     crossbar_image,
     read_run,
 )
@@ -39,23 +35,7 @@ ITERATIONS = 200
 
 
 def call(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
-    """The command in-process, as ``neurosim`` runs it: exit status, stdout, stderr."""
-    argv = [str(a) for a in args]
-    try:
-        if "report" in cli.COMMANDS:
-            code = cli.main(argv)
-        else:
-            parser = cli._Parser(prog="neurosim")
-            add_report_parser(parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser))
-            try:
-                code = cmd_report(parser.parse_args(argv))
-            except NeurosimError as exc:
-                print(f"neurosim: error: {exc}", file=sys.stderr)
-                code = cli.EXIT_USAGE
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_cli(capsys, *args)
 
 
 def assert_one_line_error(code: int, err: str, *fragments: object) -> None:

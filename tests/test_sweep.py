@@ -12,21 +12,17 @@ import csv
 import json
 import os
 import shutil
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY_PARITY, config_with
+from conftest import REPO, TINY_PARITY, call_cli, config_with
 
 from neurosim import cli
-from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_curves, read_summary
 from neurosim.sweep import (
     RESULT_KEYS,
     _pool_context,
-    add_sweep_parser,
-    cmd_sweep,
     load_sweep,
     plan_sweep,
     run_sweep,
@@ -64,23 +60,7 @@ def write_sweep(folder: Path, name: str = "sweep.yaml", **changes: object) -> Pa
 
 
 def call(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
-    """The command in-process, as ``neurosim`` runs it: exit status, stdout, stderr."""
-    argv = [str(a) for a in args]
-    try:
-        if "sweep" in cli.COMMANDS:
-            code = cli.main(argv)
-        else:
-            parser = cli._Parser(prog="neurosim")
-            add_sweep_parser(parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser))
-            try:
-                code = cmd_sweep(parser.parse_args(argv))
-            except NeurosimError as exc:
-                print(f"neurosim: error: {exc}", file=sys.stderr)
-                code = cli.EXIT_USAGE
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return call_cli(capsys, *args)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.mgd.procedures import ChipMode, PaperMode
+from neurosim.mgd.procedures import PaperMode
 from neurosim.nn import compute, losses
 from neurosim.simulation import Simulation, resolve_amplitude
 from neurosim.spec import load_config
