@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-import logging
-
 from neurosim.io.runfile import read_checkpoint, read_curves, read_summary, write_run
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
+
+logger = logging.getLogger("neurosim")
 
 
 def load(chip: str | Path, workload: str | Path, sets: Iterable[str] = ()) -> RunConfig:
@@ -43,7 +44,9 @@ def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | N
     """Continue an interrupted run from the last checkpoint in its run file."""
     config, saved, every = read_checkpoint(path)
     sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]), data_dir=data_dir)
-    sim.restore(saved)
+    from neurosim.cli import restore_checkpoint
+
+    restore_checkpoint(sim, saved, str(path))
     return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress)
 
 
@@ -74,7 +77,5 @@ class Run:
 def open_run(path: str | Path) -> Run:
     return Run(Path(path), read_summary(path), read_curves(path))
 
-
-logger = logging.getLogger("neurosim")
 
 __all__ = ["Run", "describe", "load", "open_run", "resume", "run_simulation", "train"]

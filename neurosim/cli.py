@@ -1,4 +1,4 @@
-"""The ``neurosim`` command: train | describe | validate | data fetch.
+"""The ``neurosim`` command: train | estimate | describe | validate | report | sweep | study | data fetch.
 
 Every user error (bad file, bad key, missing data) ends as one line on stderr and exit status 2.
 """
@@ -140,10 +140,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
-    if args.iterations is not None and args.iterations < 1:
-        raise NeurosimError("--iterations: expected a whole number >= 1")
-    if args.seed is not None and args.seed < 0:
-        raise NeurosimError("--seed: expected a whole number >= 0")
+    from neurosim.spec.fields import MAX_INT
+
+    if args.iterations is not None and not 1 <= args.iterations <= MAX_INT:
+        raise NeurosimError(f"--iterations: expected a whole number from 1 to {MAX_INT:.3g}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_INT:
+        raise NeurosimError(f"--seed: expected a whole number from 0 to {MAX_INT:.3g}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise NeurosimError("--checkpoint-every: expected a whole number >= 1")
     checkpoint_every = args.checkpoint_every
@@ -157,7 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with _workload_context(config):
             sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]),
                              data_dir=args.data_dir)
-        sim.restore(saved)
+        restore_checkpoint(sim, saved, args.resume)
     else:
         if not (args.chip and args.workload):
             raise NeurosimError("train needs CHIP and WORKLOAD files (or --resume RUN.h5)")
@@ -192,6 +194,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0
+
+
+def restore_checkpoint(sim: Any, saved: dict[str, Any], path: str) -> None:
+    """Restore, turning a damaged or mismatched checkpoint into one clear error."""
+    try:
+        sim.restore(saved)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise NeurosimError(f"{path}: a damaged checkpoint, or one that does not match its stored configuration "
+                            f"({type(exc).__name__}: {exc})") from None
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -256,9 +267,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             raise ConfigError("--clock", None, f"expected {exc}") from None
         if override <= 0:
             raise ConfigError("--clock", None, "expected a clock rate > 0 Hz")
-    clock_hz = resolve_clock(config, override)
     if args.from_run:
-        summary = read_summary(args.from_run)
+        summary = read_summary(args.from_run, complete_only=True)
+        if (summary.get("chip"), summary.get("workload")) != (config.chip.name, config.workload.name):
+            raise NeurosimError(f"{args.from_run}: a run of {summary.get('workload')} on {summary.get('chip')}, "
+                                f"not of {config.workload.name} on {config.chip.name}")
+        # the run's own clock unless --clock asks for another (checked against the chip's stages)
+        clock_hz = resolve_clock(config, override if override is not None else summary["clock_hz"])
         n = args.scale_to or summary["iterations"]
         if n < 1:
             raise NeurosimError("--scale-to: expected a whole number >= 1")
@@ -266,6 +281,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     else:
         if args.iterations < 1:
             raise NeurosimError("--iterations: expected a whole number >= 1")
+        clock_hz = resolve_clock(config, override)
         timing = resolve_timing(config)
         net = network_for(config)
         mgd = config.workload.mgd

@@ -222,7 +222,7 @@ def format_table(runs: Sequence[RunData]) -> str:
         cells = [name]
         for run in runs:
             if name == "status" and not run.complete:
-                cells.append(f"unfinished: {run.done} of {run.summary.get('iterations', '?')} iterations")
+                cells.append(f"unfinished: {run.done} of {run.summary.get('iterations_planned', run.summary.get('iterations', '?'))} iterations")
                 continue
             try:
                 cells.append(fmt(run.summary))

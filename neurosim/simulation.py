@@ -124,7 +124,7 @@ class Simulation:
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES))
         key = streams.key(self.seed, streams.PERTURBATIONS)
-        self.why_not_fused = fusable(config, self.iterations, self.timing) if compiled else "compiled=False"
+        self.why_not_fused = fusable(config) if compiled else "compiled=False"
         if self.why_not_fused is None:
             self.procedure = FusedChipMode(self.chip, config, self.timing, resolve_amplitude(config), samples, key,
                                            self.x_train, data.y_train)
@@ -237,7 +237,8 @@ class Simulation:
             "mode": mgd.mode,
             "perturbation": mgd.perturbation,
             "seed": self.seed,
-            "iterations": self.iterations,
+            "iterations": self.done,
+            "iterations_planned": self.iterations,
             "tau_p": self.timing.tau_p,
             "tau_x": self.timing.tau_x,
             "tau_theta": self.timing.tau_theta,

@@ -257,9 +257,11 @@ def test_set_without_equals_end_to_end():
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--iterations", "0"], ["--iterations", "expected a whole number >= 1"]),
-    (["--iterations", "-5"], ["--iterations", ">= 1"]),
-    (["--seed", "-1"], ["--seed", ">= 0"]),
+    (["--iterations", "0"], ["--iterations", "expected a whole number from 1 to"]),
+    (["--iterations", "-5"], ["--iterations", "from 1 to"]),
+    (["--iterations", "99999999999999999999"], ["--iterations", "from 1 to"]),
+    (["--seed", "-1"], ["--seed", "from 0 to"]),
+    (["--seed", "18446744073709551616"], ["--seed", "from 0 to"]),
 ])
 def test_bad_train_options(capsys, args, fragments):
     code, out, err = call(capsys, "train", CHIP, NIST, *args)

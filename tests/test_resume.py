@@ -116,3 +116,40 @@ def test_resume_refuses_complete_runs_and_runs_without_checkpoints(tmp_path: Pat
     bad = subprocess.run(neurosim("train", "--resume", str(path), "--seed", "3"), capture_output=True, text=True,
                          cwd=REPO)
     assert bad.returncode == 2 and "--resume takes" in bad.stderr
+
+
+def test_estimate_from_refuses_unfinished_runs_and_other_configs(tmp_path: Path) -> None:
+    config = config_with(*TINY_PARITY, "train.eval_interval=100")
+    sim = Simulation(config, iterations=300)
+    path = tmp_path / "partial.h5"
+
+    def stop(running: Simulation) -> None:
+        write_run(path, running.result(), complete=False, checkpoint=running.checkpoint(), checkpoint_every=100)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(checkpoint_every=100, on_checkpoint=stop)
+    proc = subprocess.run(neurosim("estimate", "chips/reference.yaml", "workloads/nist7x7.yaml", "--from", str(path)),
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "unfinished run" in proc.stderr
+    done = tmp_path / "done.h5"
+    write_run(done, Simulation(config, iterations=200).run())
+    other = subprocess.run(neurosim("estimate", "chips/pcm.yaml", "workloads/nist7x7.yaml", "--from", str(done)),
+                           capture_output=True, text=True, cwd=REPO)
+    assert other.returncode == 2 and "not of nist7x7 on pcm" in other.stderr
+
+
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+    config = config_with(*TINY_PARITY, "train.eval_interval=100")
+    path = tmp_path / "partial.h5"
+
+    def stop(running: Simulation) -> None:
+        write_run(path, running.result(), complete=False, checkpoint=running.checkpoint(), checkpoint_every=100)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Simulation(config, iterations=300).run(checkpoint_every=100, on_checkpoint=stop)
+    with h5py.File(path, "a") as f:
+        del f["checkpoint"]["procedure"]
+    proc = subprocess.run(neurosim("train", "--resume", str(path)), capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "damaged checkpoint" in proc.stderr and "Traceback" not in proc.stderr

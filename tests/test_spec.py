@@ -509,3 +509,11 @@ def test_config_reference_is_up_to_date():
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
     assert committed == config_reference()
+
+
+def test_analog_devices_reject_step_settings(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("chip:\n  clock: 1 MHz\n  weights:\n    device: {asymmetry: 0.3}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_chip(path)
+    assert info.value.key == "chip.weights.device.asymmetry" and "finite number of levels" in str(info.value)

@@ -145,6 +145,9 @@ COMPILED_CASES = [
     ("mgd.optimizer=momentum", "mgd.lr_hold_updates=20"),
     ("mgd.optimizer=adam", "mgd.perturbation=node", "mgd.baseline=antithetic", "loss=mse"),
     ("mgd.normalize=gamma", "mgd.tau_theta=7", "chip.weights.write.during_write=perturb"),
+    ("chip.weights.device.endurance_cycles=20", "chip.weights.device.failure_mode=low"),   # wear-out in the kernel
+    ("chip.weights.device.endurance_cycles=30", "chip.weights.device.endurance_spread=0.3",
+     "chip.weights.device.failure_mode=high", "mgd.perturbation=node"),
 ]
 
 
@@ -176,14 +179,15 @@ def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) 
     python = Simulation(config, iterations=40, compiled=False)
     assert fused.why_not_fused is None and python.why_not_fused is not None
     a, b = fused.run(), python.run()
+    assert a.summary["failed_devices"] == b.summary["failed_devices"]
     assert a.summary["events"]["perturbation_toggles"] == b.summary["events"]["perturbation_toggles"]
     ea = {k: v for k, v in a.summary["events"].items() if k != "write_stall_s"}
     eb = {k: v for k, v in b.summary["events"].items() if k != "write_stall_s"}
     assert ea == eb
     assert a.summary["simulated_time_s"] == pytest.approx(b.summary["simulated_time_s"])
     for x, y in zip([w for p in fused.chip.weights() for w in p], [w for p in python.chip.weights() for w in p]):
-        np.testing.assert_allclose(x, y, atol=2e-4)
-    assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-4)
+        np.testing.assert_allclose(x, y, atol=1e-3)
+    assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-3)
 
 
 @pytest.mark.parametrize("chip", sorted(p.name for p in (REPO / "chips").glob("*.yaml")))

@@ -30,10 +30,6 @@ class EventCounts:
     write_rounds: int = 0         # update events that wrote at least one device
     write_stall_s: float = 0.0    # time the chip stood still while devices were written
 
-    def add(self, other: EventCounts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
     def scaled(self, factor: float) -> EventCounts:
         """These counts times a factor, rounded (for extrapolating a measured run)."""
         return EventCounts(**{f.name: (getattr(self, f.name) * factor if f.type in ("float", float)

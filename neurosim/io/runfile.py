@@ -115,15 +115,19 @@ def _version(package: str) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
-def read_summary(path: str | Path) -> dict[str, Any]:
-    """The summary of a finished run file."""
+def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:
+    """The summary of a run file (of a finished one only, with ``complete_only``)."""
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise NeurosimError(f"{path}: not a neurosim run file")
+            if complete_only and not f.attrs.get("complete"):
+                raise NeurosimError(f"{path}: an unfinished run; finish it (neurosim train --resume) first")
             return json.loads(f["summary"].attrs["json"])
     except OSError as exc:
         raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None
+    except (KeyError, ValueError) as exc:
+        raise NeurosimError(f"{path}: a damaged run file ({exc})") from None
 
 
 def read_curves(path: str | Path) -> dict[str, np.ndarray]:

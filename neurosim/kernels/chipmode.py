@@ -29,14 +29,15 @@ F_C0, F_COST_SUM, F_STALL_S, F_LR, F_SCALE, F_DELTA, F_W_MIN, F_W_MAX, F_MOM, F_
 N_F = 14
 # int64 scalars
 I_CYCLE, I_STALE, I_PSTEP, I_SAMPLE_POS, I_COST_COUNT, I_UPDATES, I_HOLD, I_KIND, I_BASELINE, I_LOSS, \
-    I_OPT, I_STALL_MODE, I_LAYERS = range(13)
-N_I = 13
+    I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE = range(14)
+N_I = 14
 # event counts, in the order of neurosim.chip.ledger.EventCounts (write_stall_s kept in fs)
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
 KIND_WEIGHT, KIND_NODE = 0, 1
 LOSS_CE, LOSS_MSE = 0, 1
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
+FAIL_STUCK, FAIL_LOW, FAIL_HIGH = 0, 1, 2
 
 _JIT = {"nogil": True, "cache": True}
 
@@ -211,26 +212,19 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, theta: n
 
 @nb.njit(**_JIT)
 def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray, writes: np.ndarray,
-              fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
-    """G = S·scale; the optimizer's step is written into ideal analog devices (one pulse per change)."""
+              limits: np.ndarray, failed: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+    """G = S·scale; the optimizer's step is written into ideal analog devices (one pulse per change); a
+    device whose pulses reach its endurance limit fails (stuck, or at the low or high conductance)."""
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
     opt = ist[I_OPT]
+    fail_mode = ist[I_FAIL_MODE]
     mom, b1, b2, eps = np.float32(fs[F_MOM]), np.float32(fs[F_B1]), np.float32(fs[F_B2]), np.float32(fs[F_EPS])
     w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
     pulses = 0
-    if opt == OPT_SGD:  # the common case, without per-element branches
-        rate = -lr * scale
-        for k in range(params.size):  # branch-free, so it vectorises
-            delta = rate * acc[k]
-            acc[k] = 0.0
-            changed = delta != 0
-            params[k] = min(max(params[k] + delta, w_min), w_max)
-            writes[k] += changed
-            pulses += changed
-    for k in range(params.size if opt != OPT_SGD else 0):
-        g = acc[k] * scale
+    for k in range(params.size):
+        g = acc[k] * scale  # the same operation order as the Python optimizer, so both round alike
         acc[k] = 0.0
         if opt == OPT_SGD:
             step = g
@@ -242,11 +236,19 @@ def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
             v[k] = v[k] * b2 + (np.float32(1.0) - b2) * g * g
             step = m[k] / (np.float32(math.sqrt(v[k])) + eps)
         delta = -lr * step
-        if delta != 0:
-            w = params[k] + delta
-            params[k] = min(max(w, w_min), w_max)
-            writes[k] += 1
-            pulses += 1
+        if delta == 0:
+            continue
+        writes[k] += 1  # the pulse is sent (and worn) even to a failed device, which no longer moves
+        pulses += 1
+        if failed[k]:
+            continue
+        params[k] = min(max(params[k] + delta, w_min), w_max)
+        if writes[k] >= limits[k]:
+            failed[k] = True
+            if fail_mode == FAIL_LOW:
+                params[k] = w_min
+            elif fail_mode == FAIL_HIGH:
+                params[k] = w_max
     counts[C_UPDATES] += 1
     counts[C_PULSES] += pulses
     if pulses > 0:
@@ -261,7 +263,7 @@ def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
 @nb.njit(**_JIT)
 def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.uint64, layout: np.ndarray,
                 params: np.ndarray, signs: np.ndarray, theta: np.ndarray, acc: np.ndarray, m: np.ndarray,
-                v: np.ndarray, writes: np.ndarray, x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
+                v: np.ndarray, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
                 macs_per_inference: int) -> None:
@@ -275,4 +277,4 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
         on_cycle(layout, params, signs, theta, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
                  counts, macs_per_inference)
         if (cycle + 1) % tau_theta == 0:
-            on_update(params, acc, m, v, writes, fs, ist, counts)
+            on_update(params, acc, m, v, writes, limits, failed, fs, ist, counts)

@@ -14,13 +14,14 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.engine.clocks import ClockDomain
 from neurosim.kernels import chipmode as k
-from neurosim.mgd.perturbations import _NODE_STREAM, gamma_scale
-from neurosim.mgd.procedures import SampleStream, Timing
+from neurosim.mgd.perturbations import _NODE_STREAM
+from neurosim.mgd.procedures import SampleStream, Timing, chip_mode_scale
 from neurosim.spec.loader import RunConfig
 
 
-def fusable(config: RunConfig, iterations: int, timing: Timing) -> str | None:
-    """None when the compiled chip-mode path covers this run, else the reason it does not."""
+def fusable(config: RunConfig) -> str | None:
+    """None when the compiled chip-mode path covers this configuration, else the reason it does not (the
+    choice depends on the configuration alone, never on the run's length)."""
     chip, workload = config.chip, config.workload
     mgd, device = workload.mgd, chip.weights.device
     checks = [
@@ -33,9 +34,6 @@ def fusable(config: RunConfig, iterations: int, timing: Timing) -> str | None:
         (chip.cost.bits is None and chip.cost.noise == 0, "cost ADC"),
         (chip.accumulator.full_scale is None and chip.accumulator.leak_time_s is None, "accumulator limits"),
         (chip.weights.write.parallelism == "all" or device.write_time_s == 0, "row or device-serial writes"),
-        # an ideal device takes at most one pulse per update: it can only wear out past this many updates
-        (device.endurance_spread == 0 and device.endurance_cycles > iterations // timing.tau_theta,
-         "devices that may wear out"),
     ]
     for ok, reason in checks:
         if not ok:
@@ -64,6 +62,8 @@ class FusedChipMode:
         offset = node = inputs = 0
         self.params = np.empty(n_params, dtype=np.float32)
         self.writes = np.zeros(n_params, dtype=np.int64)
+        self.limits = np.empty(n_params, dtype=np.float64)
+        self.failed = np.zeros(n_params, dtype=np.bool_)
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
             layout[index] = (fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
@@ -72,8 +72,14 @@ class FusedChipMode:
             self.params[offset + fi * fo:offset + fi * fo + fo] = b.value
             w.value = self.params[offset:offset + fi * fo].reshape(fi, fo)
             b.value = self.params[offset + fi * fo:offset + fi * fo + fo]
-            w.writes = self.writes[offset:offset + fi * fo].reshape(1, fi, fo)
-            b.writes = self.writes[offset + fi * fo:offset + fi * fo + fo].reshape(1, fo)
+            for name in ("writes", "failed"):
+                flat = getattr(self, name)
+                np.copyto(flat[offset:offset + fi * fo], getattr(w, name).ravel())
+                np.copyto(flat[offset + fi * fo:offset + fi * fo + fo], getattr(b, name).ravel())
+                setattr(w, name, flat[offset:offset + fi * fo].reshape(1, fi, fo))
+                setattr(b, name, flat[offset + fi * fo:offset + fi * fo + fo].reshape(1, fo))
+            self.limits[offset:offset + fi * fo] = w.endurance.ravel()
+            self.limits[offset + fi * fo:offset + fi * fo + fo] = b.endurance.ravel()
             w._state_stale = b._state_stale = True
             offset += fi * fo + fo
             node += fo
@@ -95,9 +101,7 @@ class FusedChipMode:
         self.counts = np.zeros(k.N_C, dtype=np.int64)
         spec = chip.spec
         tau = timing.tau_theta
-        scale = 1.0 / (tau * amplitude)
-        if self.mgd.normalize == "gamma":
-            scale *= gamma_scale(n_pert, max(1, -(-tau // timing.tau_p)))
+        scale = chip_mode_scale(self.mgd, timing, amplitude, n_pert)
         fs = np.zeros(k.N_F)
         fs[k.F_LR], fs[k.F_SCALE], fs[k.F_DELTA] = self.mgd.learning_rate, scale, amplitude
         fs[k.F_W_MIN], fs[k.F_W_MAX] = spec.weights.w_min, spec.weights.w_max
@@ -114,12 +118,14 @@ class FusedChipMode:
         ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)
+        ist[k.I_FAIL_MODE] = {"stuck": k.FAIL_STUCK, "low": k.FAIL_LOW, "high": k.FAIL_HIGH}[
+            spec.weights.device.failure_mode]
         self.fs, self.ist = fs, ist
         self.stall_base = chip.counts.write_stall_s
 
     # ---- checkpoints ----------------------------------------------------------------------------------
 
-    _ARRAYS = ("params", "writes", "signs", "theta", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
+    _ARRAYS = ("params", "writes", "failed", "signs", "theta", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
                "label", "fs", "ist")
 
     def checkpoint(self) -> dict:
@@ -132,6 +138,8 @@ class FusedChipMode:
         self.stall_base = float(saved["stall_base"])
         for name in self._ARRAYS:
             np.copyto(getattr(self, name), saved[name])
+        for w, b in self.chip.arrays:  # the kernels write through views: derive device states when asked
+            w._state_stale = b._state_stale = True
 
     # ---- the ledger and the running cost --------------------------------------------------------------
 
@@ -188,7 +196,8 @@ class FusedChipMode:
         self._sync()
 
     def on_update(self, cycle: int) -> None:
-        k.on_update(self.params, self.acc, self.m, self.v, self.writes, self.fs, self.ist, self.counts)
+        k.on_update(self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.fs, self.ist,
+                    self.counts)
         self._sync()
 
     # ---- a stretch in one call ------------------------------------------------------------------------
@@ -200,7 +209,7 @@ class FusedChipMode:
         self.order = self.stream.take_indices(samples) if samples else np.zeros(1, dtype=np.int64)
         self.ist[k.I_SAMPLE_POS] = 0
         k.run_stretch(n, t.tau_p, t.tau_x, t.tau_theta, self.key, self.layout, self.params, self.signs,
-                      self.theta, self.acc, self.m, self.v, self.writes, self.x_train, self.y_train, self.order,
+                      self.theta, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.x_train, self.y_train, self.order,
                       self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
                       self.counts, self.net.macs)
         self._sync()

@@ -111,7 +111,7 @@ class Procedure:
         self.cost_sum, self.cost_count = float(saved["cost_sum"]), int(saved["cost_count"])
 
     def normalize(self) -> bool:
-        return self.mgd.normalize == "gamma" or (self.mgd.normalize == "auto" and self.mgd.mode == "paper")
+        return uses_gamma(self.mgd)
 
     def record_cost(self, c0: float) -> None:
         self.cost_sum += c0
@@ -142,7 +142,7 @@ class Procedure:
         c0 = self.infer(x, y, weights, trace=trace)
         grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss, trace.output, y))
         for index, (dw, db) in enumerate(grads):
-            self.accumulators.add(index, dw, db, 1.0)
+            self.accumulators.add(index, dw, db, 1.0, self.cycles_per_step() * self.chip.cycle_s)
         self.record_cost(c0)
         return c0
 
@@ -279,13 +279,10 @@ class ChipMode(Procedure):
         return plus, self._perturbed(-1.0), trace
 
     def on_update(self, cycle: int) -> None:
-        tau = self.timing.tau_theta
         if self.mgd.perturbation == "backprop":
-            scale = 1.0 / tau
+            scale = 1.0 / self.timing.tau_theta
         else:
-            scale = 1.0 / (tau * self.amplitude)
-            if self.normalize():
-                scale *= gamma_scale(self.k, max(1, -(-tau // self.timing.tau_p)))
+            scale = chip_mode_scale(self.mgd, self.timing, self.amplitude, self.k)
         self.write_update([scale] * len(self.net.layers))
         self.baseline_stale = True
 
@@ -357,6 +354,20 @@ class PaperMode(Procedure):
                 scale *= gamma_scale(k, tau)
             scales.append(scale)
         self.write_update(scales)
+
+
+def uses_gamma(mgd: MGDSpec) -> bool:
+    """The Γ normalisation: on when asked for, and by default in paper mode only."""
+    return mgd.normalize == "gamma" or (mgd.normalize == "auto" and mgd.mode == "paper")
+
+
+def chip_mode_scale(mgd: MGDSpec, timing: Timing, amplitude: float, k: int) -> float:
+    """What turns chip mode's accumulated S = Σ ΔC·s into the estimate G = S/(τθ·δ), with Γ when on (over the
+    distinct perturbations of an update period: τθ/τp of them)."""
+    scale = 1.0 / (timing.tau_theta * amplitude)
+    if uses_gamma(mgd):
+        scale *= gamma_scale(k, max(1, -(-timing.tau_theta // timing.tau_p)))
+    return scale
 
 
 def _copy_pairs(live: list, saved: list) -> None:

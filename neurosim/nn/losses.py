@@ -39,6 +39,3 @@ def cost_gradient(kind: str, output: np.ndarray, labels: np.ndarray) -> np.ndarr
         grad = 2.0 * (out - target) / out.shape[1]
     return (grad / batch).astype(np.float32)
 
-
-def accuracy(output: np.ndarray, labels: np.ndarray) -> float:
-    return float((output.argmax(axis=1) == labels).mean())

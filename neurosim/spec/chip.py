@@ -72,6 +72,10 @@ class WeightDeviceSpec:
             raise ConfigError(file, f"{path}.g_max", "expected g_max > g_min")
         if self.model != "linear" and self.levels is None:
             raise ConfigError(file, f"{path}.levels", f"the {self.model} model needs a finite number of levels")
+        for key, value in (("asymmetry", self.asymmetry), ("step_variation", self.step_variation)):
+            if value != 0 and self.levels is None:
+                raise ConfigError(file, f"{path}.{key}", f"{key} acts on pulse steps and needs a finite number of "
+                                                         f"levels (an analog device takes any change in one pulse)")
 
 
 @dataclass(frozen=True)

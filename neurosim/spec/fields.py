@@ -19,6 +19,7 @@ from neurosim.spec.units import QuantityError, parse_quantity
 T = TypeVar("T")
 Parser = Callable[[Any, str, str], Any]  # (value, file, key path) -> converted value
 _REQUIRED = dataclasses.MISSING
+MAX_INT = 2 ** 53  # whole numbers beyond this overflow compiled kernels and HDF5 attributes
 
 
 def _field(parse: Parser, default: Any, key: str | None, doc: str, unit: str | None = None,
@@ -115,6 +116,8 @@ def parse_int(value: Any, file: str, path: str, min_value: int | None = None,
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(file, path, f"expected a whole number, got {value!r}")
+    if abs(value) > MAX_INT:
+        raise ConfigError(file, path, f"expected a whole number of at most {MAX_INT:.3g}, got {value!r}")
     _check_bounds(value, min_value, max_value, True, file, path)
     return value
 
