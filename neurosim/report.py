@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.errors import NeurosimError
+from neurosim.io import ensure_folder
 
 # Plot geometry: inches at DPI; tests check the PNG sizes against these.
 DPI = 110
@@ -532,13 +533,7 @@ def _file_safe(label: str) -> str:
 
 def write_plots(runs: Sequence[RunData], out_dir: str | Path) -> list[Path]:
     """All report plots as PNG files in ``out_dir`` (created if needed); returns the files written."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NeurosimError(f"--plot {out}: is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NeurosimError(f"--plot {out}: cannot create the folder ({exc.strerror or exc})") from None
+    out = ensure_folder(out_dir, "--plot")
     probe = out / ".neurosim-write-test"
     try:
         probe.write_bytes(b"")

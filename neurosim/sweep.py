@@ -51,6 +51,7 @@ from typing import Any
 import yaml
 
 from neurosim.errors import ConfigError, NeurosimError
+from neurosim.io import ensure_folder
 from neurosim.spec import RunConfig
 
 SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out")
@@ -405,13 +406,7 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
     if workers is not None and workers < 1:
         raise NeurosimError("--workers: expected a whole number >= 1")
     runs = plan_sweep(spec, out_value)
-    out = Path(out_value).resolve()
-    if out.exists() and not out.is_dir():
-        raise NeurosimError(f"{out}: the sweep's output folder is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NeurosimError(f"{out}: cannot create the sweep's output folder ({exc.strerror or exc})") from None
+    out = ensure_folder(Path(out_value).resolve(), "the sweep's output folder")
 
     summaries: dict[str, dict[str, Any]] = {}
     todo: list[PlannedRun] = []
