@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     gradient.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     gradient.add_argument("--iterations", type=int, default=100_000, help="give up after this many (default 1e5)")
     gradient.add_argument("--full", action="store_true", help="run all iterations, not only until the threshold")
+    gradient.add_argument("--fresh-batches", action="store_true",
+                          help="a new mini-batch every iteration (default: the same samples throughout)")
     gradient.add_argument("--json", action="store_true")
 
     from neurosim.report import add_report_parser
@@ -335,7 +337,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise NeurosimError("--seeds and --iterations: expected whole numbers >= 1")
     result = gradient_study(args.chip, args.workload, sets=args.sets, perturbation=args.perturbation,
                             threshold=args.threshold, seeds=args.seeds, iterations=args.iterations,
-                            data_dir=args.data_dir, stop_at_threshold=not args.full)
+                            data_dir=args.data_dir, stop_at_threshold=not args.full,
+                            fresh_batches=args.fresh_batches)
     if args.json:
         print(json.dumps(_json_safe(result)))
         return 0

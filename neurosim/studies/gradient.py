@@ -2,7 +2,9 @@
 along the true gradient.
 
 At fixed weights (learning rate 0, no update), every iteration adds one MGD estimate to the accumulators,
-and we add backprop's gradient of the very same samples to a running sum. After each iteration we compare
+and we add backprop's gradient of the very same samples to a running sum. By default the samples are held
+fixed too (one mini-batch, or one sample in chip mode), so the sums converge to "the true local gradient"
+the paper compares with; ``fresh_batches`` draws new ones every iteration instead. After each iteration we compare
 the two sums: the cosine of the angle between them (direction) and the ratio of their norms (amplitude).
 The estimate is the unbiased one of Eq. 11 (S_l / (n·σ_l) per layer, without Γ), so both should tend to 1.
 Defaults follow the paper's published recipe through the workload: its mode, mini-batch and amplitude.
@@ -39,19 +41,35 @@ def _flat(pairs: list[tuple[np.ndarray, np.ndarray]], scales: list[float]) -> np
     return np.concatenate([np.concatenate([w.ravel(), b.ravel()]) * s for (w, b), s in zip(pairs, scales)])
 
 
-def study_config(chip: str, workload: str, sets: list[str], perturbation: str | None, iterations: int) -> RunConfig:
-    """The workload with the weights frozen and no update in the window."""
+class _FixedBatch:
+    """A sample stream that hands out the same mini-batch every time."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.x, self.y
+
+
+def study_config(chip: str, workload: str, sets: list[str], perturbation: str | None, iterations: int,
+                 fresh_batches: bool = False) -> RunConfig:
+    """The workload with the weights frozen and no update in the window (and, in chip mode, the sample held
+    for the whole window unless ``fresh_batches``)."""
     extra = ["mgd.learning_rate=0", f"mgd.tau_theta={iterations + 1}", f"train.iterations={iterations}"]
+    if not fresh_batches:
+        extra.append(f"mgd.tau_x={iterations + 1}")
     if perturbation:
         extra.append(f"mgd.perturbation={perturbation}")
     return load_config(chip, workload, [*sets, *extra])
 
 
 def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, data_dir: str | None = None,
-            stop_at_threshold: bool = True) -> GradientCurve:
+            stop_at_threshold: bool = True, fresh_batches: bool = False) -> GradientCurve:
     """One seed: the cosine and norm ratio after every iteration, until the threshold (or ``iterations``)."""
     sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir, compiled=False)
     procedure = sim.procedure
+    if isinstance(procedure, PaperMode) and not fresh_batches:
+        procedure.stream = _FixedBatch(*procedure.stream.take(config.workload.mgd.batch_size))
     if config.workload.mgd.perturbation == "backprop":
         raise ValueError("the gradient study compares MGD with backprop: choose weight or node perturbation")
     amplitude = resolve_amplitude(config)
@@ -100,15 +118,17 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
 
 def gradient_study(chip: str, workload: str, *, sets: list[str] = (), perturbation: str | None = None,
                    threshold: float = 0.95, seeds: int = 1, iterations: int = 100_000, data_dir: str | None = None,
-                   stop_at_threshold: bool = True) -> dict[str, Any]:
-    config = study_config(chip, workload, list(sets), perturbation, iterations)
-    curves = [run_one(config, seed, iterations, threshold, data_dir=data_dir, stop_at_threshold=stop_at_threshold)
-              for seed in range(seeds)]
+                   stop_at_threshold: bool = True, fresh_batches: bool = False) -> dict[str, Any]:
+    config = study_config(chip, workload, list(sets), perturbation, iterations, fresh_batches)
+    curves = [run_one(config, seed, iterations, threshold, data_dir=data_dir, stop_at_threshold=stop_at_threshold,
+                      fresh_batches=fresh_batches) for seed in range(seeds)]
     reached = [c.iterations_to_threshold for c in curves]
     finite = [r for r in reached if r is not None]
     return {
         "chip": config.chip.name, "workload": config.workload.name, "mode": config.workload.mgd.mode,
         "perturbation": config.workload.mgd.perturbation, "threshold": threshold, "max_iterations": iterations,
+        "batch_size": config.workload.mgd.batch_size if config.workload.mgd.mode == "paper" else 1,
+        "fresh_batches": fresh_batches,
         "iterations_to_threshold": reached,
         "median_iterations": float(np.median(finite)) if len(finite) == len(reached) else None,
         "curves": [{"seed": c.seed, "iteration": c.iteration, "cosine": c.cosine, "norm_ratio": c.norm_ratio}
