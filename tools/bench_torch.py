@@ -49,8 +49,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "tools"))
     import numpy as np
-
     from bench import bench_iteration, timeit
+
     from neurosim.nn import compute
     from neurosim.nn.shapes import paper_cnn
 
@@ -137,14 +137,14 @@ def main() -> None:
         with torch.no_grad():
             for batch in (1, BATCH):
                 xt = x100[:batch].clone()
-                entry[f"torch_forward_b{batch}_s"] = timeit(lambda: model(xt), 0.1 if quick else 0.3, 2 if quick else 3)
+                entry[f"torch_forward_b{batch}_s"] = timeit(lambda model=model, xt=xt: model(xt), 0.1 if quick else 0.3, 2 if quick else 3)
         entry["torch_paper_iteration_s"] = timeit(iteration, 0.1 if quick else 0.5, 1 if quick else 3)
         torch_iter_at[d] = entry["torch_paper_iteration_s"]
         weights = compute.init_weights(net, rng)
         fwd: dict = {}
         for batch in (1, BATCH):
             xn = rng.random((batch, *net.input_shape)).astype(np.float32)
-            fwd[f"forward_b{batch}_s"] = timeit(lambda: compute.forward(net, weights, xn),
+            fwd[f"forward_b{batch}_s"] = timeit(lambda net=net, weights=weights, xn=xn: compute.forward(net, weights, xn),
                                                 0.1 if quick else 0.3, 2 if quick else 3)
         entry.update({f"ours_{k}": v for k, v in fwd.items()})
         ours = bench_iteration("workloads/fashion-cnn.yaml", [f"network.width={d}"], 2 if quick else 10, fwd)
