@@ -286,11 +286,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         clock_hz = resolve_clock(config, override)
         timing = resolve_timing(config)
         net = network_for(config)
-        mgd = config.workload.mgd
-        per_step = 1 if mgd.mode == "chip" else mgd.batch_size * (
-            1 + (0 if mgd.perturbation == "backprop" else len(net.layers)))
-        result = estimate(config, net, args.iterations, clock_hz, timing.tau_p, timing.tau_x, timing.tau_theta,
-                          per_step)
+        result = estimate(config, net, args.iterations, clock_hz, timing.tau_p, timing.tau_x, timing.tau_theta)
     out = _json_safe(estimate_summary(config, result))
     if args.json:
         print(json.dumps(out))

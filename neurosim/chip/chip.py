@@ -90,11 +90,7 @@ class Chip:
                 busiest = max(busiest, float(pw.max(initial=0)), float(pb.max(initial=0)))
             else:
                 busiest = max(busiest, pulse_slots(self.spec, np.vstack([pw, pb[None, :]])))
-        write_time = busiest * self.spec.weights.device.write_time_s
-        if self.spec.weights.write.during_write == "perturb":
-            stall = max(0.0, write_time - update_period_s)
-        else:
-            stall = write_time
+        stall = self.cost_model.write_stall_s(busiest * self.spec.weights.device.write_time_s, update_period_s)
         counts = self.counts
         counts.updates += 1
         counts.write_pulses += pulses

@@ -16,6 +16,7 @@ import numpy as np
 
 from neurosim.chip.chip import lifetime, pulse_slots
 from neurosim.chip.ledger import CostModel, EventCounts
+from neurosim.mgd.procedures import cycles_per_step
 from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.loader import RunConfig
 
@@ -62,7 +63,7 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
     else:
         batch = mgd.batch_size
         layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
-        c.cycles = c.inferences = n * batch * (1 + layers)
+        c.cycles = c.inferences = n * cycles_per_step(mgd, len(net.layers))
         if layers:
             c.broadcasts = n * layers
             per_layer = [l.parameters if mgd.perturbation == "weight" else batch * l.nodes for l in net.layers]
@@ -73,7 +74,7 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
 
 
 def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: float, tau_p: int, tau_x: int,
-             tau_theta: int, cycles_per_step: int) -> Estimate:
+             tau_theta: int) -> Estimate:
     """The expected ledger of ``iterations`` iterations, priced by the same CostModel as a run."""
     counts, writing = schedule_counts(config, net, iterations, tau_p, tau_x, tau_theta)
     device = config.chip.weights.device
@@ -90,10 +91,9 @@ def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: fl
     # every device written once per update: the write time of one update, by the configured parallelism
     slots = max(pulse_slots(config.chip, np.ones((layer.fan_in + 1, layer.fan_out), np.int64))
                 for layer in net.layers)
-    write_time = slots * device.write_time_s
-    if config.chip.weights.write.during_write == "perturb":
-        write_time = max(0.0, write_time - tau_theta * cycles_per_step / clock_hz)
-    counts.write_stall_s = writing * write_time
+    update_period_s = tau_theta * cycles_per_step(config.workload.mgd, len(net.layers)) / clock_hz
+    counts.write_stall_s = writing * CostModel(config.chip, clock_hz).write_stall_s(slots * device.write_time_s,
+                                                                                     update_period_s)
     per_device = float(writing)
     devices = net.parameters * (2 if config.chip.weights.encoding == "pair" else 1)
     limits = _expected_limits(device.endurance_cycles, device.endurance_spread, devices)

@@ -58,6 +58,13 @@ class CostModel:
     def energy_j(self, counts: EventCounts) -> float:
         return sum(self.energy_by_component_j(counts).values())
 
+    def write_stall_s(self, write_time_s: float, update_period_s: float) -> float:
+        """How long one update's writing stops the chip: all of it, or (keeping on perturbing while devices
+        are written) only what exceeds the update period."""
+        if self.chip.weights.write.during_write == "perturb":
+            return max(0.0, write_time_s - update_period_s)
+        return write_time_s
+
     def time_s(self, counts: EventCounts) -> float:
         """Simulated wall-clock time: the clocked cycles plus the stalls while devices are written."""
         return counts.cycles / self.clock_hz + counts.write_stall_s

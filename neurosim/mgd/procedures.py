@@ -297,9 +297,7 @@ class PaperMode(Procedure):
         ]
 
     def cycles_per_step(self) -> int:
-        """Each iteration infers the batch once for the baseline and once per perturbed layer."""
-        layers = 0 if self.mgd.perturbation == "backprop" else len(self.net.layers)
-        return self.mgd.batch_size * (1 + layers)
+        return cycles_per_step(self.mgd, len(self.net.layers))
 
     def layer_size(self, index: int) -> int:
         layer = self.net.layers[index]
@@ -354,6 +352,14 @@ class PaperMode(Procedure):
                 scale *= gamma_scale(k, tau)
             scales.append(scale)
         self.write_update(scales)
+
+
+def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
+    """Clock cycles of one iteration: one in chip mode; in paper mode each sample of the batch is inferred
+    once for the baseline and once per perturbed layer."""
+    if mgd.mode == "chip":
+        return 1
+    return mgd.batch_size * (1 + (0 if mgd.perturbation == "backprop" else n_layers))
 
 
 def uses_gamma(mgd: MGDSpec) -> bool:
