@@ -25,6 +25,8 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,37 +117,39 @@ def _version(package: str) -> str:
     return str(getattr(module, "__version__", "unknown"))
 
 
-def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:
-    """The summary of a run file (of a finished one only, with ``complete_only``)."""
+@contextmanager
+def _open_run(path: str | Path) -> Iterator[h5py.File]:
+    """A run file opened for reading; anything unreadable, foreign or damaged is one clear error."""
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise NeurosimError(f"{path}: not a neurosim run file")
-            if complete_only and not f.attrs.get("complete"):
-                raise NeurosimError(f"{path}: an unfinished run; finish it (neurosim train --resume) first")
-            return json.loads(f["summary"].attrs["json"])
+            yield f
     except OSError as exc:
         raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None
     except (KeyError, ValueError) as exc:
         raise NeurosimError(f"{path}: a damaged run file ({exc})") from None
 
 
+def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:
+    """The summary of a run file (of a finished one only, with ``complete_only``)."""
+    with _open_run(path) as f:
+        if complete_only and not f.attrs.get("complete"):
+            raise NeurosimError(f"{path}: an unfinished run; finish it (neurosim train --resume) first")
+        return json.loads(f["summary"].attrs["json"])
+
+
 def read_curves(path: str | Path) -> dict[str, np.ndarray]:
-    with h5py.File(path, "r") as f:
+    with _open_run(path) as f:
         return {name: f["curves"][name][()] for name in f["curves"]}
 
 
 def read_checkpoint(path: str | Path) -> tuple[RunConfig, dict[str, Any], int]:
     """The configuration, the saved state and the checkpoint interval of an unfinished run file."""
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise NeurosimError(f"{path}: not a neurosim run file")
-            if f.attrs.get("complete"):
-                raise NeurosimError(f"{path}: this run is complete; there is nothing to resume")
-            if "checkpoint" not in f:
-                raise NeurosimError(f"{path}: no checkpoint to resume from (train with --checkpoint-every N)")
-            config = config_from_yaml(f["config"].attrs["chip_yaml"], f["config"].attrs["workload_yaml"], str(path))
-            return config, load_state(f["checkpoint"]), int(f["checkpoint"].attrs["checkpoint_every"])
-    except OSError as exc:
-        raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None
+    with _open_run(path) as f:
+        if f.attrs.get("complete"):
+            raise NeurosimError(f"{path}: this run is complete; there is nothing to resume")
+        if "checkpoint" not in f:
+            raise NeurosimError(f"{path}: no checkpoint to resume from (train with --checkpoint-every N)")
+        config = config_from_yaml(f["config"].attrs["chip_yaml"], f["config"].attrs["workload_yaml"], str(path))
+        return config, load_state(f["checkpoint"]), int(f["checkpoint"].attrs["checkpoint_every"])
