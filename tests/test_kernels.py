@@ -51,6 +51,9 @@ def test_conv3x3_matches_numpy(rng: np.random.Generator, shape: tuple[int, ...])
     out = np.empty((batch, h, w, c_out), np.float32)
     mac.conv3x3_forward(x, weight, bias, cols, out)
     np.testing.assert_allclose(out, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
+    direct = np.full_like(out, np.nan)  # every output written, none left over
+    mac.conv3x3_direct(x, weight, bias, direct)
+    np.testing.assert_allclose(direct, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:

@@ -73,16 +73,18 @@ def test_conv_pool_flatten_dense_gradient(activation: str, pool: bool) -> None:
     directional_check(net, "cross_entropy", seed=3)
 
 
-def test_forward_from_a_layer_reuses_the_rows_below() -> None:
+@pytest.mark.parametrize("side", [12, 28])  # 28: the first layers convolve directly, without im2col
+def test_forward_from_a_layer_reuses_the_rows_below(side: int) -> None:
     """Starting at layer l from the recorded rows gives the same output as a full pass."""
-    net = paper_cnn(1, (12, 12, 1), 3, "relu", "identity")
+    net = paper_cnn(1, (side, side, 1), 3, "relu", "identity")
+    assert any(compute.direct_convolution(layer) for layer in net.layers) == (side == 28)
     rng = np.random.default_rng(5)
     weights = compute.init_weights(net, rng)
-    x = rng.random((4, 12, 12, 1)).astype(np.float32)
+    x = rng.random((4, side, side, 1)).astype(np.float32)
     trace = compute.Trace()
     full = compute.forward(net, weights, x, trace=trace)
     for start in range(len(net.layers)):
-        part = compute.forward(net, weights, x, start=start, start_rows=trace.rows[start])
+        part = compute.forward(net, weights, x, start=start, reuse=trace)
         np.testing.assert_array_equal(part, full)
 
 

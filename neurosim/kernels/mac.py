@@ -96,6 +96,36 @@ def conv3x3_from_cols(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray, ou
 
 
 @nb.njit(**_JIT)
+def conv3x3_direct(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
+    """The same convolution without unrolling: for few channels, writing nine copies of the input (im2col)
+    costs more than the MACs themselves. Each tap adds a shifted image row times one weight, the inner loop
+    running along the row (contiguous when there is one channel, and vectorised)."""
+    n_batch, height, width, channels = x.shape
+    n_out = weight.shape[1]
+    for b in range(n_batch):
+        for y in range(height):
+            row = out[b, y]
+            for xx in range(width):
+                for o in range(n_out):
+                    row[xx, o] = bias[o]
+            for ky in range(3):
+                iy = y + ky - 1
+                if iy < 0 or iy >= height:
+                    continue
+                src = x[b, iy]
+                for kx in range(3):
+                    lo = max(0, 1 - kx)               # first output column whose tap is inside the image
+                    hi = min(width, width + 1 - kx)   # one past the last
+                    shift = kx - 1
+                    base = (ky * 3 + kx) * channels
+                    for c in range(channels):
+                        for o in range(n_out):
+                            w = weight[base + c, o]
+                            for xx in range(lo, hi):
+                                row[xx, o] += src[xx + shift, c] * w
+
+
+@nb.njit(**_JIT)
 def weight_gradient(inputs: np.ndarray, grad_out: np.ndarray, dweight: np.ndarray, dbias: np.ndarray) -> None:
     """Local product of a layer's inputs with the error at its outputs, summed over rows.
 

@@ -23,11 +23,20 @@ Weights = Sequence[tuple[np.ndarray, np.ndarray]]  # per layer: (weight (fan_in,
 class Trace:
     """What a forward pass remembers, per layer."""
 
-    rows: list[np.ndarray] = field(default_factory=list)    # crossbar input rows: (B, fan_in) or im2col
+    rows: list[np.ndarray | None] = field(default_factory=list)  # crossbar input rows: (B, fan_in) or im2col;
+    #                                                             None for a direct convolution until asked for
     pre: list[np.ndarray] = field(default_factory=list)     # pre-activation z, (B, *out_shape)
     post: list[np.ndarray] = field(default_factory=list)    # activation output before pooling
     argmax: list[np.ndarray | None] = field(default_factory=list)
     output: np.ndarray | None = None
+    inputs: list[np.ndarray] = field(default_factory=list)  # the activation entering each layer
+
+    def layer_rows(self, layer: LayerShape, index: int) -> np.ndarray:
+        """Layer ``index``'s crossbar rows, unrolled on first use for a directly convolved layer."""
+        rows = self.rows[index]
+        if rows is None:
+            rows = self.rows[index] = crossbar_rows(layer, self.inputs[index])
+        return rows
 
 
 def activate(kind: str, z: np.ndarray) -> np.ndarray:
@@ -71,6 +80,16 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
     return out
 
 
+def direct_convolution(layer: LayerShape) -> bool:
+    """Convolve without im2col? Measured on the paper CNN's shapes (batch 100, tools/bench.py machine): the
+    direct kernel is 1.4-5x faster when in x out channels are few on a large image, slower otherwise."""
+    if layer.kind != "conv3x3":
+        return False
+    height, width, channels = layer.in_shape
+    pairs = channels * layer.fan_out
+    return (pairs <= 4 and width >= 14) or (pairs <= 16 and channels >= 4 and width >= 28)
+
+
 def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None) -> np.ndarray:
     """Activation and pooling after the MAC; records into ``trace``."""
     h = activate(layer.activation, z)
@@ -90,22 +109,36 @@ def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None) -> np.nd
 
 def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             node_theta: Sequence[np.ndarray | None] | None = None, start: int = 0,
-            start_rows: np.ndarray | None = None, trace: Trace | None = None) -> np.ndarray:
+            reuse: Trace | None = None, trace: Trace | None = None) -> np.ndarray:
     """Run the network on a batch ``x`` (B, *input_shape) and return the output (B, n_outputs).
 
-    ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). ``start``/``start_rows``
-    begin at layer ``start`` from its recorded crossbar rows (the layers below are unperturbed and reused).
+    ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). With ``start`` > 0 the pass
+    begins at layer ``start`` from what ``reuse`` (an unperturbed pass's trace) recorded there: the layers
+    below are unperturbed, so their work is not redone.
     """
     batch = x.shape[0]
     a = x
     for index in range(start, len(net.layers)):
         layer = net.layers[index]
-        rows = start_rows if (index == start and start_rows is not None) else crossbar_rows(layer, a)
         weight, bias = weights[index]
-        z = layer_mac(layer, rows, weight, bias, batch)
+        direct = direct_convolution(layer)
+        if index == start and start > 0:
+            if reuse is None:
+                raise ValueError("a pass that starts above the first layer needs the trace it reuses")
+            rows = None if direct else (reuse.rows[index] if reuse.rows[index] is not None
+                                        else reuse.layer_rows(layer, index))
+            a = reuse.inputs[index] if direct else a
+        else:
+            rows = None if direct else crossbar_rows(layer, a)
+        if rows is None:
+            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
+            mac.conv3x3_direct(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
+        else:
+            z = layer_mac(layer, rows, weight, bias, batch)
         if node_theta is not None and node_theta[index] is not None:
             z += node_theta[index]
         if trace is not None:
+            trace.inputs.append(a)
             trace.rows.append(rows)
         a = finish_layer(layer, z, trace)
     out = a.reshape(batch, net.n_outputs)
@@ -129,7 +162,7 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
             g = unpooled
         gz = np.ascontiguousarray(g * activation_derivative(layer.activation, trace.pre[index],
                                                              trace.post[index]))
-        grads[index] = local_product(layer, trace.rows[index], gz)
+        grads[index] = local_product(layer, trace.layer_rows(layer, index), gz)
         if index > 0:
             g = input_gradient(layer, weights[index][0], gz, batch)
     return grads
