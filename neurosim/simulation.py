@@ -33,6 +33,10 @@ def resolve_timing(config: RunConfig) -> Timing:
     timing = Timing(mgd.tau_p or chip.tau_p, mgd.tau_x or chip.tau_x, mgd.tau_theta or chip.tau_theta)
     if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
         raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
+    if (mgd.code != "bernoulli" and mgd.mode == "paper" and mgd.perturbation == "node"
+            and mgd.node_batch == "independent" and mgd.batch_size > 1):
+        raise ConfigError(config.workload_file, "mgd.code", f"a deterministic code ({mgd.code}) cannot perturb "
+                          "every sample of a batch independently: use mgd.node_batch: shared, or mgd.code: bernoulli")
     return timing
 
 
@@ -79,6 +83,8 @@ class Curves:
     iteration: list[int] = field(default_factory=list)
     simulated_time_s: list[float] = field(default_factory=list)
     write_stall_s: list[float] = field(default_factory=list)
+    weight_updates: list[int] = field(default_factory=list)
+    write_pulses: list[int] = field(default_factory=list)
     energy_j: list[float] = field(default_factory=list)
     train_cost: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
@@ -131,7 +137,9 @@ class Simulation:
         else:
             procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
-                                           resolve_amplitude(config), samples, PerturbationSource(key, self.net))
+                                           resolve_amplitude(config), samples,
+                                           PerturbationSource(key, self.net, workload.mgd.code,
+                                                              per_layer=workload.mgd.mode == "paper"))
         self.coalesce = coalesce
         self.engine = self.make_engine(coalesce)
         self.curves = Curves()
@@ -169,7 +177,8 @@ class Simulation:
         train = self.config.workload.train
         started = time.perf_counter()
         model = self.chip.cost_model
-        while self.done < self.iterations:
+        # stop_at_target: the ledger and the wear are then those of one training to the target
+        while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None):
             next_eval = (self.done // train.eval_interval + 1) * train.eval_interval
             stop = min(self.iterations, next_eval)
             if checkpoint_every:
@@ -183,6 +192,8 @@ class Simulation:
                 c.iteration.append(stop)
                 c.simulated_time_s.append(model.time_s(counts))
                 c.write_stall_s.append(counts.write_stall_s)
+                c.weight_updates.append(counts.updates)
+                c.write_pulses.append(counts.write_pulses)
                 c.energy_j.append(model.energy_j(counts))
                 for component, joules in model.energy_by_component_j(counts).items():
                     getattr(c, f"energy_{component}_j").append(joules)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import REPO, TINY_PARITY
 
 from neurosim.cli import main
-from neurosim.studies.gradient import gradient_study
+from neurosim.studies.gradient import gradient_study, study_config
 
 # one sample per iteration: node perturbation then has 8 perturbed elements against 44 weights
 PAPER_PARITY = [*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=1", "mgd.amplitude=0.001"]
@@ -37,3 +38,71 @@ def test_study_command_json(capsys: pytest.CaptureFixture) -> None:
     out = json.loads(capsys.readouterr().out)
     assert len(out["iterations_to_threshold"]) == 2 and out["median_iterations"] > 0
     assert out["curves"][0]["iteration"][-1] == out["iterations_to_threshold"][0]  # stops at the threshold
+
+
+@pytest.mark.parametrize("node_batch", ["shared", "independent"])
+def test_node_perturbation_over_a_mini_batch_estimates_the_batch_gradient(node_batch: str) -> None:
+    """Shared (one sign per node for the batch, each sample's own ΔC) and independent (a sign per sample
+    and node) node perturbation both converge on the batch gradient, direction and amplitude."""
+    sets = [*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=8", "mgd.amplitude=0.001",
+            f"mgd.node_batch={node_batch}"]
+    out = gradient_study(str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml"),
+                         perturbation="node", sets=sets, threshold=0.97, seeds=2, iterations=20000)
+    assert None not in out["iterations_to_threshold"]
+    for curve in out["curves"]:
+        assert curve["norm_ratio"][-1] == pytest.approx(1.0, abs=0.35)
+
+
+def test_shared_node_perturbation_needs_fewer_iterations_than_independent() -> None:
+    """K = nodes against K = batch x nodes: the shared perturbation reaches the threshold sooner."""
+    medians = {}
+    for node_batch in ("shared", "independent"):
+        sets = [*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=8", "mgd.amplitude=0.001",
+                f"mgd.node_batch={node_batch}"]
+        medians[node_batch] = gradient_study(str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml"),
+                                             perturbation="node", sets=sets, threshold=0.95, seeds=3,
+                                             iterations=20000)["median_iterations"]
+    assert medians["shared"] < medians["independent"]
+
+
+@pytest.mark.parametrize("code", ["walsh", "sinusoidal", "one_at_a_time"])
+def test_code_values_are_orthogonal_with_the_stated_power_over_a_period(code: str) -> None:
+    from neurosim.mgd.perturbations import code_power, code_values
+    k = 11
+    period = {"walsh": 16, "sinusoidal": 2 * k + 2, "one_at_a_time": k}[code]
+    values = np.array([code_values(code, np.arange(k), t, k) for t in range(period)], dtype=np.float64)
+    np.testing.assert_allclose(values.T @ values / period, code_power(code, k) * np.eye(k), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["chip", "paper"])
+@pytest.mark.parametrize("perturbation", ["weight", "node"])
+def test_deterministic_codes_find_the_gradient_within_about_one_period(mode: str, perturbation: str) -> None:
+    """Walsh, sinusoidal and one-at-a-time codes are orthogonal over ~K steps: with the sample held the
+    estimate is the gradient (direction and amplitude) after about one period; random signs are not yet."""
+    sets = [*TINY_PARITY, f"mgd.mode={mode}", "mgd.batch_size=2", "mgd.amplitude=0.001"]
+    ideal, parity = str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml")
+    config = study_config(ideal, parity, sets, perturbation, 1)
+    from neurosim.simulation import Simulation
+    net = Simulation(config, compiled=False).net
+    size = net.parameters if perturbation == "weight" else net.nodes
+    period = 2 * size + 2  # the longest period of the three codes (sinusoidal)
+    for code in ("walsh", "sinusoidal", "one_at_a_time"):
+        out = gradient_study(ideal, parity, perturbation=perturbation, sets=[*sets, f"mgd.code={code}"],
+                             threshold=0.99, iterations=period, stop_at_threshold=False)
+        curve = out["curves"][0]
+        assert out["iterations_to_threshold"][0] is not None, code
+        assert curve["norm_ratio"][-1] == pytest.approx(1.0, abs=0.1), code
+    bernoulli = gradient_study(ideal, parity, perturbation=perturbation, sets=sets, threshold=0.99,
+                               iterations=size)
+    assert bernoulli["iterations_to_threshold"][0] is None  # ~1/sqrt(1 + K/t): about 0.7 at t = K
+
+
+def test_a_deterministic_code_cannot_perturb_samples_independently() -> None:
+    from neurosim.errors import ConfigError
+    from neurosim.simulation import resolve_timing
+    from neurosim.spec import load_config
+    config = load_config(str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml"),
+                         [*TINY_PARITY, "mgd.mode=paper", "mgd.perturbation=node", "mgd.node_batch=independent",
+                          "mgd.code=walsh"])
+    with pytest.raises(ConfigError, match="mgd.code"):
+        resolve_timing(config)

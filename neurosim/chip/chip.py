@@ -78,6 +78,10 @@ class Chip:
     def measure_cost(self, cost: float) -> float:
         return self.cost_circuit.measure(cost)
 
+    def measure_costs(self, costs: np.ndarray) -> np.ndarray:
+        """Per-sample costs through the cost circuit (one measurement each)."""
+        return self.cost_circuit.measure_each(costs)
+
     def write(self, deltas: list[tuple[np.ndarray, np.ndarray]], update_period_s: float) -> int:
         """Write one update into every device; account pulses, write time and the stall it causes."""
         pulses = 0

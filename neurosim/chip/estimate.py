@@ -65,8 +65,10 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
         layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
         c.cycles = c.inferences = n * cycles_per_step(mgd, len(net.layers))
         if layers:
-            c.broadcasts = n * layers
-            per_layer = [l.parameters if mgd.perturbation == "weight" else batch * l.nodes for l in net.layers]
+            shared = mgd.perturbation == "node" and mgd.node_batch == "shared"
+            c.broadcasts = n * layers * (batch if shared else 1)  # shared: every sample's own cost change
+            copies = 1 if shared else batch                        # node perturbations held over the batch
+            per_layer = [l.parameters if mgd.perturbation == "weight" else copies * l.nodes for l in net.layers]
             c.perturbation_toggles = n * 2 * sum(per_layer)
     c.macs = c.inferences * net.macs
     c.cost_evaluations = c.inferences

@@ -26,6 +26,12 @@ class CostCircuit:
         lsb = spec.full_scale / (2 ** spec.bits - 1)
         return float(np.round(min(max(cost, 0.0), spec.full_scale) / lsb) * lsb)
 
+    def measure_each(self, costs: np.ndarray) -> np.ndarray:
+        """Each sample's cost as measured, one after another (float64)."""
+        if self.ideal:
+            return costs
+        return np.array([self.measure(float(c)) for c in costs])
+
 
 class Accumulators:
     """S = Σ ΔC·(perturbation sign) per synapse (node perturbation: × the synapse input), between updates.

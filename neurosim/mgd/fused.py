@@ -27,6 +27,7 @@ def fusable(config: RunConfig) -> str | None:
     checks = [
         (mgd.mode == "chip", "paper mode"),
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
+        (mgd.code == "bernoulli", "a deterministic perturbation code"),
         (workload.network.kind == "mlp", "convolutional network"),
         (chip.weights.encoding == "single" and device.levels is None, "devices with finite levels or pairs"),
         (device.write_noise == 0 and device.range_variation == 0 and device.read_noise == 0, "device noise"),

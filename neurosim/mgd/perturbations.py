@@ -1,4 +1,20 @@
-"""Bernoulli ±δ perturbations drawn from the counter-based RNG, per layer, for weights or nodes."""
+"""Perturbation codes drawn per layer, for weights or nodes: Bernoulli ±1 from the counter-based RNG (the
+paper's), and the deterministic codes of the original MGD paper (McCaughan et al. 2023, Sec. II).
+
+Every code gives element i at perturbation step t a value c_i(t); the estimate divides the accumulated
+ΔC·c by the code's power (its mean square), so all codes estimate the same gradient:
+
+* ``bernoulli``: independent random signs, power 1 (statistically orthogonal only on average).
+* ``walsh`` (code multiplexing): c_i(t) = (-1)^popcount((i+1) & (t mod P)), P the power of two above K:
+  rows of a Sylvester-Hadamard matrix, exactly orthogonal over P steps; power 1.
+* ``sinusoidal`` (frequency multiplexing): c_i(t) = sqrt(2)·cos(2π(i+1)t/P), P = 2K + 2: distinct
+  frequencies below Nyquist, exactly orthogonal over P steps; power 1.
+* ``one_at_a_time`` (time multiplexing): c_i(t) = 1 when i = t mod K, else 0: a finite difference per
+  element; power 1/K.
+
+The element index runs over what one cost measurement sees perturbed: the whole network in chip mode,
+one layer at a time in paper mode (``per_layer``).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +24,66 @@ from neurosim.kernels.rng import fill_signs
 from neurosim.nn.shapes import NetworkShape
 
 _NODE_STREAM = 0x5DEECE66D
+CODES = ("bernoulli", "walsh", "sinusoidal", "one_at_a_time")
+
+
+def code_values(code: str, index: np.ndarray, step: int, k: int) -> np.ndarray:
+    """c_i(step) for element indices ``index`` (0..k-1) of a code over k elements (float32)."""
+    if code == "walsh":
+        period = 1 << int(k).bit_length()          # > k, so rows 1..k exist and row 0 (constant) is unused
+        rows = (index + 1).astype(np.uint64) & np.uint64(step % period)
+        return np.where(np.bitwise_count(rows) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    if code == "sinusoidal":
+        period = 2 * k + 2
+        phase = 2.0 * np.pi * (index + 1).astype(np.float64) * (step % period) / period
+        return (np.sqrt(2.0) * np.cos(phase)).astype(np.float32)
+    if code == "one_at_a_time":
+        return (index == step % k).astype(np.float32)
+    raise ValueError(f"unknown perturbation code {code!r}")
+
+
+def code_power(code: str, k: int) -> float:
+    """Mean square of a code's values over its period."""
+    return 1.0 / k if code == "one_at_a_time" else 1.0
 
 
 class PerturbationSource:
     """Perturbation step ``n`` of layer ``l`` is a pure function of (key, n, l): nothing is stored."""
 
-    def __init__(self, key: int, net: NetworkShape) -> None:
+    def __init__(self, key: int, net: NetworkShape, code: str = "bernoulli", per_layer: bool = False) -> None:
         self.key = np.uint64(key)
         self.node_key = np.uint64(key ^ _NODE_STREAM)
         self.net = net
+        self.code = code
+        self.per_layer = per_layer
         self.weight_offset = np.cumsum([0] + [layer.parameters for layer in net.layers]).astype(np.uint64)
         self.node_offset = np.cumsum([0] + [layer.nodes for layer in net.layers]).astype(np.uint64)
 
+    def _code(self, offsets: np.ndarray, index: int, step: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """A deterministic code's values for layer ``index``, split into arrays of ``shapes``."""
+        size = sum(int(np.prod(sh)) for sh in shapes)
+        start = 0 if self.per_layer else int(offsets[index])
+        k = size if self.per_layer else int(offsets[-1])
+        values = code_values(self.code, np.arange(start, start + size, dtype=np.int64), step, k)
+        out, at = [], 0
+        for sh in shapes:
+            n = int(np.prod(sh))
+            out.append(values[at:at + n].reshape(sh))
+            at += n
+        return out
+
+    def power(self, index: int, kind: str) -> float:
+        """The code's power for layer ``index``'s estimate (``kind``: weight or node)."""
+        offsets = self.weight_offset if kind == "weight" else self.node_offset
+        k = int(offsets[index + 1] - offsets[index]) if self.per_layer else int(offsets[-1])
+        return code_power(self.code, k)
+
     def weight(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Signs ±1 (weights, bias) of layer ``index`` at perturbation ``step``."""
+        """Code values (weights, bias) of layer ``index`` at perturbation ``step``."""
         layer = self.net.layers[index]
+        if self.code != "bernoulli":
+            w, b = self._code(self.weight_offset, index, step, [(layer.fan_in, layer.fan_out), (layer.fan_out,)])
+            return w, b
         theta_w = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
         theta_b = np.empty(layer.fan_out, dtype=np.float32)
         amp = np.float32(1.0)
@@ -32,8 +93,13 @@ class PerturbationSource:
         return theta_w, theta_b
 
     def node(self, step: int, index: int, batch: int) -> np.ndarray:
-        """Signs ±1 on layer ``index``'s pre-activations, independent for every sample of the batch."""
+        """Code values on layer ``index``'s pre-activations; Bernoulli signs are independent for every
+        sample of the batch (deterministic codes need batch 1)."""
         layer = self.net.layers[index]
+        if self.code != "bernoulli":
+            if batch != 1:
+                raise ValueError("deterministic perturbation codes perturb one sample (or a shared batch) at a time")
+            return self._code(self.node_offset, index, step, [(1, *layer.out_shape)])[0]
         theta = np.empty((batch, *layer.out_shape), dtype=np.float32)
         fill_signs(self.node_key, np.uint64(step), self.node_offset[index] * np.uint64(batch),
                    np.float32(1.0), theta)

@@ -14,6 +14,7 @@ optimizer and write the result. In ``backprop`` mode the same loop accumulates t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,16 +124,19 @@ class Procedure:
         return mean
 
     def infer(self, x: np.ndarray, y: np.ndarray, weights: Pairs, *, node_theta: list | None = None,
-              start: int = 0, start_rows: np.ndarray | None = None,
-              trace: compute.Trace | None = None) -> float:
-        """A batch of inferences through the chip, the cost as the cost circuit measures it; counted."""
-        out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, start_rows=start_rows,
+              start: int = 0, reuse: compute.Trace | None = None,
+              trace: compute.Trace | None = None, per_sample: bool = False) -> Any:
+        """A batch of inferences through the chip, the cost as the cost circuit measures it; counted.
+        ``per_sample``: every sample's cost, measured one by one, instead of the batch mean."""
+        out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, reuse=reuse,
                               trace=trace)
         counts = self.chip.counts
         batch = len(x)
         counts.inferences += batch
         counts.macs += batch * self.net.macs
         counts.cost_evaluations += batch
+        if per_sample:
+            return self.chip.measure_costs(losses.per_sample_cost(self.loss, out, y))
         return self.chip.measure_cost(losses.cost(self.loss, out, y))
 
     def accumulate_true_gradient(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -191,8 +195,9 @@ class ChipMode(Procedure):
                 "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
                 "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
                 "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
-                "trace": None if trace is None else {"rows": trace.rows, "pre": trace.pre, "post": trace.post,
-                                                     "argmax": trace.argmax, "output": trace.output}}
+                "trace": None if trace is None else {
+                    "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
+                    "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
 
     def restore(self, saved: dict) -> None:
         super().restore(saved)
@@ -261,7 +266,7 @@ class ChipMode(Procedure):
                 sw, sb = self.signs[index]
                 self.accumulators.add(index, sw, sb, delta_c, dt)
             else:
-                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], self.signs[index])
+                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
                 self.accumulators.add(index, dw, db, delta_c, dt)
 
     def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
@@ -283,6 +288,7 @@ class ChipMode(Procedure):
             scale = 1.0 / self.timing.tau_theta
         else:
             scale = chip_mode_scale(self.mgd, self.timing, self.amplitude, self.k)
+            scale /= self.source.power(0, self.mgd.perturbation)  # the code's mean square (1 but for one-at-a-time)
         self.write_update([scale] * len(self.net.layers))
         self.baseline_stale = True
 
@@ -315,7 +321,12 @@ class PaperMode(Procedure):
             return
         weights = self.chip.read_weights()
         trace = compute.Trace()
-        c0 = self.infer(x, y, weights, trace=trace)
+        shared_nodes = self.mgd.perturbation == "node" and self.mgd.node_batch == "shared"
+        if shared_nodes:  # every sample's own baseline, to correlate with its own cost change
+            c0_each = self.infer(x, y, weights, trace=trace, per_sample=True)
+            c0 = float(c0_each.mean())
+        else:
+            c0 = self.infer(x, y, weights, trace=trace)
         self.record_cost(c0)
         dt = self.cycles_per_step() * self.chip.cycle_s
         for index in range(len(self.net.layers)):
@@ -325,16 +336,29 @@ class PaperMode(Procedure):
                 shifted = list(weights)
                 w, b = weights[index]
                 shifted[index] = (w + tw, b + tb)
-                delta_c = self.infer(x, y, shifted, start=index, start_rows=trace.rows[index]) - c0
+                delta_c = self.infer(x, y, shifted, start=index, reuse=trace) - c0
                 self.accumulators.add(index, sw, sb, delta_c, dt)
                 counts.perturbation_toggles += 2 * (sw.size + sb.size)
-            else:
-                signs, theta = self.node_perturbation(iteration, index, amplitude, batch)
+            elif shared_nodes:
+                # one sign per node for the whole batch; sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased
+                # estimate of the batch-mean cost's gradient with only K_l = nodes_l perturbed elements
+                signs, theta = self.node_perturbation(iteration, index, amplitude, 1)
                 node_theta: list = [None] * len(self.net.layers)
                 node_theta[index] = theta
+                delta_each = self.infer(x, y, weights, node_theta=node_theta, start=index,
+                                        reuse=trace, per_sample=True) - c0_each
+                error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
+                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), error)
+                self.accumulators.add(index, dw, db, 1.0, dt)
+                counts.perturbation_toggles += 2 * signs.size
+                counts.broadcasts += batch - 1  # each sample's cost change (one more below)
+            else:
+                signs, theta = self.node_perturbation(iteration, index, amplitude, batch)
+                node_theta = [None] * len(self.net.layers)
+                node_theta[index] = theta
                 delta_c = self.infer(x, y, weights, node_theta=node_theta, start=index,
-                                     start_rows=trace.rows[index]) - c0
-                dw, db = compute.local_product(self.net.layers[index], trace.rows[index], signs)
+                                     reuse=trace) - c0
+                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), signs)
                 self.accumulators.add(index, dw, db, delta_c, dt)
                 counts.perturbation_toggles += 2 * signs.size
             counts.broadcasts += 1
@@ -347,7 +371,7 @@ class PaperMode(Procedure):
         scales = []
         for index in range(len(self.net.layers)):
             k = self.layer_size(index)
-            scale = 1.0 / (tau * self.amplitude / np.sqrt(k))
+            scale = 1.0 / (tau * self.amplitude / np.sqrt(k) * self.source.power(index, self.mgd.perturbation))
             if self.normalize():
                 scale *= gamma_scale(k, tau)
             scales.append(scale)

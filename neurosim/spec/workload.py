@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neurosim.spec.fields import choice, int_list, integer, mapping, nested, number, text
+from neurosim.spec.fields import choice, flag, int_list, integer, mapping, nested, number, text
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 
@@ -44,6 +44,13 @@ class MGDSpec:
     tau_theta: int | None = integer(default=None, min_value=1, optional=True,
                                     doc="weight-update period (cycles; iterations in paper mode); null = the chip's")
     batch_size: int = integer(default=100, min_value=1, doc="paper mode: samples per iteration")
+    code: str = choice(("bernoulli", "walsh", "sinusoidal", "one_at_a_time"), default="bernoulli",
+                       doc="perturbation code: random signs (the paper's), or the original MGD paper's code, "
+                           "frequency or time multiplexing (exactly orthogonal over a period)")
+    node_batch: str = choice(("shared", "independent"), default="shared",
+                             doc="paper mode, node perturbation: one perturbation per node held over the mini-batch, "
+                                 "correlated with every sample's own cost change (K = nodes, as the paper's Fig. 3), "
+                                 "or an independent one per sample (K = batch x nodes)")
     baseline: str = choice(("unperturbed", "antithetic"), default="unperturbed",
                            doc="chip mode: how the unperturbed cost C0 is obtained")
     normalize: str = choice(("auto", "gamma", "none"), default="auto",
@@ -66,6 +73,7 @@ class TrainSpec:
     target_accuracy: float = number(default=0.9, min_value=0.0, max_value=1.0,
                                     doc="test accuracy whose first crossing is reported as iterations_to_target")
     seed: int = integer(default=0, min_value=0, doc="seed of every random stream of the run (--seed overrides)")
+    stop_at_target: bool = flag(default=False, doc="end the run at the evaluation that first reaches target_accuracy")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ the two sums: the cosine of the angle between them (direction) and the ratio of 
 The estimate is the unbiased one of Eq. 11 (S_l / (n·σ_l) per layer, without Γ), so both should tend to 1.
 Defaults follow the paper's published recipe through the workload: its mode, mini-batch and amplitude.
 
-Node perturbation with a mini-batch perturbs every sample independently (what keeps the local product
-unbiased), so it has batch x nodes perturbed elements per iteration.
+Node perturbation with a mini-batch holds one perturbation per node over the batch and correlates it with
+each sample's own cost change (``mgd.node_batch: shared``): K = nodes, the count the paper's Fig. 3 scales
+with. ``independent`` perturbs every sample separately (K = batch x nodes); both are unbiased.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         sigmas = [amplitude / math.sqrt(k) for k in sizes]
     else:
         sigmas = [amplitude] * len(net.layers)
+    kind = config.workload.mgd.perturbation
+    sigmas = [s * procedure.source.power(i, kind) for i, s in enumerate(sigmas)]  # the code's mean square
     true_sum = np.zeros(net.parameters)
     curve = GradientCurve(seed, [], [], [], None)
     step = procedure.on_iteration if paper else procedure.on_cycle
