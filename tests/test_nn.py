@@ -103,3 +103,28 @@ def test_node_perturbation_local_product_is_the_weight_gradient() -> None:
     dw, db = compute.local_product(net.layers[-1], trace.rows[-1], g_out)
     np.testing.assert_allclose(dw, grads[-1][0], rtol=1e-6)
     np.testing.assert_allclose(db, grads[-1][1], rtol=1e-6)
+
+
+def test_initialisation_schemes() -> None:
+    """auto: He/LeCun weights, zero biases; auto_bias: the same weights, biases within ±1/sqrt(fan_in);
+    pytorch: everything within ±1/sqrt(fan_in)."""
+    net = paper_cnn(4, (28, 28, 1), 10, "relu", "identity")
+    auto = compute.init_weights(net, np.random.default_rng(3), "auto")
+    biased = compute.init_weights(net, np.random.default_rng(3), "auto_bias")
+    torch_like = compute.init_weights(net, np.random.default_rng(3), "pytorch")
+    for layer, (w, b), (wb, bb), (wt, bt) in zip(net.layers, auto, biased, torch_like):
+        np.testing.assert_array_equal(w, wb)
+        assert not b.any() and bb.all()
+        bound = 1 / np.sqrt(layer.fan_in)
+        assert np.abs(bb).max() <= bound and np.abs(wt).max() <= bound and np.abs(bt).max() <= bound
+        he = np.sqrt((6.0 if layer.activation == "relu" else 3.0) / layer.fan_in)
+        assert np.abs(w).max() <= he and (w.size < 100 or np.abs(w).max() > 0.9 * he)
+
+
+def test_a_relu_kink_at_zero_is_what_perturbation_sees_as_slope_one_half() -> None:
+    """Why auto_bias exists: at z = 0 exactly, ±δ gives (relu(δ) - relu(-δ)) / 2δ = 1/2, backprop's 0."""
+    delta = np.float32(1e-3)
+    z = np.zeros(4, dtype=np.float32)
+    slope = (compute.activate("relu", z + delta) - compute.activate("relu", z - delta)) / (2 * delta)
+    np.testing.assert_allclose(slope, 0.5)
+    assert not compute.activation_derivative("relu", z, compute.activate("relu", z)).any()

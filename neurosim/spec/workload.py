@@ -24,8 +24,9 @@ class NetworkSpec:
     hidden: tuple[int, ...] = int_list(default=(), min_value=1, doc="mlp: hidden layer widths")
     activation: str = choice(ACTIVATIONS, default="relu", doc="hidden-layer activation")
     output_activation: str = choice(ACTIVATIONS, default="identity", doc="output-layer activation")
-    init: str = choice(("auto", "pytorch"), default="auto",
-                       doc="auto: He before ReLU, LeCun otherwise; pytorch: ±1/sqrt(fan_in)")
+    init: str = choice(("auto", "auto_bias", "pytorch"), default="auto",
+                       doc="auto: He before ReLU, LeCun otherwise, zero biases; auto_bias: the same with biases "
+                           "uniform in ±1/sqrt(fan_in); pytorch: everything uniform in ±1/sqrt(fan_in)")
 
 
 @dataclass(frozen=True)
