@@ -208,10 +208,10 @@ def init_weights(net: NetworkShape, rng: np.random.Generator, scheme: str = "aut
             gain = 6.0 if layer.activation == "relu" else 3.0
             w = rng.uniform(-np.sqrt(gain / layer.fan_in), np.sqrt(gain / layer.fan_in),
                             size=(layer.fan_in, layer.fan_out)).astype(np.float32)
-            if scheme == "auto_bias":
-                bound = 1.0 / np.sqrt(layer.fan_in)
-                b = rng.uniform(-bound, bound, size=layer.fan_out).astype(np.float32)
-            else:
-                b = np.zeros(layer.fan_out, dtype=np.float32)
+            b = np.zeros(layer.fan_out, dtype=np.float32)
         weights.append((w, b))
+    if scheme == "auto_bias":  # drawn after all weights, so the weights are auto's for the same seed
+        for layer, (_, b) in zip(net.layers, weights):
+            bound = 1.0 / np.sqrt(layer.fan_in)
+            b[:] = rng.uniform(-bound, bound, size=layer.fan_out)
     return weights
