@@ -102,7 +102,11 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         estimate = _flat(procedure.accumulators.values, [1.0 / s for s in sigmas]) / done
         truth = true_sum / done
         norm_t = float(np.linalg.norm(truth))
-        cosine = float(estimate @ truth / (np.linalg.norm(estimate) * norm_t)) if norm_t > 0 else float("nan")
+        norm_e = float(np.linalg.norm(estimate))
+        if norm_t == 0:
+            cosine = float("nan")
+        else:  # an estimate still all zero (one-at-a-time before a non-zero element) points nowhere
+            cosine = float(estimate @ truth) / (norm_e * norm_t) if norm_e > 0 else 0.0
         curve.iteration.append(done)
         curve.cosine.append(cosine)
         curve.norm_ratio.append(float(np.linalg.norm(estimate)) / norm_t if norm_t > 0 else float("nan"))

@@ -1,0 +1,128 @@
+"""Plumbing shared by the figure scripts (tools/fig*.py): run a grid as a ``neurosim sweep``, read the
+authors' published numbers (tools/paper_data), and write tables and plots into docs/results/.
+
+Every script runs a reduced-scale version by default (2 cores, well under an hour) and the paper's scale
+with ``--full``. Runs land in runs/<figure>/ as ordinary sweep folders, so rerunning a script redoes only
+what is missing, and ``neurosim report runs/<figure>/*.h5`` works on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_DATA = REPO / "tools" / "paper_data"
+RESULTS = REPO / "docs" / "results"
+RUNS = REPO / "runs"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--full", action="store_true", help="the paper's scale (days on 2 cores) instead of the reduced one")
+    p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
+    p.add_argument("--data-dir", default=None, help="folder holding fashion-mnist/ (else $NEUROSIM_DATA)")
+    p.add_argument("--results", default=str(RESULTS), help="where the tables and plots go (default docs/results)")
+    p.add_argument("--runs", default=str(RUNS), help="where the run files go (default runs/)")
+    return p
+
+
+def number(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def paper_rows(name: str) -> list[dict[str, Any]]:
+    """One of the tidy CSVs summarising the authors' published data (see tools/paper_data/README.md)."""
+    with open(PAPER_DATA / name, newline="") as f:
+        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seeds: Sequence[int],
+             iterations: int, sets: Sequence[str], args: argparse.Namespace,
+             target: float | None = None) -> list[dict[str, Any]]:
+    """Write runs/<name>/sweep.yaml, run it (reusing finished runs) and return its rows with milestones
+    (``target``: only that one, as ``iterations_to_target``, ``updates_to_target``, ``write_pulses_to_target``)."""
+    from neurosim.studies.milestones import THRESHOLDS, with_milestones
+    from neurosim.sweep import run_sweep
+
+    out = Path(args.runs) / name
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = {"chip": str((REPO / chip).resolve()), "workload": str((REPO / workload).resolve()),
+             "iterations": int(iterations), "seeds": list(seeds), "grid": grid, "sets": list(sets),
+             "out": str(out.resolve())}
+    path = out / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+
+    def progress(event: str, run: Any, summary: dict[str, Any] | None) -> None:
+        if event != "reused":
+            print(f"  {name}: {event} {run.run_id}", file=sys.stderr, flush=True)
+
+    rows = run_sweep(path, workers=args.workers, data_dir=args.data_dir, progress=progress)
+    rows = with_milestones(rows, out, THRESHOLDS if target is None else (target,))
+    if target is not None:
+        label = f"_to_{round(target * 100):d}"
+        rows = [{k.replace(label, "_to_target") if k.endswith(label) else k: v for k, v in row.items()}
+                for row in rows]
+    return [{**row, "run_path": str(out / row["run_file"])} for row in rows]
+
+
+def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    os.replace(tmp, path)
+    return path
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "never"
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str] | None = None) -> str:
+    head = headers or columns
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
