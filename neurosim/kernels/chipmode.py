@@ -139,14 +139,15 @@ def on_perturb(key: np.uint64, signs: np.ndarray, theta: np.ndarray, fs: np.ndar
     base = stream_base(key, np.uint64(ist[I_PSTEP]))
     delta = np.float32(fs[F_DELTA])
     flips = 0  # signs start at 0, so the first perturbation counts every element
-    bits = np.uint64(0)
-    for i in range(signs.size):
-        if (i & 63) == 0:
-            bits = mix64(base + np.uint64(i >> 6) * _GOLDEN)
-        s = np.float32(1.0) - np.float32(2.0) * np.float32((bits >> np.uint64(i & 63)) & np.uint64(1))
-        flips += s != signs[i]
-        signs[i] = s
-        theta[i] = delta * s
+    n = signs.size
+    for block in range((n + 63) >> 6):  # one hash per 64 elements; the inner loop has no branch
+        bits = mix64(base + np.uint64(block) * _GOLDEN)
+        lo = block << 6
+        for j in range(min(64, n - lo)):
+            s = np.float32(1.0) - np.float32(2.0) * np.float32((bits >> np.uint64(j)) & np.uint64(1))
+            flips += s != signs[lo + j]
+            signs[lo + j] = s
+            theta[lo + j] = delta * s
     ist[I_PSTEP] += 1
     counts[C_TOGGLES] += flips
 
@@ -222,27 +223,34 @@ def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
     fail_mode = ist[I_FAIL_MODE]
     mom, b1, b2, eps = np.float32(fs[F_MOM]), np.float32(fs[F_B1]), np.float32(fs[F_B2]), np.float32(fs[F_EPS])
     w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
-    pulses = 0
-    for k in range(params.size):
-        g = acc[k] * scale  # the same operation order as the Python optimizer, so both round alike
-        acc[k] = 0.0
-        if opt == OPT_SGD:
-            step = g
-        elif opt == OPT_MOMENTUM:
-            m[k] = m[k] * mom + g
-            step = m[k]
-        else:
+    n = params.size
+    delta = np.empty(n, dtype=np.float32)
+    # the optimizer's step for every weight, one branch-free loop per optimizer (the same operation order as
+    # the Python optimizer, so both round alike)
+    if opt == OPT_SGD:
+        for k in range(n):
+            delta[k] = -lr * (acc[k] * scale)
+    elif opt == OPT_MOMENTUM:
+        for k in range(n):
+            m[k] = m[k] * mom + acc[k] * scale
+            delta[k] = -lr * m[k]
+    else:
+        for k in range(n):
+            g = acc[k] * scale
             m[k] = m[k] * b1 + (np.float32(1.0) - b1) * g
             v[k] = v[k] * b2 + (np.float32(1.0) - b2) * g * g
-            step = m[k] / (np.float32(math.sqrt(v[k])) + eps)
-        delta = -lr * step
-        if delta == 0:
+            delta[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + eps))
+    for k in range(n):
+        acc[k] = 0.0
+    pulses = 0
+    for k in range(n):
+        if delta[k] == 0:
             continue
         writes[k] += 1  # the pulse is sent (and worn) even to a failed device, which no longer moves
         pulses += 1
         if failed[k]:
             continue
-        params[k] = min(max(params[k] + delta, w_min), w_max)
+        params[k] = min(max(params[k] + delta[k], w_min), w_max)
         if writes[k] >= limits[k]:
             failed[k] = True
             if fail_mode == FAIL_LOW:
