@@ -118,6 +118,28 @@ def bench_engine(events: int = 200_000) -> float:
     return (time.perf_counter() - start) / events
 
 
+def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict]:
+    """Every convolution of the paper CNN at batch 100: im2col + product against the direct kernel, and
+    which one ``compute.direct_convolution`` picks (the rule these figures set)."""
+    from neurosim.kernels import mac
+    rows = []
+    for d in widths:
+        for layer in paper_cnn(d, (28, 28, 1), 10, "relu", "identity").layers:
+            if layer.kind != "conv3x3":
+                continue
+            x = rng.standard_normal((100, *layer.in_shape)).astype(np.float32)
+            w = rng.standard_normal((layer.fan_in, layer.fan_out)).astype(np.float32)
+            b = np.zeros(layer.fan_out, np.float32)
+            out = np.empty((100, *layer.out_shape), np.float32)
+            cols = np.empty((100 * layer.positions, layer.fan_in), np.float32)
+            t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, cols, out))
+            t_direct = timeit(lambda: mac.conv3x3_direct(x, w, b, out))
+            rows.append({"d": d, "in_shape": layer.in_shape, "out_channels": layer.fan_out, "im2col_s": t_cols,
+                         "direct_s": t_direct, "speedup": t_cols / t_direct,
+                         "direct_chosen": compute.direct_convolution(layer)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
@@ -133,6 +155,7 @@ def main() -> None:
                     rng.random((1, 28, 28, 1)).astype(np.float32))
     report["first_call_s (compile or cache load)"] = time.perf_counter() - t
     report["engine_event_s"] = bench_engine(20_000 if args.quick else 200_000)
+    report["conv_kernels_batch100"] = bench_conv_kernels([d for d in args.widths if d <= 8] or [1], rng)
     nets = {"nist7x7_mlp": mlp((49,), (16,), 4, "relu", "identity")}
     for d in args.widths:
         nets[f"paper_cnn_d{d}"] = paper_cnn(d, (28, 28, 1), 10, "relu", "identity")
