@@ -85,6 +85,7 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
     kind = config.workload.mgd.perturbation
     sigmas = [s * procedure.source.power(i, kind) for i, s in enumerate(sigmas)]  # the code's mean square
     true_sum = np.zeros(net.parameters)
+    gradient = np.zeros(net.parameters)
     curve = GradientCurve(seed, [], [], [], None)
     step = procedure.on_iteration if paper else procedure.on_cycle
     done = 0
@@ -93,11 +94,13 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         nonlocal done
         step(index)
         x, y = procedure.last_batch if paper else (procedure.x, procedure.y)
-        weights = sim.chip.weights()
-        trace = compute.Trace()
-        out = compute.forward(net, weights, x, trace=trace)
-        true_sum[:] += _flat(compute.backward(net, weights, trace, losses.cost_gradient(procedure.loss, out, y)),
-                             [1.0] * len(net.layers))
+        if fresh_batches or done == 0:  # held samples and frozen weights: the true gradient never changes
+            weights = sim.chip.weights()
+            trace = compute.Trace()
+            out = compute.forward(net, weights, x, trace=trace)
+            gradient[:] = _flat(compute.backward(net, weights, trace, losses.cost_gradient(procedure.loss, out, y)),
+                                [1.0] * len(net.layers))
+        true_sum[:] += gradient
         done += 1
         estimate = _flat(procedure.accumulators.values, [1.0 / s for s in sigmas]) / done
         truth = true_sum / done
