@@ -32,6 +32,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder holding fashion-mnist/ (else $NEUROSIM_DATA)")
     p.add_argument("--results", default=str(RESULTS), help="where the tables and plots go (default docs/results)")
     p.add_argument("--runs", default=str(RUNS), help="where the run files go (default runs/)")
+    p.add_argument("--report-only", action="store_true",
+                   help="tabulate the runs already finished, run nothing (to look at a study still running)")
     return p
 
 
@@ -71,7 +73,13 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
         if event != "reused":
             print(f"  {name}: {event} {run.run_id}", file=sys.stderr, flush=True)
 
-    rows = run_sweep(path, workers=args.workers, data_dir=args.data_dir, progress=progress)
+    if args.report_only:
+        from neurosim.sweep import finished_summary, load_sweep, plan_sweep, result_row
+        planned = plan_sweep(load_sweep(path), out)
+        rows = [result_row(run, summary, out) for run in planned
+                if (summary := finished_summary(run.path)) is not None]
+    else:
+        rows = run_sweep(path, workers=args.workers, data_dir=args.data_dir, progress=progress)
     rows = with_milestones(rows, out, THRESHOLDS if target is None else (target,))
     if target is not None:
         label = f"_to_{round(target * 100):d}"
@@ -98,8 +106,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isinf(value):
             return "never"
-        if value.is_integer() and abs(value) >= 1:
-            return f"{int(value):,}"
+        if abs(value) >= 100 or (value.is_integer() and abs(value) >= 1):
+            return f"{value:,.0f}"
         return f"{value:.3g}"
     if isinstance(value, int):
         return f"{value:,}"

@@ -78,8 +78,11 @@ def main() -> int:
                 specs.append({"d": d, "classes": classes, "perturbation": perturbation, "seed": seed,
                               "max_iterations": s["max_iterations"], "path": str(out / f"{name}.json"),
                               "data_dir": data_dir})
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(pool.map(job, specs))
+    if args.report_only:
+        rows = [json.loads(Path(spec["path"]).read_text()) for spec in specs if Path(spec["path"]).exists()]
+    else:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            rows = list(pool.map(job, specs))
     columns = ["perturbation", "d", "classes", "seed", "iterations_to_0.95", "iterations_to_0.966",
                "final_iteration", "final_cosine", "final_norm_ratio"]
     F.write_csv(rows, columns, Path(args.results) / "fig3_gradient.csv")
