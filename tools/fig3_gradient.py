@@ -63,13 +63,20 @@ def job(spec: dict) -> dict:
 
 
 def main() -> int:
-    args = F.parser(__doc__.splitlines()[0]).parse_args()
+    p = F.parser(__doc__.splitlines()[0])
+    p.add_argument("--panel", choices=("b", "c", "both"), default="both",
+                   help="run only Fig. 3b (widths) or 3c (classes); the table shows whatever is finished")
+    args = p.parse_args()
     s = scale(args.full)
     out = Path(args.runs) / "fig3"
     out.mkdir(parents=True, exist_ok=True)
     data_dir = args.data_dir or os.environ.get("NEUROSIM_DATA")
     specs = []
     combos = [(d, 10) for d in s["widths"]] + [(s["classes_width"], n) for n in s["class_counts"] if n != 10]
+    if args.panel != "both":
+        run = [c for c in combos if (c[1] == 10) == (args.panel == "b")]
+    else:
+        run = combos
     for d, classes in combos:
         seeds = s["seeds_at"].get(d, s["seeds"]) if classes == 10 else s["class_seeds"]
         for perturbation in ("weight", "node"):
@@ -78,11 +85,10 @@ def main() -> int:
                 specs.append({"d": d, "classes": classes, "perturbation": perturbation, "seed": seed,
                               "max_iterations": s["max_iterations"], "path": str(out / f"{name}.json"),
                               "data_dir": data_dir})
-    if args.report_only:
-        rows = [json.loads(Path(spec["path"]).read_text()) for spec in specs if Path(spec["path"]).exists()]
-    else:
+    if not args.report_only:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            rows = list(pool.map(job, specs))
+            list(pool.map(job, [spec for spec in specs if (spec["d"], spec["classes"]) in run]))
+    rows = [json.loads(Path(spec["path"]).read_text()) for spec in specs if Path(spec["path"]).exists()]
     columns = ["perturbation", "d", "classes", "seed", "iterations_to_0.95", "iterations_to_0.966",
                "final_iteration", "final_cosine", "final_norm_ratio"]
     F.write_csv(rows, columns, Path(args.results) / "fig3_gradient.csv")
