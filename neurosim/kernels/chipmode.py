@@ -224,33 +224,32 @@ def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
     mom, b1, b2, eps = np.float32(fs[F_MOM]), np.float32(fs[F_B1]), np.float32(fs[F_B2]), np.float32(fs[F_EPS])
     w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
     n = params.size
-    delta = np.empty(n, dtype=np.float32)
     # the optimizer's step for every weight, one branch-free loop per optimizer (the same operation order as
-    # the Python optimizer, so both round alike)
+    # the Python optimizer, so both round alike); the step replaces the accumulator, read and cleared below
     if opt == OPT_SGD:
         for k in range(n):
-            delta[k] = -lr * (acc[k] * scale)
+            acc[k] = -lr * (acc[k] * scale)
     elif opt == OPT_MOMENTUM:
         for k in range(n):
             m[k] = m[k] * mom + acc[k] * scale
-            delta[k] = -lr * m[k]
+            acc[k] = -lr * m[k]
     else:
         for k in range(n):
             g = acc[k] * scale
             m[k] = m[k] * b1 + (np.float32(1.0) - b1) * g
             v[k] = v[k] * b2 + (np.float32(1.0) - b2) * g * g
-            delta[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + eps))
-    for k in range(n):
-        acc[k] = 0.0
+            acc[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + eps))
     pulses = 0
     for k in range(n):
-        if delta[k] == 0:
+        delta = acc[k]
+        acc[k] = 0.0
+        if delta == 0:
             continue
         writes[k] += 1  # the pulse is sent (and worn) even to a failed device, which no longer moves
         pulses += 1
         if failed[k]:
             continue
-        params[k] = min(max(params[k] + delta[k], w_min), w_max)
+        params[k] = min(max(params[k] + delta, w_min), w_max)
         if writes[k] >= limits[k]:
             failed[k] = True
             if fail_mode == FAIL_LOW:
