@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_checkpoint, read_curves, read_summary, write_run
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
@@ -43,11 +44,21 @@ def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | N
            progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
     """Continue an interrupted run from the last checkpoint in its run file."""
     config, saved, every = read_checkpoint(path)
-    sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]), data_dir=data_dir)
-    from neurosim.cli import restore_checkpoint
-
-    restore_checkpoint(sim, saved, str(path))
+    sim = restored_simulation(config, saved, path, data_dir)
     return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress)
+
+
+def restored_simulation(config: RunConfig, saved: dict[str, Any], path: str | Path,
+                        data_dir: str | None = None) -> Simulation:
+    """The simulation a checkpoint was taken of, in the state it was taken in; a damaged or mismatched
+    checkpoint becomes one clear error naming ``path``."""
+    sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]), data_dir=data_dir)
+    try:
+        sim.restore(saved)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise NeurosimError(f"{path}: a damaged checkpoint, or one that does not match its stored configuration "
+                            f"({type(exc).__name__}: {exc})") from None
+    return sim
 
 
 def run_simulation(sim: Simulation, *, out: str | Path | None = None, checkpoint_every: int | None = None,

@@ -137,7 +137,7 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from neurosim.api import run_simulation
+    from neurosim.api import restored_simulation, run_simulation
     from neurosim.io.runfile import read_checkpoint
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
@@ -159,9 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every = checkpoint_every or every or None
         out = args.out or args.resume
         with _workload_context(config):
-            sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]),
-                             data_dir=args.data_dir)
-        restore_checkpoint(sim, saved, args.resume)
+            sim = restored_simulation(config, saved, args.resume, args.data_dir)
     else:
         if not (args.chip and args.workload):
             raise NeurosimError("train needs CHIP and WORKLOAD files (or --resume RUN.h5)")
@@ -196,15 +194,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0
-
-
-def restore_checkpoint(sim: Any, saved: dict[str, Any], path: str) -> None:
-    """Restore, turning a damaged or mismatched checkpoint into one clear error."""
-    try:
-        sim.restore(saved)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise NeurosimError(f"{path}: a damaged checkpoint, or one that does not match its stored configuration "
-                            f"({type(exc).__name__}: {exc})") from None
 
 
 def format_summary(s: dict[str, Any]) -> str:
