@@ -16,7 +16,7 @@ import numpy as np
 
 from neurosim.chip.chip import lifetime, pulse_slots
 from neurosim.chip.ledger import CostModel, EventCounts
-from neurosim.mgd.procedures import cycles_per_step
+from neurosim.mgd.procedures import cycles_per_step, shares_node_perturbation
 from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.loader import RunConfig
 
@@ -65,7 +65,7 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
         layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
         c.cycles = c.inferences = n * cycles_per_step(mgd, len(net.layers))
         if layers:
-            shared = mgd.perturbation == "node" and mgd.node_batch == "shared"
+            shared = shares_node_perturbation(mgd)
             c.broadcasts = n * layers * (batch if shared else 1)  # shared: every sample's own cost change
             copies = 1 if shared else batch                        # node perturbations held over the batch
             per_layer = [l.parameters if mgd.perturbation == "weight" else copies * l.nodes for l in net.layers]

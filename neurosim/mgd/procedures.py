@@ -321,7 +321,7 @@ class PaperMode(Procedure):
             return
         weights = self.chip.read_weights()
         trace = compute.Trace()
-        shared_nodes = self.mgd.perturbation == "node" and self.mgd.node_batch == "shared"
+        shared_nodes = shares_node_perturbation(self.mgd)
         if shared_nodes:  # every sample's own baseline, to correlate with its own cost change
             c0_each = self.infer(x, y, weights, trace=trace, per_sample=True)
             c0 = float(c0_each.mean())
@@ -384,6 +384,12 @@ def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
     if mgd.mode == "chip":
         return 1
     return mgd.batch_size * (1 + (0 if mgd.perturbation == "backprop" else n_layers))
+
+
+def shares_node_perturbation(mgd: MGDSpec) -> bool:
+    """Paper-mode node perturbation holding one perturbation per node over the batch (each sample's own
+    cost change broadcast), rather than one per sample and node."""
+    return mgd.mode == "paper" and mgd.perturbation == "node" and mgd.node_batch == "shared"
 
 
 def uses_gamma(mgd: MGDSpec) -> bool:

@@ -125,9 +125,9 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         if index == start and start > 0:
             if reuse is None:
                 raise ValueError("a pass that starts above the first layer needs the trace it reuses")
-            rows = None if direct else (reuse.rows[index] if reuse.rows[index] is not None
-                                        else reuse.layer_rows(layer, index))
-            a = reuse.inputs[index] if direct else a
+            rows = None if direct else reuse.layer_rows(layer, index)
+            if direct:
+                a = reuse.inputs[index]
         else:
             rows = None if direct else crossbar_rows(layer, a)
         if rows is None:
