@@ -58,7 +58,7 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
              target: float | None = None) -> list[dict[str, Any]]:
     """Write runs/<name>/sweep.yaml, run it (reusing finished runs) and return its rows with milestones
     (``target``: only that one, as ``iterations_to_target``, ``updates_to_target``, ``write_pulses_to_target``)."""
-    from neurosim.studies.milestones import THRESHOLDS, with_milestones
+    from neurosim.studies.milestones import THRESHOLDS, label, with_milestones
     from neurosim.sweep import run_sweep
 
     out = Path(args.runs) / name
@@ -82,8 +82,8 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
         rows = run_sweep(path, workers=args.workers, data_dir=args.data_dir, progress=progress)
     rows = with_milestones(rows, out, THRESHOLDS if target is None else (target,))
     if target is not None:
-        label = f"_to_{round(target * 100):d}"
-        rows = [{k.replace(label, "_to_target") if k.endswith(label) else k: v for k, v in row.items()}
+        suffix = f"_to_{label(target)}"
+        rows = [{k.replace(suffix, "_to_target") if k.endswith(suffix) else k: v for k, v in row.items()}
                 for row in rows]
     return [{**row, "run_path": str(out / row["run_file"])} for row in rows]
 

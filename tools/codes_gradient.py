@@ -18,7 +18,7 @@ from pathlib import Path
 import _figures as F
 
 from neurosim.studies.gradient import gradient_study
-from neurosim.studies.milestones import median_or_none
+from neurosim.studies.milestones import crossing_iteration, median_or_none
 
 VARIANTS = [("bernoulli", "unperturbed"), ("bernoulli", "antithetic"), ("walsh", "unperturbed"),
             ("sinusoidal", "unperturbed"), ("one_at_a_time", "unperturbed")]
@@ -49,8 +49,7 @@ def main() -> int:
             curves[(case["name"], case["perturbation"], label)] = (first["iteration"], first["cosine"])
             at = {}
             for t in (0.9, 0.99):
-                reached = [next((i for i, c in zip(cv["iteration"], cv["cosine"]) if c >= t), None)
-                           for cv in out["curves"]]
+                reached = [crossing_iteration(cv["iteration"], cv["cosine"], t) for cv in out["curves"]]
                 at[t] = median_or_none(reached)
             rows.append({"case": case["name"], "perturbation": case["perturbation"], "code": label,
                          "to_0.9": at[0.9], "to_0.99": at[0.99],

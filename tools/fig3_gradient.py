@@ -23,7 +23,7 @@ from pathlib import Path
 
 import _figures as F
 
-from neurosim.studies.milestones import first_crossing, median_or_none
+from neurosim.studies.milestones import crossing_iteration, median_or_none
 
 CHIP = "chips/ideal.yaml"
 WORKLOAD = "workloads/fashion-cnn.yaml"
@@ -54,8 +54,7 @@ def job(spec: dict) -> dict:
               "final_iteration": curve.iteration[-1], "final_cosine": curve.cosine[-1],
               "final_norm_ratio": curve.norm_ratio[-1]}
     for t in THRESHOLDS:
-        at = first_crossing(curve.cosine, t)
-        result[f"iterations_to_{t}"] = None if at is None else curve.iteration[at]
+        result[f"iterations_to_{t}"] = crossing_iteration(curve.iteration, curve.cosine, t)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)

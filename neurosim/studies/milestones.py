@@ -19,7 +19,8 @@ from neurosim.io.runfile import read_curves
 THRESHOLDS = (0.2, 0.4, 0.6, 0.8)
 
 
-def _label(threshold: float) -> str:
+def label(threshold: float) -> str:
+    """20 for 0.2: the suffix of the ``*_to_20`` keys."""
     return f"{round(threshold * 100):d}"
 
 
@@ -29,6 +30,12 @@ def first_crossing(values: np.ndarray, threshold: float) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def crossing_iteration(iterations: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
+    """The iteration of the first value >= threshold, or None."""
+    at = first_crossing(np.asarray(values), threshold)
+    return None if at is None else int(iterations[at])
+
+
 def milestones(curves: dict[str, np.ndarray], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
     """``iterations_to_N``, ``updates_to_N`` and ``write_pulses_to_N`` per threshold, and the accuracy peak."""
     accuracy = curves["test_accuracy"]
@@ -36,10 +43,10 @@ def milestones(curves: dict[str, np.ndarray], thresholds: Sequence[float] = THRE
                            "final_iteration": int(curves["iteration"][-1]) if accuracy.size else 0}
     for threshold in thresholds:
         at = first_crossing(accuracy, threshold)
-        label = _label(threshold)
+        name = label(threshold)
         for key, curve in (("iterations", "iteration"), ("updates", "weight_updates"),
                            ("write_pulses", "write_pulses")):
-            out[f"{key}_to_{label}"] = None if at is None or curve not in curves else int(curves[curve][at])
+            out[f"{key}_to_{name}"] = None if at is None or curve not in curves else int(curves[curve][at])
     return out
 
 
