@@ -88,7 +88,7 @@ class FusedChipMode:
         self.layout = layout
         n_pert = n_params if self.mgd.perturbation == "weight" else self.net.nodes
         self.signs = np.zeros(n_pert, dtype=np.float32)
-        self.theta = np.zeros(n_pert, dtype=np.float32)
+        self.sign_words = np.zeros((n_pert + 63) // 64, dtype=np.uint64)  # the hashes the signs came from
         self.acc = np.zeros(n_params, dtype=np.float32)
         self.m = np.zeros(n_params, dtype=np.float32)
         self.v = np.zeros(n_params, dtype=np.float32)
@@ -97,6 +97,8 @@ class FusedChipMode:
         self.h_pert = np.zeros(h_size, dtype=np.float32)
         self.z_base = np.zeros(self.net.nodes, dtype=np.float32)
         self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
+        self.scratch = np.zeros(max(layer.fan_out for layer in layers), dtype=np.float32)  # a layer's sums
+        self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
         self.label = np.zeros(1, dtype=np.int64)
         self.order = np.zeros(1, dtype=np.int64)
         self.counts = np.zeros(k.N_C, dtype=np.int64)
@@ -110,6 +112,7 @@ class FusedChipMode:
                                                            self.mgd.epsilon)
         fs[k.F_WRITE_TIME_S] = spec.weights.device.write_time_s
         fs[k.F_UPDATE_PERIOD_S] = tau * chip.cycle_s
+        fs[k.F_HEADROOM] = 0.0  # unknown: the first update checks every device's endurance
         ist = np.zeros(k.N_I, dtype=np.int64)
         ist[k.I_STALE] = 1
         ist[k.I_HOLD] = self.mgd.lr_hold_updates
@@ -126,7 +129,7 @@ class FusedChipMode:
 
     # ---- checkpoints ----------------------------------------------------------------------------------
 
-    _ARRAYS = ("params", "writes", "failed", "signs", "theta", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
+    _ARRAYS = ("params", "writes", "failed", "signs", "sign_words", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
                "label", "fs", "ist")
 
     def checkpoint(self) -> dict:
@@ -138,7 +141,15 @@ class FusedChipMode:
         self.stream.restore(saved["stream"])
         self.stall_base = float(saved["stall_base"])
         for name in self._ARRAYS:
-            np.copyto(getattr(self, name), saved[name])
+            if name == "fs":  # a checkpoint may predate the later scalars
+                np.copyto(self.fs[:len(saved[name])], saved[name])
+            elif name == "sign_words" and name not in saved:  # an older checkpoint: the words from the signs
+                bits = np.zeros(len(self.sign_words) * 64, dtype=np.uint64)
+                bits[:self.signs.size] = np.asarray(saved["signs"]) < 0
+                self.sign_words[:] = (bits.reshape(-1, 64) << np.arange(64, dtype=np.uint64)).sum(axis=1)
+            else:
+                np.copyto(getattr(self, name), saved[name])
+        self.fs[k.F_HEADROOM] = 0.0  # the next update checks every device's endurance, then relies on it
         for w, b in self.chip.arrays:  # the kernels write through views: derive device states when asked
             w._state_stale = b._state_stale = True
 
@@ -187,13 +198,13 @@ class FusedChipMode:
         k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label)
 
     def on_perturb(self, cycle: int) -> None:
-        k.on_perturb(self.key, self.signs, self.theta, self.fs, self.ist, self.counts)
+        k.on_perturb(self.key, self.signs, self.sign_words, self.fs, self.ist, self.counts)
         self._sync()
 
     def on_cycle(self, cycle: int) -> None:
-        k.on_cycle(self.layout, self.params, self.signs, self.theta, self.acc, self.h_base, self.z_base,
+        k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
-                   self.net.macs)
+                   self.net.macs, self.scratch, self.perturbed)
         self._sync()
 
     def on_update(self, cycle: int) -> None:
@@ -210,7 +221,7 @@ class FusedChipMode:
         self.order = self.stream.take_indices(samples) if samples else np.zeros(1, dtype=np.int64)
         self.ist[k.I_SAMPLE_POS] = 0
         k.run_stretch(n, t.tau_p, t.tau_x, t.tau_theta, self.key, self.layout, self.params, self.signs,
-                      self.theta, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.x_train, self.y_train, self.order,
+                      self.sign_words, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.x_train, self.y_train, self.order,
                       self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
-                      self.counts, self.net.macs)
+                      self.counts, self.net.macs, self.scratch, self.perturbed)
         self._sync()
