@@ -59,6 +59,34 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
         assert np.array_equal(x, y)
 
 
+def test_a_checkpoint_from_before_the_sign_words_resumes_bit_identical() -> None:
+    """Compiled chip-mode checkpoints once held θ and 14 float scalars; the kernels now keep the hashes the
+    signs came from and one more scalar. Such a checkpoint still resumes exactly (toggles included)."""
+    from neurosim.kernels import chipmode as k
+    config = config_with(*TINY_PARITY, "train.eval_interval=100", "mgd.tau_p=3", "mgd.tau_theta=2")
+    whole = Simulation(config, iterations=600).run()
+    saved = {}
+
+    def stop_here(sim: Simulation) -> None:
+        saved.update(sim.checkpoint())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Simulation(config, iterations=600).run(checkpoint_every=300, on_checkpoint=stop_here)
+    state = dict(saved)
+    assert state["done"] == 300
+    procedure = dict(state["procedure"])
+    assert procedure.pop("sign_words").any()
+    procedure["theta"] = procedure["signs"] * np.float32(config.workload.mgd.amplitude)
+    procedure["fs"] = procedure["fs"][:k.F_HEADROOM]
+    state["procedure"] = procedure
+    resumed = Simulation(config, iterations=600)
+    resumed.restore(state)
+    result = resumed.run()
+    same_run(whole.summary, result.summary)
+    assert whole.curves.train_cost == result.curves.train_cost
+
+
 def neurosim(*args: str) -> list[str]:
     return [sys.executable, "-m", "neurosim.cli", *args]
 
