@@ -34,6 +34,7 @@ def same_run(a: dict, b: dict) -> None:
     ("chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.bits=8",
      "mgd.optimizer=adam"),                                          # Python chip mode, with noise streams
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
+    ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums held at 250
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
     config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)

@@ -190,6 +190,38 @@ def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) 
     assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-3)
 
 
+def test_node_sums_fold_once_per_held_sample_and_match_integrating_every_cycle(monkeypatch) -> None:
+    """Python chip mode, node perturbation: with the sample held for 10 cycles, ΔC·s is summed per node
+    and multiplied by the layer inputs once per sample (ideal accumulators are linear), not every cycle;
+    the training is the one per-cycle integration gives, up to float32 rounding."""
+    from neurosim.nn import compute
+    config = config_with("chip.cost.bits=12", "mgd.perturbation=node", "mgd.tau_x=10", "mgd.tau_theta=10",
+                         "train.eval_interval=100", "train.eval_size=200")
+    products = []
+    original = compute.local_product
+    monkeypatch.setattr(compute, "local_product", lambda *a: products.append(1) or original(*a))
+    runs = []
+    for defer in (True, False):
+        sim = Simulation(config, iterations=300)
+        assert sim.why_not_fused is not None  # the cost ADC keeps this run on the Python path
+        sim.procedure.defer_node_products = defer
+        products.clear()
+        result = sim.run()
+        runs.append((result, [w.copy() for pair in sim.chip.weights() for w in pair], len(products)))
+    (deferred, w_deferred, n_deferred), (every, w_every, n_every) = runs
+    layers = len(sim.net.layers)
+    assert n_every == 300 * layers and n_deferred == 30 * layers
+    # a device is pulsed when its step is not exactly zero, which rounding decides for the tiniest steps
+    pulses = "write_pulses"
+    assert ({k: v for k, v in deferred.summary["events"].items() if k != pulses}
+            == {k: v for k, v in every.summary["events"].items() if k != pulses})
+    assert deferred.summary["events"][pulses] == pytest.approx(every.summary["events"][pulses], rel=0.01)
+    for x, y in zip(w_deferred, w_every):
+        np.testing.assert_allclose(x, y, atol=1e-4)
+    assert deferred.curves.train_cost == pytest.approx(every.curves.train_cost, rel=1e-4)
+    assert deferred.summary["events"][pulses] > 10_000  # the weights did move: the comparison is not idle
+
+
 @pytest.mark.parametrize("chip", sorted(p.name for p in (REPO / "chips").glob("*.yaml")))
 def test_every_reference_chip_trains_nist7x7(chip: str) -> None:
     """Each shipped chip validates, closes timing and runs the default workload; its ledger is priced at the

@@ -188,6 +188,12 @@ class ChipMode(Procedure):
         self.theta: list = [None] * len(self.net.layers)
         self.perturbation_step = 0
         self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
+        # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
+        # inputs) is held until the next sample or update: ideal accumulators, being linear, may take
+        # (Σ ΔC·s) ⊗ x once instead, one local product per held sample rather than per cycle.
+        self.defer_node_products = (self.mgd.perturbation == "node" and self.mgd.baseline == "unperturbed"
+                                    and self.accumulators.ideal)
+        self.node_sums: list = [None] * len(self.net.layers)  # Σ ΔC·s per node since the last fold
 
     def checkpoint(self) -> dict:
         trace = self.baseline_trace
@@ -195,6 +201,7 @@ class ChipMode(Procedure):
                 "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
                 "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
                 "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
+                "node_sums": list(self.node_sums),
                 "trace": None if trace is None else {
                     "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
                     "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
@@ -206,6 +213,7 @@ class ChipMode(Procedure):
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
+        self.node_sums = list(saved.get("node_sums", [None] * len(self.net.layers)))
         t = saved["trace"]
         self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
                                                                    t["output"])
@@ -220,8 +228,18 @@ class ChipMode(Procedure):
         return domains
 
     def on_sample(self, cycle: int) -> None:
+        self.fold_node_sums()
         self.x, self.y = self.stream.take(1)
         self.baseline_stale = True
+
+    def fold_node_sums(self) -> None:
+        """Into the accumulators: the held node sums times the baseline's layer inputs they belong to."""
+        if not any(e is not None for e in self.node_sums):
+            return
+        for index, layer in enumerate(self.net.layers):
+            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), self.node_sums[index])
+            self.accumulators.add(index, dw, db, 1.0)
+        self.node_sums = [None] * len(self.net.layers)
 
     def on_perturb(self, cycle: int) -> None:
         """New ±δ states on every perturbation element; only flipped elements cost energy."""
@@ -265,6 +283,12 @@ class ChipMode(Procedure):
             if kind == "weight":
                 sw, sb = self.signs[index]
                 self.accumulators.add(index, sw, sb, delta_c, dt)
+            elif self.defer_node_products:
+                term = np.float32(delta_c) * self.signs[index]
+                if self.node_sums[index] is None:
+                    self.node_sums[index] = term
+                else:
+                    self.node_sums[index] += term
             else:
                 dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
                 self.accumulators.add(index, dw, db, delta_c, dt)
@@ -275,7 +299,8 @@ class ChipMode(Procedure):
         if self.mgd.perturbation == "weight":
             shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace)
-        return self.infer(self.x, self.y, weights, node_theta=[s * t for t in self.theta], trace=trace)
+        theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
+        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace)
 
     def _perturbed_pair(self) -> tuple[float, float, compute.Trace]:
         """C(+θ) and C(−θ); node perturbation takes its layer inputs from the + pass."""
@@ -289,6 +314,7 @@ class ChipMode(Procedure):
         else:
             scale = chip_mode_scale(self.mgd, self.timing, self.amplitude, self.k)
             scale /= self.source.power(0, self.mgd.perturbation)  # the code's mean square (1 but for one-at-a-time)
+        self.fold_node_sums()
         self.write_update([scale] * len(self.net.layers))
         self.baseline_stale = True
 

@@ -75,6 +75,8 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         raise ValueError("the gradient study compares MGD with backprop: choose weight or node perturbation")
     amplitude = resolve_amplitude(config)
     paper = isinstance(procedure, PaperMode)
+    if not paper:  # the estimate is read every iteration: integrate every cycle, as the kernels do
+        procedure.defer_node_products = False
     net = sim.net
     if paper:
         sizes = [layer.parameters if config.workload.mgd.perturbation == "weight" else layer.nodes
