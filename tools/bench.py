@@ -190,7 +190,12 @@ def main() -> None:
         its = 3 if d >= 48 else 10
         for label, sets in {"paper_weight": [], "paper_node": ["mgd.perturbation=node"],
                             "chip_weight": ["mgd.mode=chip", "mgd.normalize=none"],
-                            "chip_node": ["mgd.mode=chip", "mgd.perturbation=node", "mgd.normalize=none"]}.items():
+                            "chip_node": ["mgd.mode=chip", "mgd.perturbation=node", "mgd.normalize=none"],
+                            # the sample and the weights held 100 cycles: one baseline and one update per 100
+                            "chip_weight_held100": ["mgd.mode=chip", "mgd.normalize=none", "mgd.tau_x=100",
+                                                    "mgd.tau_theta=100"],
+                            "chip_node_held100": ["mgd.mode=chip", "mgd.perturbation=node", "mgd.normalize=none",
+                                                  "mgd.tau_x=100", "mgd.tau_theta=100"]}.items():
             report[f"paper_cnn_d{d}"][label] = bench_iteration("workloads/fashion-cnn.yaml", base + sets,
                                                                its * (1 if "paper" in label else 20), fwd)
         straight = bench_straightforward_paper(nets[f"paper_cnn_d{d}"], rng)
