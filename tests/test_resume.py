@@ -35,6 +35,8 @@ def same_run(a: dict, b: dict) -> None:
      "mgd.optimizer=adam"),                                          # Python chip mode, with noise streams
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
     ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums held at 250
+    ("chip.weights.device.endurance_cycles=300", "chip.weights.device.endurance_spread=0.3",
+     "chip.weights.device.failure_mode=low"),  # devices failing after the checkpoint at 250
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
     config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)
@@ -86,6 +88,29 @@ def test_a_checkpoint_from_before_the_sign_words_resumes_bit_identical() -> None
     result = resumed.run()
     same_run(whole.summary, result.summary)
     assert whole.curves.train_cost == result.curves.train_cost
+
+
+def test_one_checkpoint_restored_twice_resumes_the_same_way_twice() -> None:
+    """Restoring copies the state: a resumed run must not write into the checkpoint it came from (the held
+    node sums of Python chip mode, the failed-device flags of the chip)."""
+    config = config_with(*TINY_PARITY, "train.eval_interval=100", "chip.cost.bits=8", "mgd.perturbation=node",
+                         "mgd.tau_x=7", "mgd.tau_theta=6")
+    saved = {}
+
+    def stop_here(sim: Simulation) -> None:
+        saved.update(sim.checkpoint())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Simulation(config, iterations=600).run(checkpoint_every=250, on_checkpoint=stop_here)
+    assert any(e is not None for e in saved["procedure"]["node_sums"])
+    results = []
+    for _ in range(2):
+        resumed = Simulation(config, iterations=600)
+        resumed.restore(saved)
+        results.append(resumed.run())
+    same_run(results[0].summary, results[1].summary)
+    assert results[0].curves.train_cost == results[1].curves.train_cost
 
 
 def neurosim(*args: str) -> list[str]:

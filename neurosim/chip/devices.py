@@ -249,7 +249,7 @@ class DeviceArray:
         np.copyto(self.value, saved["value"])
         np.copyto(self.writes, saved["writes"])
         self.residual = saved["residual"].copy()
-        self.failed = saved["failed"].astype(bool)
+        np.copyto(self.failed, saved["failed"].astype(bool))
         self.writes_bound = int(saved["writes_bound"])
         self.gain, self.step_scale, self.endurance = saved["gain"], saved["step_scale"], saved["endurance"]
         self.first_limit = float(self.endurance.min())

@@ -201,7 +201,7 @@ class ChipMode(Procedure):
                 "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
                 "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
                 "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
-                "node_sums": list(self.node_sums),
+                "node_sums": [None if e is None else e.copy() for e in self.node_sums],
                 "trace": None if trace is None else {
                     "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
                     "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
@@ -213,7 +213,8 @@ class ChipMode(Procedure):
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
-        self.node_sums = list(saved.get("node_sums", [None] * len(self.net.layers)))
+        self.node_sums = [None if e is None else np.array(e, dtype=np.float32)
+                          for e in saved.get("node_sums", [None] * len(self.net.layers))]
         t = saved["trace"]
         self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
                                                                    t["output"])
