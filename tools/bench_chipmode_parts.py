@@ -106,13 +106,13 @@ def main() -> None:
         "inference (unperturbed)": lambda: per_call(_inference, f.layout, f.params, f.signs, f.h_pert, f.z_pert,
                                                     f.scratch),
         f"signs ({f.signs.size})": lambda: per_call(_signs, f.key, f.signs, f.sign_words, f.fs, f.ist, f.counts),
-        "accumulators (weight perturbation's pass)": lambda: per_call(_accumulate, f.acc, f.signs),
         "update": lambda: (per_call(_update, f.acc, source, f.params, params0, f.m, f.v, f.writes, f.limits,
                                     f.failed, f.fs, f.ist, f.counts)
                            - per_call(_copy_in, f.acc, source, f.params, params0)),
         "cost (cross-entropy)": lambda: per_call(_cost, f.h_pert[-f.net.n_outputs:].copy()),
     }
-    if weight:
+    if weight:  # node perturbation's accumulators take a local product instead, not timed here
+        parts["accumulators"] = lambda: per_call(_accumulate, f.acc, f.signs)
         parts["+θ weights"] = lambda: per_call(_perturbed_weights, f.params, f.signs, f.perturbed)
     print(f"NIST7x7 chip mode, {config.workload.mgd.perturbation} perturbation, {args.set or 'defaults'}; "
           f"median of {args.repeats} runs of {LOOPS:,} calls each")
