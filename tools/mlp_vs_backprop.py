@@ -14,7 +14,8 @@ Node perturbation (K = 42 nodes) rather than weight perturbation (K = 25,450 wei
 perturbation would need far more cycles. Both on the ideal chip, τθ = 1, single-sample SGD, learning rates
 from pilots (node: 0.0005 reached 81% after 10^6 cycles, 0.002 72%, 0.01 and 0.05 diverged; after 10^7
 cycles 0.0002 reached 85.35% and 0.0005 84.6%; backprop: 0.01 reached 86.7% after 10^6 samples).
-Test accuracy on all 10,000 test images. Writes docs/results/mlp_vs_backprop.csv.
+Test accuracy on all 10,000 test images. The runs are workloads/nist7x7.yaml with the data set and hidden
+layer overridden, so their run files carry that workload's name. Writes docs/results/mlp_vs_backprop.csv.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import _figures as F
 
 BASE = ["dataset.name=fashion-mnist", "dataset.options={train_size: 60000, test_size: 10000}",
         "network.hidden=[32]", "train.eval_size=10000", "train.target_accuracy=0.99"]
+TARGET = 0.85  # between the two methods' first evaluations and backprop's plateau
 METHODS = {  # perturbation: (learning rate, cycles, evaluation interval)
     "node": (0.0002, 30_000_000, 1_000_000),
     "backprop": (0.01, 3_000_000, 250_000),
@@ -40,14 +42,16 @@ def main() -> None:
             continue
         rows += F.run_grid(f"mlp-vs-backprop-{method}", chip="chips/ideal.yaml", workload="workloads/nist7x7.yaml",
                            grid={"mgd.perturbation": [method]}, seeds=seeds, iterations=cycles,
-                           sets=BASE + [f"mgd.learning_rate={lr}", f"train.eval_interval={every}"], args=args)
-    columns = ["mgd.perturbation", "seed", "final_iteration", "iterations_to_60", "iterations_to_80",
-               "max_test_accuracy", "test_accuracy", "wall_time_s"]
+                           sets=BASE + [f"mgd.learning_rate={lr}", f"train.eval_interval={every}"], args=args,
+                           target=TARGET)
+    columns = ["mgd.perturbation", "seed", "final_iteration", "iterations_to_target", "max_test_accuracy",
+               "test_accuracy", "wall_time_s"]
     if not args.only:  # the table holds both methods: after --only runs, run once more without it to write it
         F.write_csv(rows, columns, F.Path(args.results) / "mlp_vs_backprop.csv")
     print("MGD (node perturbation) and backprop on one Fashion-MNIST MLP (784-32-10), chip mode: cycles (one "
-          "sample each) to 60% and 80% test accuracy, the best and the last accuracy")
-    print(F.markdown(rows, columns, ["method", "seed", "cycles", "to 60%", "to 80%", "best", "last", "wall s"]))
+          f"sample each) to {TARGET:.0%} test accuracy (at the first evaluation past it), the best and the last "
+          "accuracy")
+    print(F.markdown(rows, columns, ["method", "seed", "cycles", f"to {TARGET:.0%}", "best", "last", "wall s"]))
 
 
 if __name__ == "__main__":
