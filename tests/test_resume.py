@@ -62,21 +62,26 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
         assert np.array_equal(x, y)
 
 
-def test_a_checkpoint_from_before_the_sign_words_resumes_bit_identical() -> None:
-    """Compiled chip-mode checkpoints once held θ and 14 float scalars; the kernels now keep the hashes the
-    signs came from and one more scalar. Such a checkpoint still resumes exactly (toggles included)."""
-    from neurosim.kernels import chipmode as k
-    config = config_with(*TINY_PARITY, "train.eval_interval=100", "mgd.tau_p=3", "mgd.tau_theta=2")
-    whole = Simulation(config, iterations=600).run()
-    saved = {}
+def checkpoint_of_interrupted_run(config, iterations: int, at: int) -> dict:
+    """The in-memory checkpoint of a run killed right after its first checkpoint, at cycle ``at``."""
+    saved: dict = {}
 
     def stop_here(sim: Simulation) -> None:
         saved.update(sim.checkpoint())
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=600).run(checkpoint_every=300, on_checkpoint=stop_here)
-    state = dict(saved)
+        Simulation(config, iterations=iterations).run(checkpoint_every=at, on_checkpoint=stop_here)
+    return saved
+
+
+def test_a_checkpoint_from_before_the_sign_words_resumes_bit_identical() -> None:
+    """Compiled chip-mode checkpoints once held θ and 14 float scalars; the kernels now keep the hashes the
+    signs came from and one more scalar. Such a checkpoint still resumes exactly (toggles included)."""
+    from neurosim.kernels import chipmode as k
+    config = config_with(*TINY_PARITY, "train.eval_interval=100", "mgd.tau_p=3", "mgd.tau_theta=2")
+    whole = Simulation(config, iterations=600).run()
+    state = checkpoint_of_interrupted_run(config, 600, 300)
     assert state["done"] == 300
     procedure = dict(state["procedure"])
     assert procedure.pop("sign_words").any()
@@ -95,14 +100,7 @@ def test_one_checkpoint_restored_twice_resumes_the_same_way_twice() -> None:
     node sums of Python chip mode, the failed-device flags of the chip)."""
     config = config_with(*TINY_PARITY, "train.eval_interval=100", "chip.cost.bits=8", "mgd.perturbation=node",
                          "mgd.tau_x=7", "mgd.tau_theta=6")
-    saved = {}
-
-    def stop_here(sim: Simulation) -> None:
-        saved.update(sim.checkpoint())
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=600).run(checkpoint_every=250, on_checkpoint=stop_here)
+    saved = checkpoint_of_interrupted_run(config, 600, 250)
     assert any(e is not None for e in saved["procedure"]["node_sums"])
     results = []
     for _ in range(2):

@@ -324,27 +324,12 @@ def endurance_headroom(writes: np.ndarray, limits: np.ndarray, failed: np.ndarra
 
 
 @nb.njit(**_JIT)
-def _write_far_from_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, w_min: np.float32,
-                              w_max: np.float32) -> int:
-    """The step held in ``acc`` written as one pulse per changed device, no device failing: branch-free, so
-    it vectorizes (the same arithmetic as :func:`_write_near_endurance`)."""
-    pulses = 0
-    for k in range(params.size):
-        delta = acc[k]
-        acc[k] = np.float32(0.0)
-        moved = delta != 0
-        w = params[k]
-        params[k] = min(max(w + delta, w_min), w_max) if moved else w
-        writes[k] += moved
-        pulses += moved
-    return pulses
-
-
-@nb.njit(**_JIT)
-def _sgd_write_far_from_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, lr: np.float32,
-                                  scale: np.float32, w_min: np.float32, w_max: np.float32) -> int:
-    """SGD's step -lr·(S·scale) made and written in one pass: the same arithmetic as the step loop of
-    :func:`on_update` followed by :func:`_write_far_from_endurance`, with one sweep of the arrays less."""
+def _write_far_from_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, lr: np.float32,
+                              scale: np.float32, w_min: np.float32, w_max: np.float32) -> int:
+    """The step -lr·(acc·scale) written as one pulse per changed device, no device failing: branch-free, so
+    it vectorizes (the same arithmetic as :func:`_write_near_endurance`). SGD passes its learning rate and
+    G's scale, so its step is made as it is written, one sweep of the arrays less; an optimizer whose step
+    is already in ``acc`` passes lr = -1 and scale = 1, which leave it exactly as it is."""
     pulses = 0
     for k in range(params.size):
         delta = -lr * (acc[k] * scale)
@@ -416,11 +401,12 @@ def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
     w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
     far = fs[F_HEADROOM] > 1.0
     if far and ist[I_OPT] == OPT_SGD:  # the hot path at τθ = 1: SGD's step made as it is written
-        pulses = _sgd_write_far_from_endurance(params, acc, writes, lr, scale, w_min, w_max)
+        pulses = _write_far_from_endurance(params, acc, writes, lr, scale, w_min, w_max)
     else:
         _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
         if far:
-            pulses = _write_far_from_endurance(params, acc, writes, w_min, w_max)
+            pulses = _write_far_from_endurance(params, acc, writes, np.float32(-1.0), np.float32(1.0), w_min,
+                                               w_max)
         else:
             pulses = _write_near_endurance(params, acc, writes, limits, failed, w_min, w_max, ist[I_FAIL_MODE])
             if fs[F_HEADROOM] != -np.inf:  # once a device has failed, every update checks (no rescan)
