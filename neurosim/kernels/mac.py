@@ -24,6 +24,14 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.n
 
 
 @nb.njit(**_JIT)
+def scaled_add(y: np.ndarray, a: np.float32, x: np.ndarray) -> None:
+    """y += a·x on flat float32 arrays, in one pass (numpy's ``y += a * x`` makes a temporary): a
+    per-cycle accumulation without an allocation. The same rounding: a·x is rounded, then the sum."""
+    for i in range(y.size):
+        y[i] += a * x[i]
+
+
+@nb.njit(**_JIT)
 def im2col3x3(x: np.ndarray, cols: np.ndarray) -> None:
     """Unroll 3x3 same-padded patches of x (B, H, W, C) into cols (B*H*W, 9*C), ordered (ky, kx, c).
 

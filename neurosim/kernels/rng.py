@@ -46,6 +46,26 @@ def fill_signs(key: np.uint64, counter: np.uint64, offset: np.uint64, amplitude:
         flat[i] = amplitude if ((bits >> (index & np.uint64(63))) & np.uint64(1)) == np.uint64(0) else -amplitude
 
 
+@nb.njit(nogil=True, cache=True)
+def fill_stream_counting_flips(key: np.uint64, counter: np.uint64, out: np.ndarray, old: np.ndarray) -> int:
+    """:func:`fill_signs` of a whole stream (elements 0..n-1, amplitude 1) into the flat ``out``, 64 signs
+    per hash and no branch per element, returning how many differ from ``old`` (all n if ``old`` is
+    empty): a chip-mode perturbation of every element and the toggles it costs, in one pass."""
+    base = stream_base(key, counter)
+    n = out.size
+    compare = old.size > 0
+    flips = 0
+    for block in range((n + 63) // 64):
+        bits = mix64(base + np.uint64(block) * _GOLDEN)
+        lo = block * 64
+        for j in range(min(64, n - lo)):
+            v = np.float32(1.0) - np.float32(2.0) * np.float32((bits >> np.uint64(j)) & np.uint64(1))
+            if compare:
+                flips += v != old[lo + j]
+            out[lo + j] = v
+    return flips if compare else n
+
+
 def signs_reference(key: int, counter: int, offset: int, n: int) -> np.ndarray:
     """Plain-Python twin of :func:`fill_signs` (amplitude 1), for tests."""
     mask = (1 << 64) - 1

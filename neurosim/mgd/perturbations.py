@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.kernels.rng import fill_signs
+from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips
 from neurosim.nn.shapes import NetworkShape
 
 _NODE_STREAM = 0x5DEECE66D
@@ -58,6 +58,10 @@ class PerturbationSource:
         self.per_layer = per_layer
         self.weight_offset = np.cumsum([0] + [layer.parameters for layer in net.layers]).astype(np.uint64)
         self.node_offset = np.cumsum([0] + [layer.nodes for layer in net.layers]).astype(np.uint64)
+        at_w, at_n = [int(a) for a in self.weight_offset], [int(a) for a in self.node_offset]
+        self._weight_views = [(a, a + layer.weights, a + layer.parameters, (layer.fan_in, layer.fan_out))
+                              for a, layer in zip(at_w, net.layers)]
+        self._node_views = [(a, a + layer.nodes, (1, *layer.out_shape)) for a, layer in zip(at_n, net.layers)]
 
     def _code(self, offsets: np.ndarray, index: int, step: int, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """A deterministic code's values for layer ``index``, split into arrays of ``shapes``."""
@@ -91,6 +95,31 @@ class PerturbationSource:
         fill_signs(self.key, np.uint64(step), offset, amp, theta_w)
         fill_signs(self.key, np.uint64(step), offset + np.uint64(layer.weights), amp, theta_b)
         return theta_w, theta_b
+
+    def whole_network(self, step: int, kind: str, previous: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """Code values of every weight (``kind`` "weight") or node of the network at perturbation ``step``, in
+        one flat array, and how many differ from ``previous`` (all, if None): chip mode perturbs every element
+        at once and pays for the toggles. Bernoulli signs take one compiled pass. The values equal the
+        per-layer draws (an element's value depends on its network-wide index only); layer l's are
+        ``flat[offset_l:offset_l+1]``, see :meth:`layer_views`."""
+        if self.per_layer:
+            raise ValueError("whole-network perturbations are chip mode's; paper mode draws per layer")
+        offsets = self.weight_offset if kind == "weight" else self.node_offset
+        total = int(offsets[-1])
+        if self.code != "bernoulli":
+            flat = code_values(self.code, np.arange(total, dtype=np.int64), step, total)
+            return flat, total if previous is None else int(np.count_nonzero(previous != flat))
+        flat = np.empty(total, dtype=np.float32)
+        flips = fill_stream_counting_flips(self.key if kind == "weight" else self.node_key, np.uint64(step), flat,
+                                           flat[:0] if previous is None else previous)
+        return flat, flips
+
+    def layer_views(self, flat: np.ndarray, kind: str) -> list:
+        """Views of a whole-network array per layer, shaped as :meth:`weight` ((weights, bias) pairs) or
+        :meth:`node` (batch 1) return them."""
+        if kind == "weight":
+            return [(flat[a:b].reshape(shape), flat[b:c]) for a, b, c, shape in self._weight_views]
+        return [flat[a:b].reshape(shape) for a, b, shape in self._node_views]
 
     def node(self, step: int, index: int, batch: int) -> np.ndarray:
         """Code values on layer ``index``'s pre-activations; Bernoulli signs are independent for every

@@ -22,6 +22,7 @@ from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
 from neurosim.engine.clocks import ClockDomain
 from neurosim.io.state import rng_state, set_rng_state
+from neurosim.kernels.mac import scaled_add
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
@@ -184,8 +185,9 @@ class ChipMode(Procedure):
         self.c0 = 0.0
         self.baseline_trace: compute.Trace | None = None
         self.baseline_stale = True
-        self.signs: list = [None] * len(self.net.layers)
+        self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
         self.theta: list = [None] * len(self.net.layers)
+        self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
         self.perturbation_step = 0
         self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
         # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
@@ -193,7 +195,7 @@ class ChipMode(Procedure):
         # (Σ ΔC·s) ⊗ x once instead, one local product per held sample rather than per cycle.
         self.defer_node_products = (self.mgd.perturbation == "node" and self.mgd.baseline == "unperturbed"
                                     and self.accumulators.ideal)
-        self.node_sums: list = [None] * len(self.net.layers)  # Σ ΔC·s per node since the last fold
+        self.node_sums: np.ndarray | None = None  # Σ ΔC·s per node (flat) since the last fold
 
     def checkpoint(self) -> dict:
         trace = self.baseline_trace
@@ -201,7 +203,8 @@ class ChipMode(Procedure):
                 "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
                 "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
                 "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
-                "node_sums": [None if e is None else e.copy() for e in self.node_sums],
+                "node_sums": ([None] * len(self.net.layers) if self.node_sums is None else
+                              [e.copy() for e in self.source.layer_views(self.node_sums, "node")]),
                 "trace": None if trace is None else {
                     "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
                     "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
@@ -213,8 +216,11 @@ class ChipMode(Procedure):
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
-        self.node_sums = [None if e is None else np.array(e, dtype=np.float32)
-                          for e in saved.get("node_sums", [None] * len(self.net.layers))]
+        self.flat_signs = (None if self.signs[0] is None else
+                           np.concatenate([a.ravel() for s in self.signs for a in (s if isinstance(s, tuple) else (s,))]))
+        sums = saved.get("node_sums", [None])
+        self.node_sums = (None if all(e is None for e in sums) else
+                          np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
         t = saved["trace"]
         self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
                                                                    t["output"])
@@ -235,28 +241,31 @@ class ChipMode(Procedure):
 
     def fold_node_sums(self) -> None:
         """Into the accumulators: the held node sums times the baseline's layer inputs they belong to."""
-        if not any(e is not None for e in self.node_sums):
+        if self.node_sums is None:
             return
-        for index, layer in enumerate(self.net.layers):
-            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), self.node_sums[index])
+        for index, (layer, sums) in enumerate(zip(self.net.layers, self.source.layer_views(self.node_sums, "node"))):
+            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), sums)
             self.accumulators.add(index, dw, db, 1.0)
-        self.node_sums = [None] * len(self.net.layers)
+        self.node_sums = None
 
     def on_perturb(self, cycle: int) -> None:
-        """New ±δ states on every perturbation element; only flipped elements cost energy."""
-        toggles = 0
-        for index in range(len(self.net.layers)):
-            old = self.signs[index]
-            if self.mgd.perturbation == "weight":
-                signs, theta = self.weight_perturbation(self.perturbation_step, index, self.amplitude)
-                toggles += sum(_flips(o, n) for o, n in zip(old or (None, None), signs))
-            else:
-                signs, theta = self.node_perturbation(self.perturbation_step, index, self.amplitude, 1)
-                toggles += _flips(old, signs)
-            self.signs[index] = signs
-            self.theta[index] = theta
+        """New ±δ states on every perturbation element, drawn for the whole network at once (per layer, views);
+        only flipped elements cost energy."""
+        kind = self.mgd.perturbation
+        flat, flips = self.source.whole_network(self.perturbation_step, kind, self.flat_signs)
+        self.chip.counts.perturbation_toggles += flips
+        self.flat_signs = flat
+        self.signs = self.source.layer_views(flat, kind)
+        amp = np.float32(self.amplitude)
+        mismatch = self.chip.weight_mismatch if kind == "weight" else self.chip.node_mismatch
+        if all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in mismatch):
+            self.theta = self.source.layer_views(amp * flat, kind)
+        elif kind == "weight":
+            self.theta = [tuple(amp * s if e is None else amp * e * s for s, e in zip(signs, m))
+                          for signs, m in zip(self.signs, mismatch)]
+        else:
+            self.theta = [amp * s if m is None else amp * m * s for s, m in zip(self.signs, mismatch)]
         self.perturbation_step += 1
-        self.chip.counts.perturbation_toggles += toggles
 
     def on_cycle(self, cycle: int) -> None:
         counts = self.chip.counts
@@ -280,16 +289,15 @@ class ChipMode(Procedure):
             self.record_cost(self.c0)
         counts.broadcasts += 1
         dt = self.chip.cycle_s
+        if self.defer_node_products:
+            if self.node_sums is None:
+                self.node_sums = np.zeros_like(self.flat_signs)
+            scaled_add(self.node_sums, np.float32(delta_c), self.flat_signs)
+            return
         for index in range(len(self.net.layers)):
             if kind == "weight":
                 sw, sb = self.signs[index]
                 self.accumulators.add(index, sw, sb, delta_c, dt)
-            elif self.defer_node_products:
-                term = np.float32(delta_c) * self.signs[index]
-                if self.node_sums[index] is None:
-                    self.node_sums[index] = term
-                else:
-                    self.node_sums[index] += term
             else:
                 dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
                 self.accumulators.add(index, dw, db, delta_c, dt)
@@ -438,8 +446,3 @@ def _copy_pairs(live: list, saved: list) -> None:
         np.copyto(w, sw)
         np.copyto(b, sb)
 
-
-def _flips(old: np.ndarray | None, new: np.ndarray) -> int:
-    if old is None:
-        return int(new.size)
-    return int(np.count_nonzero(old != new))

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from neurosim.errors import ConfigError
 
 
+# Shapes are frozen, so their derived sizes are computed once (cached_property): the simulator reads them on
+# every inference.
 @dataclass(frozen=True)
 class LayerShape:
     name: str
@@ -22,34 +25,34 @@ class LayerShape:
     activation: str
     pool: bool = False
 
-    @property
+    @cached_property
     def fan_in(self) -> int:
         """Crossbar rows (inputs), without the bias row."""
         return 9 * self.in_shape[-1] if self.kind == "conv3x3" else math.prod(self.in_shape)
 
-    @property
+    @cached_property
     def fan_out(self) -> int:
         return self.out_shape[-1]
 
-    @property
+    @cached_property
     def positions(self) -> int:
         """How many times the crossbar MAC is applied per sample (image positions for a convolution)."""
         return self.out_shape[0] * self.out_shape[1] if self.kind == "conv3x3" else 1
 
-    @property
+    @cached_property
     def weights(self) -> int:
         return self.fan_in * self.fan_out
 
-    @property
+    @cached_property
     def parameters(self) -> int:
         return self.weights + self.fan_out
 
-    @property
+    @cached_property
     def nodes(self) -> int:
         """Pre-activations per sample: node perturbation's perturbed quantities."""
         return math.prod(self.out_shape)
 
-    @property
+    @cached_property
     def macs(self) -> int:
         """Multiply-accumulates per sample, bias row included."""
         return self.positions * (self.fan_in + 1) * self.fan_out
@@ -76,15 +79,15 @@ class NetworkShape:
     def n_outputs(self) -> int:
         return self.layers[-1].fan_out
 
-    @property
+    @cached_property
     def parameters(self) -> int:
         return sum(layer.parameters for layer in self.layers)
 
-    @property
+    @cached_property
     def nodes(self) -> int:
         return sum(layer.nodes for layer in self.layers)
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
 
