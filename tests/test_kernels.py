@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from neurosim.kernels import mac
-from neurosim.kernels.rng import fill_signs, signs_reference
+from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
+from neurosim.mgd.perturbations import PerturbationSource
+from neurosim.nn.shapes import paper_cnn
 
 
 def conv3x3_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -111,3 +113,38 @@ def test_counter_rng_differs_by_counter_and_offset() -> None:
     c = signs_reference(1, 0, 1, 256)
     assert (a != b).mean() > 0.3
     np.testing.assert_array_equal(a[1:], c[:-1])  # the offset shifts the same stream
+
+
+def test_whole_stream_fill_matches_the_reference_and_counts_its_flips() -> None:
+    n = 200  # not a multiple of 64: the last hash is used in part
+    first, second = np.empty(n, np.float32), np.empty(n, np.float32)
+    assert fill_stream_counting_flips(np.uint64(11), np.uint64(4), first, first[:0]) == n  # the first sets all
+    np.testing.assert_array_equal(first, signs_reference(11, 4, 0, n))
+    flips = fill_stream_counting_flips(np.uint64(11), np.uint64(5), second, first)
+    np.testing.assert_array_equal(second, signs_reference(11, 5, 0, n))
+    assert flips == np.count_nonzero(first != second) and 0 < flips < n
+
+
+@pytest.mark.parametrize("code", ["bernoulli", "walsh"])
+def test_whole_network_perturbation_equals_the_per_layer_draws(code: str) -> None:
+    """Chip mode draws every element at once; the values are the ones paper mode's per-layer draws give."""
+    net = paper_cnn(1, (28, 28, 1), 10, "relu", "identity")
+    source = PerturbationSource(1234, net, code)
+    flat, flips = source.whole_network(3, "weight", None)
+    assert flips == flat.size == net.parameters
+    for index, (w, b) in enumerate(source.layer_views(flat, "weight")):
+        pw, pb = source.weight(3, index)
+        np.testing.assert_array_equal(w, pw)
+        np.testing.assert_array_equal(b, pb)
+    flat, _ = source.whole_network(3, "node", None)
+    later, flips = source.whole_network(4, "node", flat)
+    assert flips == np.count_nonzero(flat != later)
+    for index, s in enumerate(source.layer_views(flat, "node")):
+        np.testing.assert_array_equal(s, source.node(3, index, 1))
+
+
+def test_scaled_add_rounds_as_numpy_does(rng: np.random.Generator) -> None:
+    y, x = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    expected = y + np.float32(0.37) * x
+    mac.scaled_add(y, np.float32(0.37), x)
+    np.testing.assert_array_equal(y, expected)

@@ -34,7 +34,8 @@ def same_run(a: dict, b: dict) -> None:
     ("chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.bits=8",
      "mgd.optimizer=adam"),                                          # Python chip mode, with noise streams
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
-    ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums held at 250
+    ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums
+    # and a perturbation held at 250
     ("chip.weights.device.endurance_cycles=300", "chip.weights.device.endurance_spread=0.3",
      "chip.weights.device.failure_mode=low"),  # devices failing after the checkpoint at 250
 ])
