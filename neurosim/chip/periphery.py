@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurosim.kernels.mac import scaled_add
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
 
 
@@ -42,9 +43,22 @@ class Accumulators:
 
     def __init__(self, spec: AccumulatorSpec, shapes: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.spec = spec
-        self.values = [(np.zeros(w.shape, np.float32), np.zeros(b.shape, np.float32)) for w, b in shapes]
+        # one flat array, every layer's (weights, bias) a view of it in network order: chip mode adds a
+        # whole network's ΔC·s in one pass (add_all)
+        self.flat = np.zeros(sum(w.size + b.size for w, b in shapes), np.float32)
+        self.values, at = [], 0
+        for w, b in shapes:
+            self.values.append((self.flat[at:at + w.size].reshape(w.shape), self.flat[at + w.size:at + w.size + b.size]))
+            at += w.size + b.size
         self.ideal = spec.full_scale is None and spec.leak_time_s is None
         self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
+
+    def add_all(self, flat: np.ndarray, scale: float) -> None:
+        """Ideal accumulators only: S ← S + scale·s for every synapse of the network at once, ``flat`` in
+        network order (each layer's weights, then its bias); the same roundings as :meth:`add` per layer."""
+        if not self.ideal or self.lsb is not None:
+            raise ValueError("only ideal accumulators add a whole network at once")
+        scaled_add(self.flat, np.float32(scale), flat)
 
     def add(self, index: int, dw: np.ndarray, db: np.ndarray, scale: float, dt_s: float = 0.0) -> None:
         """S ← leak(S) + scale·(dw, db), then saturate and quantise."""

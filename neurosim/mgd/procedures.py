@@ -188,6 +188,8 @@ class ChipMode(Procedure):
         self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
         self.theta: list = [None] * len(self.net.layers)
         self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
+        mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
+        self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in mismatch)
         self.perturbation_step = 0
         self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
         # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
@@ -258,7 +260,7 @@ class ChipMode(Procedure):
         self.signs = self.source.layer_views(flat, kind)
         amp = np.float32(self.amplitude)
         mismatch = self.chip.weight_mismatch if kind == "weight" else self.chip.node_mismatch
-        if all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in mismatch):
+        if self.matched:  # no amplitude mismatch: θ = δ·s everywhere
             self.theta = self.source.layer_views(amp * flat, kind)
         elif kind == "weight":
             self.theta = [tuple(amp * s if e is None else amp * e * s for s, e in zip(signs, m))
@@ -294,6 +296,9 @@ class ChipMode(Procedure):
                 self.node_sums = np.zeros_like(self.flat_signs)
             scaled_add(self.node_sums, np.float32(delta_c), self.flat_signs)
             return
+        if kind == "weight" and self.accumulators.ideal and self.accumulators.lsb is None:
+            self.accumulators.add_all(self.flat_signs, delta_c)
+            return
         for index in range(len(self.net.layers)):
             if kind == "weight":
                 sw, sb = self.signs[index]
@@ -306,7 +311,10 @@ class ChipMode(Procedure):
         s = np.float32(sign)
         weights = self.chip.read_weights()
         if self.mgd.perturbation == "weight":
-            shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
+            if sign == 1.0:  # 1·θ = θ exactly: one array operation less per layer
+                shifted = [(w + tw, b + tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
+            else:
+                shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace)
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
         return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace)
