@@ -148,3 +148,17 @@ def test_scaled_add_rounds_as_numpy_does(rng: np.random.Generator) -> None:
     expected = y + np.float32(0.37) * x
     mac.scaled_add(y, np.float32(0.37), x)
     np.testing.assert_array_equal(y, expected)
+
+
+def test_write_analog_matches_numpy_and_keeps_failed_devices(rng: np.random.Generator) -> None:
+    old = rng.uniform(-1, 1, 500).astype(np.float32)
+    delta = np.where(rng.random(500) < 0.3, 0.0, rng.normal(0, 0.5, 500)).astype(np.float32)
+    failed = rng.random(500) < 0.1
+    writes = np.zeros(500, np.int64)
+    new, pulses = np.empty(500, np.float32), np.empty(500, np.int64)
+    assert mac.write_analog(old, delta, -0.8, 0.8, failed, new, pulses, writes)
+    expected = np.where(failed, old, np.clip(old + delta, -0.8, 0.8))
+    np.testing.assert_array_equal(new, expected)
+    np.testing.assert_array_equal(pulses, delta != 0)
+    np.testing.assert_array_equal(writes, delta != 0)  # a failed device is still pulsed, and worn
+    assert not mac.write_analog(old, delta, -0.8, 0.8, np.zeros(500, bool), new, pulses, writes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurosim.kernels.mac import write_analog
 from neurosim.spec.chip import WeightsSpec
 
 
@@ -157,27 +158,28 @@ class DeviceArray:
 
     def _write_ideal(self, delta: np.ndarray) -> np.ndarray:
         """Analog single devices without noise or variation: the weight is the state, one pulse per change."""
-        pulses = (delta != 0).astype(np.int64)
-        old = self.value
-        new = np.clip(old + delta, self.spec.w_min, self.spec.w_max).astype(np.float32)
-        if self.failed.any():
-            new = np.where(self.failed[0], old, new)
-        self.writes[0] += pulses
+        pulses = np.empty(self.shape, dtype=np.int64)
+        new = np.empty(self.shape, dtype=np.float32)  # a new array: earlier reads keep the old weights
+        any_failed = write_analog(self.value.reshape(-1), np.ascontiguousarray(delta).reshape(-1), self.spec.w_min,
+                                  self.spec.w_max, self.failed[0].reshape(-1), new.reshape(-1), pulses.reshape(-1),
+                                  self.writes[0].reshape(-1))
         self.value = new
         self._state_stale = True
-        self._check_wear(1)
-        if self.failed.any():
+        if self._check_wear(1) or any_failed:
             self.value = self._weights()
         return pulses
 
-    def _check_wear(self, most_pulses: int) -> None:
+    def _check_wear(self, most_pulses: int) -> bool:
+        """Fail the devices past their endurance, looking only once one may be; whether any device failed now."""
         self.writes_bound += most_pulses
         if self.writes_bound < self.first_limit:
-            return
+            return False
         self.writes_bound = int(self.writes.max())
         newly = ~self.failed & (self.writes >= self.endurance)
         if np.any(newly):
             self._fail(newly)
+            return True
+        return False
 
     def _refresh(self) -> np.ndarray:
         """Reset pairs whose devices ran up to the threshold and reprogram the weight onto one device:

@@ -32,6 +32,27 @@ def scaled_add(y: np.ndarray, a: np.float32, x: np.ndarray) -> None:
 
 
 @nb.njit(**_JIT)
+def write_analog(old: np.ndarray, delta: np.ndarray, w_min: float, w_max: float, failed: np.ndarray,
+                 new: np.ndarray, pulses: np.ndarray, writes: np.ndarray) -> bool:
+    """One update of ideal analog devices (flat arrays): new = clip(old + delta) in one pulse per changed
+    weight, a failed device keeping its weight; ``writes`` counts the pulses. The same roundings as numpy's
+    ``np.clip(old + delta, w_min, w_max)``. Returns whether any device had failed."""
+    any_failed = False
+    for k in range(old.size):
+        d = delta[k]
+        moved = d != 0
+        pulses[k] = moved
+        writes[k] += moved
+        w = old[k]
+        if failed[k]:
+            any_failed = True
+            new[k] = w
+        else:
+            new[k] = min(max(w + d, w_min), w_max)
+    return any_failed
+
+
+@nb.njit(**_JIT)
 def im2col3x3(x: np.ndarray, cols: np.ndarray) -> None:
     """Unroll 3x3 same-padded patches of x (B, H, W, C) into cols (B*H*W, 9*C), ordered (ky, kx, c).
 
