@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.kernels import mac
+from neurosim.kernels import mac, updates
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.nn.shapes import paper_cnn
@@ -146,7 +146,7 @@ def test_whole_network_perturbation_equals_the_per_layer_draws(code: str) -> Non
 def test_scaled_add_rounds_as_numpy_does(rng: np.random.Generator) -> None:
     y, x = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
     expected = y + np.float32(0.37) * x
-    mac.scaled_add(y, np.float32(0.37), x)
+    updates.scaled_add(y, np.float32(0.37), x)
     np.testing.assert_array_equal(y, expected)
 
 
@@ -156,9 +156,9 @@ def test_write_analog_matches_numpy_and_keeps_failed_devices(rng: np.random.Gene
     failed = rng.random(500) < 0.1
     writes = np.zeros(500, np.int64)
     new, pulses = np.empty(500, np.float32), np.empty(500, np.int64)
-    assert mac.write_analog(old, delta, -0.8, 0.8, failed, new, pulses, writes)
+    assert updates.write_analog(old, delta, -0.8, 0.8, failed, new, pulses, writes)
     expected = np.where(failed, old, np.clip(old + delta, -0.8, 0.8))
     np.testing.assert_array_equal(new, expected)
     np.testing.assert_array_equal(pulses, delta != 0)
     np.testing.assert_array_equal(writes, delta != 0)  # a failed device is still pulsed, and worn
-    assert not mac.write_analog(old, delta, -0.8, 0.8, np.zeros(500, bool), new, pulses, writes)
+    assert not updates.write_analog(old, delta, -0.8, 0.8, np.zeros(500, bool), new, pulses, writes)

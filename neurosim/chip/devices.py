@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.kernels.mac import write_analog
+from neurosim.kernels.updates import write_analog
 from neurosim.spec.chip import WeightsSpec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.kernels.mac import scaled_add
+from neurosim.kernels.updates import scaled_add
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
 
 

@@ -24,35 +24,6 @@ def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.n
 
 
 @nb.njit(**_JIT)
-def scaled_add(y: np.ndarray, a: np.float32, x: np.ndarray) -> None:
-    """y += a·x on flat float32 arrays, in one pass (numpy's ``y += a * x`` makes a temporary): a
-    per-cycle accumulation without an allocation. The same rounding: a·x is rounded, then the sum."""
-    for i in range(y.size):
-        y[i] += a * x[i]
-
-
-@nb.njit(**_JIT)
-def write_analog(old: np.ndarray, delta: np.ndarray, w_min: float, w_max: float, failed: np.ndarray,
-                 new: np.ndarray, pulses: np.ndarray, writes: np.ndarray) -> bool:
-    """One update of ideal analog devices (flat arrays): new = clip(old + delta) in one pulse per changed
-    weight, a failed device keeping its weight; ``writes`` counts the pulses. The same roundings as numpy's
-    ``np.clip(old + delta, w_min, w_max)``. Returns whether any device had failed."""
-    any_failed = False
-    for k in range(old.size):
-        d = delta[k]
-        moved = d != 0
-        pulses[k] = moved
-        writes[k] += moved
-        w = old[k]
-        if failed[k]:
-            any_failed = True
-            new[k] = w
-        else:
-            new[k] = min(max(w + d, w_min), w_max)
-    return any_failed
-
-
-@nb.njit(**_JIT)
 def im2col3x3(x: np.ndarray, cols: np.ndarray) -> None:
     """Unroll 3x3 same-padded patches of x (B, H, W, C) into cols (B*H*W, 9*C), ordered (ky, kx, c).
 

@@ -22,7 +22,7 @@ from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
 from neurosim.engine.clocks import ClockDomain
 from neurosim.io.state import rng_state, set_rng_state
-from neurosim.kernels.mac import scaled_add
+from neurosim.kernels.updates import scaled_add
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
