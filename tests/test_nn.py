@@ -128,3 +128,15 @@ def test_a_relu_kink_at_zero_is_what_perturbation_sees_as_slope_one_half() -> No
     slope = (compute.activate("relu", z + delta) - compute.activate("relu", z - delta)) / (2 * delta)
     np.testing.assert_allclose(slope, 0.5)
     assert not compute.activation_derivative("relu", z, compute.activate("relu", z)).any()
+
+
+def test_one_sample_cross_entropy_is_exactly_the_batch_formula() -> None:
+    """The single-sample shortcut of losses.cost gives the very float of the batch formula."""
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        out = (rng.standard_normal((1, 10)) * rng.uniform(0.1, 30)).astype(np.float32)
+        label = np.array([rng.integers(10)])
+        assert losses.cost("cross_entropy", out, label) == float(losses.per_sample_cost("cross_entropy", out, label)[0])
+    batch = rng.standard_normal((5, 10)).astype(np.float32)
+    labels = rng.integers(10, size=5)
+    assert losses.cost("cross_entropy", batch, labels) == float(losses.per_sample_cost("cross_entropy", batch, labels).mean())
