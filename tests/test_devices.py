@@ -214,6 +214,9 @@ def test_analog_one_pulse_per_changed_weight_exact_value_and_clipping() -> None:
         assert np.array_equal(a.write(delta), [[1, 0], [1, 1]])
         assert np.allclose(a.value, values, atol=1e-6)
     assert np.array_equal(a.writes[0], [[3, 0], [3, 3]])
+    row = make_array([[0.1, 0.0], [0.9, -0.5]])
+    assert np.array_equal(row.write(f32([[0.05, 0.0]])), [[1, 0], [1, 0]])  # a row of changes broadcasts
+    assert np.allclose(row.value, [[0.15, 0.0], [0.95, -0.5]], atol=1e-6)
 
 
 def test_analog_with_range_variation_is_exact_and_clips_at_its_own_range() -> None:

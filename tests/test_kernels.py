@@ -162,3 +162,20 @@ def test_write_analog_matches_numpy_and_keeps_failed_devices(rng: np.random.Gene
     np.testing.assert_array_equal(pulses, delta != 0)
     np.testing.assert_array_equal(writes, delta != 0)  # a failed device is still pulsed, and worn
     assert not updates.write_analog(old, delta, -0.8, 0.8, np.zeros(500, bool), new, pulses, writes)
+    wide = delta.astype(np.float64) * 3.0  # a float64 step, and weights pushed onto both bounds
+    updates.write_analog(old, wide, -0.8, 0.8, failed, new, pulses, writes)
+    np.testing.assert_array_equal(new, np.where(failed, old, np.clip(old + wide, -0.8, 0.8)).astype(np.float32))
+    assert (new == np.float32(0.8)).any() and (new == np.float32(-0.8)).any()
+
+
+def test_compiled_updates_refuse_arrays_of_other_sizes() -> None:
+    """numba does not check bounds: a short array must be an error, not memory read past its end."""
+    y, x = np.zeros(16, np.float32), np.ones(5, np.float32)
+    with pytest.raises(ValueError, match="size"):
+        updates.scaled_add(y, np.float32(1.0), x)
+    w = np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="size"):
+        updates.write_analog(w, np.zeros(3, np.float32), -1.0, 1.0, np.zeros(8, bool), np.empty(8, np.float32),
+                             np.empty(8, np.int64), np.zeros(8, np.int64))
+    with pytest.raises(ValueError, match="size"):
+        fill_stream_counting_flips(np.uint64(1), np.uint64(2), np.empty(200, np.float32), np.ones(10, np.float32))

@@ -56,7 +56,7 @@ class Accumulators:
     def add_all(self, flat: np.ndarray, scale: float) -> None:
         """Ideal accumulators only: S ← S + scale·s for every synapse of the network at once, ``flat`` in
         network order (each layer's weights, then its bias); the same roundings as :meth:`add` per layer."""
-        if not self.ideal or self.lsb is not None:
+        if not self.ideal:
             raise ValueError("only ideal accumulators add a whole network at once")
         scaled_add(self.flat, np.float32(scale), flat)
 

@@ -51,9 +51,11 @@ def fill_stream_counting_flips(key: np.uint64, counter: np.uint64, out: np.ndarr
     """:func:`fill_signs` of a whole stream (elements 0..n-1, amplitude 1) into the flat ``out``, 64 signs
     per hash and no branch per element, returning how many differ from ``old`` (all n if ``old`` is
     empty): a chip-mode perturbation of every element and the toggles it costs, in one pass."""
-    base = stream_base(key, counter)
     n = out.size
     compare = old.size > 0
+    if compare and old.size != n:
+        raise ValueError("fill_stream_counting_flips: old and out differ in size")
+    base = stream_base(key, counter)
     flips = 0
     for block in range((n + 63) // 64):
         bits = mix64(base + np.uint64(block) * _GOLDEN)

@@ -16,6 +16,8 @@ _JIT = {"nogil": True, "cache": True, "fastmath": False}
 def scaled_add(y: np.ndarray, a: np.float32, x: np.ndarray) -> None:
     """y += a·x on flat float32 arrays, in one pass (numpy's ``y += a * x`` makes a temporary): a
     per-cycle accumulation without an allocation. The same rounding: a·x is rounded, then the sum."""
+    if x.size != y.size:
+        raise ValueError("scaled_add: y and x differ in size")
     for i in range(y.size):
         y[i] += a * x[i]
 
@@ -26,6 +28,9 @@ def write_analog(old: np.ndarray, delta: np.ndarray, w_min: float, w_max: float,
     """One update of ideal analog devices (flat arrays): new = clip(old + delta) in one pulse per changed
     weight, a failed device keeping its weight; ``writes`` counts the pulses. The same roundings as numpy's
     ``np.clip(old + delta, w_min, w_max)``. Returns whether any device had failed."""
+    n = old.size
+    if delta.size != n or failed.size != n or new.size != n or pulses.size != n or writes.size != n:
+        raise ValueError("write_analog: the arrays differ in size")
     any_failed = False
     for k in range(old.size):
         d = delta[k]

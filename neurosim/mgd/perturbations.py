@@ -101,7 +101,7 @@ class PerturbationSource:
         one flat array, and how many differ from ``previous`` (all, if None): chip mode perturbs every element
         at once and pays for the toggles. Bernoulli signs take one compiled pass. The values equal the
         per-layer draws (an element's value depends on its network-wide index only); layer l's are
-        ``flat[offset_l:offset_l+1]``, see :meth:`layer_views`."""
+        ``flat[offset_l:offset_{l+1}]``, see :meth:`layer_views`."""
         if self.per_layer:
             raise ValueError("whole-network perturbations are chip mode's; paper mode draws per layer")
         offsets = self.weight_offset if kind == "weight" else self.node_offset

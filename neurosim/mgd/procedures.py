@@ -218,8 +218,12 @@ class ChipMode(Procedure):
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
-        self.flat_signs = (None if self.signs[0] is None else
-                           np.concatenate([a.ravel() for s in self.signs for a in (s if isinstance(s, tuple) else (s,))]))
+        if self.signs[0] is not None:  # one flat array again, the layers' signs its views
+            kind = self.mgd.perturbation
+            self.flat_signs = np.concatenate([a.ravel() for s in self.signs for a in (s if kind == "weight" else (s,))])
+            self.signs = self.source.layer_views(self.flat_signs, kind)
+        else:
+            self.flat_signs = None
         sums = saved.get("node_sums", [None])
         self.node_sums = (None if all(e is None for e in sums) else
                           np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
@@ -296,7 +300,7 @@ class ChipMode(Procedure):
                 self.node_sums = np.zeros_like(self.flat_signs)
             scaled_add(self.node_sums, np.float32(delta_c), self.flat_signs)
             return
-        if kind == "weight" and self.accumulators.ideal and self.accumulators.lsb is None:
+        if kind == "weight" and self.accumulators.ideal:
             self.accumulators.add_all(self.flat_signs, delta_c)
             return
         for index in range(len(self.net.layers)):
