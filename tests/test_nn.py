@@ -86,6 +86,13 @@ def test_forward_from_a_layer_reuses_the_rows_below(side: int) -> None:
     for start in range(len(net.layers)):
         part = compute.forward(net, weights, x, start=start, reuse=trace)
         np.testing.assert_array_equal(part, full)
+        # a node perturbation of layer ``start``: its recorded pre-activation plus θ, no MAC, the same floats
+        node_theta = [None] * len(net.layers)
+        node_theta[start] = np.float32(0.01) * np.sign(rng.standard_normal((4, *net.layers[start].out_shape)),
+                                                        dtype=np.float32)
+        np.testing.assert_array_equal(compute.forward(net, weights, x, node_theta=node_theta, start=start,
+                                                      reuse=trace),
+                                      compute.forward(net, weights, x, node_theta=node_theta))
 
 
 def test_node_perturbation_local_product_is_the_weight_gradient() -> None:

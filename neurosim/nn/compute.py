@@ -114,7 +114,9 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
 
     ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). With ``start`` > 0 the pass
     begins at layer ``start`` from what ``reuse`` (an unperturbed pass's trace) recorded there: the layers
-    below are unperturbed, so their work is not redone.
+    below are unperturbed, so their work is not redone. A node perturbation of layer ``start`` itself (any
+    ``start``, no ``trace``) takes that layer's recorded pre-activation, so ``reuse`` must come from these
+    weights at that layer: the perturbation comes after the MAC, which is the same as the unperturbed one.
     """
     batch = x.shape[0]
     a = x
@@ -122,6 +124,10 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         layer = net.layers[index]
         weight, bias = weights[index]
         direct = direct_convolution(layer)
+        theta = None if node_theta is None else node_theta[index]
+        if index == start and reuse is not None and theta is not None and trace is None:
+            a = finish_layer(layer, reuse.pre[index] + theta, None)  # the same float32 sums as z += θ
+            continue
         if index == start and start > 0:
             if reuse is None:
                 raise ValueError("a pass that starts above the first layer needs the trace it reuses")
@@ -135,8 +141,8 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             mac.conv3x3_direct(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
         else:
             z = layer_mac(layer, rows, weight, bias, batch)
-        if node_theta is not None and node_theta[index] is not None:
-            z += node_theta[index]
+        if theta is not None:
+            z += theta
         if trace is not None:
             trace.inputs.append(a)
             trace.rows.append(rows)
