@@ -222,6 +222,29 @@ def test_node_sums_fold_once_per_held_sample_and_match_integrating_every_cycle(m
     assert deferred.summary["events"][pulses] > 10_000  # the weights did move: the comparison is not idle
 
 
+@pytest.mark.parametrize("read_noise", [0.0, 0.05])
+def test_node_perturbed_inference_reuses_the_baselines_first_layer_only_when_reads_are_exact(read_noise: float
+                                                                                          ) -> None:
+    """Python chip mode: the perturbed inference takes the first layer's pre-activation from the baseline when
+    it reads the very weights the baseline read; with read noise every read differs, so it must not."""
+    config = config_with("chip.cost.bits=12", "mgd.perturbation=node", "mgd.tau_x=10",
+                         f"chip.weights.device.read_noise={read_noise}")
+    sim = Simulation(config, iterations=5)
+    assert sim.why_not_fused is not None
+    calls = []
+    infer = sim.procedure.infer
+    sim.procedure.infer = lambda *a, **k: calls.append((k.get("trace"), k.get("reuse"))) or infer(*a, **k)
+    sim.engine.run_until(3)
+    baseline, checked = None, 0
+    for trace, reuse in calls:  # each cycle: the baseline records a trace, the perturbed inference may reuse it
+        if trace is not None:
+            baseline = trace
+        else:
+            assert (reuse is baseline) if read_noise == 0 else (reuse is None)
+            checked += 1
+    assert checked == 3
+
+
 @pytest.mark.parametrize("chip", sorted(p.name for p in (REPO / "chips").glob("*.yaml")))
 def test_every_reference_chip_trains_nist7x7(chip: str) -> None:
     """Each shipped chip validates, closes timing and runs the default workload; its ledger is priced at the

@@ -321,7 +321,11 @@ class ChipMode(Procedure):
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace)
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace)
+        # the first layer's MAC is the unperturbed baseline's, when this inference reads the same weights
+        same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
+                            and self.chip.spec.weights.device.read_noise <= 0)
+        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
+                          reuse=self.baseline_trace if same_first_layer else None)
 
     def _perturbed_pair(self) -> tuple[float, float, compute.Trace]:
         """C(+θ) and C(−θ); node perturbation takes its layer inputs from the + pass."""
