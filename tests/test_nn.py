@@ -93,6 +93,10 @@ def test_forward_from_a_layer_reuses_the_rows_below(side: int) -> None:
         np.testing.assert_array_equal(compute.forward(net, weights, x, node_theta=node_theta, start=start,
                                                       reuse=trace),
                                       compute.forward(net, weights, x, node_theta=node_theta))
+        node_theta[start] = node_theta[start].astype(np.float64)  # added in float32 either way
+        reused = compute.forward(net, weights, x, node_theta=node_theta, start=start, reuse=trace)
+        assert reused.dtype == np.float32
+        np.testing.assert_array_equal(reused, compute.forward(net, weights, x, node_theta=node_theta))
 
 
 def test_node_perturbation_local_product_is_the_weight_gradient() -> None:

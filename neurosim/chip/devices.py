@@ -160,7 +160,9 @@ class DeviceArray:
         """Analog single devices without noise or variation: the weight is the state, one pulse per change."""
         pulses = np.empty(self.shape, dtype=np.int64)
         new = np.empty(self.shape, dtype=np.float32)  # a new array: earlier reads keep the old weights
-        delta = np.ascontiguousarray(np.broadcast_to(delta, self.shape))  # as numpy's old + delta broadcast
+        if delta.shape != self.shape:  # a step broadcast over the array, as numpy's old + delta did
+            delta = np.broadcast_to(delta, self.shape)
+        delta = np.ascontiguousarray(delta)
         any_failed = write_analog(self.value.reshape(-1), delta.reshape(-1), self.spec.w_min,
                                   self.spec.w_max, self.failed[0].reshape(-1), new.reshape(-1), pulses.reshape(-1),
                                   self.writes[0].reshape(-1))

@@ -188,6 +188,7 @@ class ChipMode(Procedure):
         self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
         self.theta: list = [None] * len(self.net.layers)
         self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
+        self.baseline_first_weights: np.ndarray | None = None  # the first layer's weights the baseline read
         mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
         self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in mismatch)
         self.perturbation_step = 0
@@ -215,6 +216,7 @@ class ChipMode(Procedure):
         super().restore(saved)
         self.x, self.y, self.c0 = saved["x"], saved["y"], float(saved["c0"])
         self.baseline_stale = bool(saved["baseline_stale"])
+        self.baseline_first_weights = None  # no reuse of the restored baseline's first layer: exact either way
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
@@ -288,7 +290,9 @@ class ChipMode(Procedure):
         else:
             if self.baseline_stale:
                 self.baseline_trace = compute.Trace()
-                self.c0 = self.infer(self.x, self.y, self.chip.read_weights(), trace=self.baseline_trace)
+                weights = self.chip.read_weights()
+                self.baseline_first_weights = weights[0][0]  # what the baseline's first layer read
+                self.c0 = self.infer(self.x, self.y, weights, trace=self.baseline_trace)
                 self.baseline_stale = False
             trace = self.baseline_trace
             delta_c = self._perturbed(1.0) - self.c0
@@ -321,9 +325,10 @@ class ChipMode(Procedure):
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace)
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        # the first layer's MAC is the unperturbed baseline's, when this inference reads the same weights
+        # the first layer's MAC is the unperturbed baseline's when this inference reads the very weights the
+        # baseline read: devices replace their weight arrays when written, and every noisy read is a new array
         same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
-                            and self.chip.spec.weights.device.read_noise <= 0)
+                            and weights[0][0] is self.baseline_first_weights)
         return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
                           reuse=self.baseline_trace if same_first_layer else None)
 

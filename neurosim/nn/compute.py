@@ -126,7 +126,9 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         direct = direct_convolution(layer)
         theta = None if node_theta is None else node_theta[index]
         if index == start and reuse is not None and theta is not None and trace is None:
-            a = finish_layer(layer, reuse.pre[index] + theta, None)  # the same float32 sums as z += θ
+            z = reuse.pre[index].copy()
+            z += theta  # as below: float32, and θ must fit z's shape
+            a = finish_layer(layer, z, None)
             continue
         if index == start and start > 0:
             if reuse is None:
