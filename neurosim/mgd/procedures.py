@@ -163,16 +163,11 @@ class Procedure:
     def weight_perturbation(self, step: int, index: int, amplitude: float) -> tuple[tuple, tuple]:
         """(signs, actual perturbation) of a layer's weights and bias, with amplitude mismatch."""
         signs = self.source.weight(step, index)
-        mismatch = self.chip.weight_mismatch[index]
-        amp = np.float32(amplitude)
-        actual = tuple(amp * s if m is None else amp * m * s for s, m in zip(signs, mismatch))
-        return signs, actual
+        return signs, _actual_perturbation(np.float32(amplitude), signs, self.chip.weight_mismatch[index])
 
     def node_perturbation(self, step: int, index: int, amplitude: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
         signs = self.source.node(step, index, batch)
-        mismatch = self.chip.node_mismatch[index]
-        amp = np.float32(amplitude)
-        return signs, (amp * signs if mismatch is None else amp * mismatch * signs)
+        return signs, _actual_perturbation(np.float32(amplitude), signs, self.chip.node_mismatch[index])
 
 
 class ChipMode(Procedure):
@@ -189,8 +184,9 @@ class ChipMode(Procedure):
         self.theta: list = [None] * len(self.net.layers)
         self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
         self.baseline_first_weights: np.ndarray | None = None  # the first layer's weights the baseline read
-        mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
-        self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in mismatch)
+        # per layer: the perturbed elements' amplitude mismatch (None, or (None, None) for weights: none)
+        self.mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
+        self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in self.mismatch)
         self.perturbation_step = 0
         self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
         # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
@@ -265,14 +261,10 @@ class ChipMode(Procedure):
         self.flat_signs = flat
         self.signs = self.source.layer_views(flat, kind)
         amp = np.float32(self.amplitude)
-        mismatch = self.chip.weight_mismatch if kind == "weight" else self.chip.node_mismatch
-        if self.matched:  # no amplitude mismatch: θ = δ·s everywhere
+        if self.matched:  # no amplitude mismatch: θ = δ·s everywhere, one array operation
             self.theta = self.source.layer_views(amp * flat, kind)
-        elif kind == "weight":
-            self.theta = [tuple(amp * s if e is None else amp * e * s for s, e in zip(signs, m))
-                          for signs, m in zip(self.signs, mismatch)]
         else:
-            self.theta = [amp * s if m is None else amp * m * s for s, m in zip(self.signs, mismatch)]
+            self.theta = [_actual_perturbation(amp, s, m) for s, m in zip(self.signs, self.mismatch)]
         self.perturbation_step += 1
 
     def on_cycle(self, cycle: int) -> None:
@@ -460,6 +452,14 @@ def chip_mode_scale(mgd: MGDSpec, timing: Timing, amplitude: float, k: int) -> f
     if uses_gamma(mgd):
         scale *= gamma_scale(k, max(1, -(-timing.tau_theta // timing.tau_p)))
     return scale
+
+
+def _actual_perturbation(amp: np.float32, signs: Any, mismatch: Any) -> Any:
+    """θ = δ·s, times each element's amplitude mismatch where the chip has one: for one array (nodes) or a
+    (weights, bias) pair, with its mismatch alike (an array, or None)."""
+    if isinstance(signs, tuple):
+        return tuple(_actual_perturbation(amp, s, m) for s, m in zip(signs, mismatch))
+    return amp * signs if mismatch is None else amp * mismatch * signs
 
 
 def _copy_pairs(live: list, saved: list) -> None:
