@@ -26,6 +26,7 @@ from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
 from neurosim.nn import compute
 from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
 from neurosim.spec.loader import RunConfig
+from neurosim.spec.workload import TrainSpec
 
 def resolve_timing(config: RunConfig) -> Timing:
     """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
@@ -128,7 +129,8 @@ class Simulation:
         self.net = build_network(config, self.x_train.shape[1:], data.n_classes)
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
-        samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES))
+        samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES),
+                               replacement=workload.train.sampling == "replacement")
         key = streams.key(self.seed, streams.PERTURBATIONS)
         self.why_not_fused = fusable(config) if compiled else "compiled=False"
         if self.why_not_fused is None:
@@ -139,7 +141,8 @@ class Simulation:
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
                                            resolve_amplitude(config), samples,
                                            PerturbationSource(key, self.net, workload.mgd.code,
-                                                              per_layer=workload.mgd.mode == "paper"))
+                                                              per_layer=workload.mgd.mode == "paper"),
+                                           pools_held=workload.network.pool_selection == "held")
         self.coalesce = coalesce
         self.engine = self.make_engine(coalesce)
         self.curves = Curves()
@@ -147,6 +150,7 @@ class Simulation:
         self.target_at: int | None = None
         self.target_time: float | None = None
         self.wall_s = 0.0
+        self._evaluated: dict[tuple[str, int], tuple[np.ndarray, float]] = {}  # (split, n) -> (weights, accuracy)
 
     def make_engine(self, coalesce: bool = True, start: int = 0) -> Engine:
         """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
@@ -157,15 +161,22 @@ class Simulation:
 
     def evaluate(self, size: int | None = None, split: str = "test") -> float:
         """Accuracy of the chip's current (unperturbed) weights on the first ``eval_size`` samples of the test
-        (or training) set; an observer, not charged to the ledger."""
+        (or training) set; an observer, not charged to the ledger. Weights that have not changed since the
+        last evaluation of the same samples (the paper's schedule evaluates every iteration of the
+        learning-rate hold) give the accuracy found then."""
         x, y = (self.x_test, self.dataset.y_test) if split == "test" else (self.x_train, self.dataset.y_train)
         n = min(size or self.config.workload.train.eval_size, len(x))
         weights = self.chip.weights()
+        flat = np.concatenate([a.ravel() for pair in weights for a in pair])
+        seen = self._evaluated.get((split, n))
+        if seen is not None and np.array_equal(seen[0], flat):
+            return seen[1]
         correct = 0
         for start in range(0, n, 1000):
             stop = min(n, start + 1000)
             out = compute.forward(self.net, weights, x[start:stop])
             correct += int((out.argmax(axis=1) == y[start:stop]).sum())
+        self._evaluated[(split, n)] = (flat, correct / n)
         return correct / n
 
     def run(self, progress: Callable[[dict[str, Any]], None] | None = None,
@@ -179,7 +190,7 @@ class Simulation:
         model = self.chip.cost_model
         # stop_at_target: the ledger and the wear are then those of one training to the target
         while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None):
-            next_eval = (self.done // train.eval_interval + 1) * train.eval_interval
+            next_eval = next_evaluation(self.done, train)
             stop = min(self.iterations, next_eval)
             if checkpoint_every:
                 stop = min(stop, (self.done // checkpoint_every + 1) * checkpoint_every)
@@ -273,6 +284,14 @@ class Simulation:
             "wall_time_s": wall,
         }
         return summary
+
+
+def next_evaluation(done: int, train: TrainSpec) -> int:
+    """The iteration of the next evaluation after ``done``: every ``eval_interval``, and under the paper's
+    schedule also after each of the first 999 iterations (the authors log at n < 1000 and every 100)."""
+    if train.eval_schedule == "paper" and done + 1 < 1000:
+        return done + 1
+    return (done // train.eval_interval + 1) * train.eval_interval
 
 
 def network_for(config: RunConfig) -> NetworkShape:

@@ -38,6 +38,9 @@ def same_run(a: dict, b: dict) -> None:
     # and a perturbation held at 250
     ("chip.weights.device.endurance_cycles=300", "chip.weights.device.endurance_spread=0.3",
      "chip.weights.device.failure_mode=low"),  # devices failing after the checkpoint at 250
+    ("mgd.mode=paper", "mgd.batch_size=8", "mgd.tau_x=7", "mgd.tau_p=3", "train.sampling=replacement",
+     "loss.label_smoothing=0.01", "mgd.lr_hold_iterations=100"),  # the authors' recipe: a batch held at 250
+    ("train.sampling=replacement", "mgd.tau_x=3"),                 # compiled chip mode, drawn with replacement
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
     config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)

@@ -211,7 +211,7 @@ def test_minimal_files_take_the_defaults(tmp_path):
     w = load_workload(write(tmp_path, "w.yaml", MINIMAL_WORKLOAD))
     assert w.name == "workload"
     assert w.network.hidden == (8,)
-    assert (w.mgd.mode, w.mgd.optimizer, w.loss) == ("chip", "sgd", "cross_entropy")
+    assert (w.mgd.mode, w.mgd.optimizer, w.loss.kind) == ("chip", "sgd", "cross_entropy")
     assert w.dataset.options == ()
     assert w.train.iterations == 10000
 
@@ -315,7 +315,7 @@ def test_bad_chip_values_name_file_key_and_expectation(tmp_path, body, key, frag
     (MINIMAL_WORKLOAD + "train: {iterations: 0}\n", "train.iterations", ">= 1"),
     (MINIMAL_WORKLOAD + "train: {seed: -1}\n", "train.seed", ">= 0"),
     (MINIMAL_WORKLOAD + "train: {target_accuracy: 2}\n", "train.target_accuracy", "<= 1"),
-    (MINIMAL_WORKLOAD + "loss: hinge\n", "loss", "expected one of cross_entropy, mse"),
+    (MINIMAL_WORKLOAD + "loss: hinge\n", "loss.kind", "expected one of cross_entropy, mse"),
     ("dataset: {name: nist7x7}\nnetwork: {kind: mlp, hidden: 16}\n", "network.hidden", "list"),
     ("dataset: {name: nist7x7}\nnetwork: {kind: mlp, hidden: [16, 0]}\n", "network.hidden[1]", ">= 1"),
     ("dataset: {name: nist7x7}\nnetwork: {kind: cnn}\n", "network.kind", "expected one of mlp, paper_cnn"),

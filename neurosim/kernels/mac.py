@@ -163,6 +163,19 @@ def maxpool2_forward(x: np.ndarray, out: np.ndarray, argmax: np.ndarray) -> None
 
 
 @nb.njit(**_JIT)
+def maxpool2_select(x: np.ndarray, argmax: np.ndarray, out: np.ndarray) -> None:
+    """2x2 max-pool with the winners given: out takes, in each window, the input at ``argmax`` (as
+    :func:`maxpool2_forward` records it), whatever the values are now."""
+    n_batch, out_h, out_w, channels = out.shape
+    for b in range(n_batch):
+        for y in range(out_h):
+            for xx in range(out_w):
+                for c in range(channels):
+                    k = argmax[b, y, xx, c]
+                    out[b, y, xx, c] = x[b, 2 * y + k // 2, 2 * xx + k % 2, c]
+
+
+@nb.njit(**_JIT)
 def maxpool2_backward(grad_out: np.ndarray, argmax: np.ndarray, grad_in: np.ndarray) -> None:
     """Route each pooled gradient back to the input that won the max."""
     grad_in[:] = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.engine.clocks import ClockDomain
 from neurosim.kernels import chipmode as k
+from neurosim.mgd.optimizers import held_updates
 from neurosim.mgd.perturbations import _NODE_STREAM
 from neurosim.mgd.procedures import SampleStream, Timing, chip_mode_scale
 from neurosim.spec.loader import RunConfig
@@ -29,6 +30,7 @@ def fusable(config: RunConfig) -> str | None:
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
         (mgd.code == "bernoulli", "a deterministic perturbation code"),
         (workload.network.kind == "mlp", "convolutional network"),
+        (workload.loss.label_smoothing == 0, "label smoothing"),
         (chip.weights.encoding == "single" and device.levels is None, "devices with finite levels or pairs"),
         (device.write_noise == 0 and device.range_variation == 0 and device.read_noise == 0, "device noise"),
         (chip.perturbation.mismatch == 0, "perturbation mismatch"),
@@ -115,10 +117,10 @@ class FusedChipMode:
         fs[k.F_HEADROOM] = 0.0  # unknown: the first update checks every device's endurance
         ist = np.zeros(k.N_I, dtype=np.int64)
         ist[k.I_STALE] = 1
-        ist[k.I_HOLD] = self.mgd.lr_hold_updates
+        ist[k.I_HOLD] = held_updates(self.mgd, tau)
         ist[k.I_KIND] = k.KIND_WEIGHT if self.mgd.perturbation == "weight" else k.KIND_NODE
         ist[k.I_BASELINE] = 1 if self.mgd.baseline == "antithetic" else 0
-        ist[k.I_LOSS] = k.LOSS_CE if config.workload.loss == "cross_entropy" else k.LOSS_MSE
+        ist[k.I_LOSS] = k.LOSS_CE if config.workload.loss.kind == "cross_entropy" else k.LOSS_MSE
         ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)

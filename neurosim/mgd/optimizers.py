@@ -13,9 +13,16 @@ from neurosim.spec.workload import MGDSpec
 Params = list[tuple[np.ndarray, np.ndarray]]
 
 
+def held_updates(spec: MGDSpec, tau_theta: int) -> int:
+    """How many first updates take no step: ``lr_hold_updates``, or those at or before iteration
+    ``lr_hold_iterations`` (update k comes at iteration k·τθ)."""
+    return spec.lr_hold_updates or spec.lr_hold_iterations // tau_theta
+
+
 class Optimizer:
-    def __init__(self, spec: MGDSpec, shapes: Params) -> None:
+    def __init__(self, spec: MGDSpec, shapes: Params, hold_updates: int = 0) -> None:
         self.spec = spec
+        self.hold_updates = hold_updates
         self.kind = spec.optimizer
         self.step_count = 0
         zeros = [(np.zeros_like(w), np.zeros_like(b)) for w, b in shapes]
@@ -26,7 +33,7 @@ class Optimizer:
         """The change to write for each parameter array, given the gradient estimate."""
         self.step_count += 1
         spec = self.spec
-        lr = 0.0 if self.step_count <= spec.lr_hold_updates else spec.learning_rate
+        lr = 0.0 if self.step_count <= self.hold_updates else spec.learning_rate
         out: Params = []
         for i, pair in enumerate(grads):
             layer = []

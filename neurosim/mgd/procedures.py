@@ -23,25 +23,30 @@ from neurosim.chip.periphery import Accumulators
 from neurosim.engine.clocks import ClockDomain
 from neurosim.io.state import rng_state, set_rng_state
 from neurosim.kernels.updates import scaled_add
-from neurosim.mgd.optimizers import Optimizer
+from neurosim.mgd.optimizers import Optimizer, held_updates
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
 from neurosim.nn.shapes import NetworkShape
-from neurosim.spec.workload import MGDSpec
+from neurosim.spec.workload import LossSpec, MGDSpec
 
 Pairs = list[tuple[np.ndarray, np.ndarray]]
 
 
 class SampleStream:
-    """Training samples in a fresh random order every epoch, from the run's sample stream."""
+    """Training samples from the run's sample stream: in a fresh random order every epoch, or (``replacement``)
+    drawn uniformly with replacement, as the authors' code draws its mini-batches."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, replacement: bool = False) -> None:
         self.x, self.y, self.rng = x, y, rng
-        self.order = rng.permutation(len(y))
+        self.replacement = replacement
+        self.order = np.zeros(0, dtype=np.int64) if replacement else rng.permutation(len(y))
         self.position = 0
 
     def take_indices(self, n: int) -> np.ndarray:
-        """The next ``n`` sample indices; drawing n at once or one at a time gives the same sequence."""
+        """The next ``n`` sample indices; drawing n at once or one at a time gives the same sequence (with
+        replacement: one double per index, floor(u·N), so no generator buffers values between calls)."""
+        if self.replacement:
+            return np.minimum((self.rng.random(n) * len(self.y)).astype(np.int64), len(self.y) - 1)
         index = np.empty(n, dtype=np.int64)
         filled = 0
         while filled < n:
@@ -79,8 +84,8 @@ class Timing:
 class Procedure:
     """State shared by both modes: the chip, the accumulators, the optimizer and the running cost."""
 
-    def __init__(self, chip: Chip, mgd: MGDSpec, loss: str, timing: Timing, amplitude: float,
-                 stream: SampleStream, perturbations: PerturbationSource) -> None:
+    def __init__(self, chip: Chip, mgd: MGDSpec, loss: LossSpec, timing: Timing, amplitude: float,
+                 stream: SampleStream, perturbations: PerturbationSource, pools_held: bool = True) -> None:
         self.chip = chip
         self.net: NetworkShape = chip.net
         self.mgd = mgd
@@ -90,9 +95,10 @@ class Procedure:
         self.stream = stream
         self.source = perturbations
         self.accumulators = Accumulators(chip.spec.accumulator, chip.weights())
-        self.optimizer = Optimizer(mgd, chip.weights())
+        self.optimizer = Optimizer(mgd, chip.weights(), held_updates(mgd, timing.tau_theta))
         self.cost_sum = 0.0
         self.cost_count = 0
+        self.pools_held = pools_held  # perturbed inferences keep the unperturbed max-pool winners
 
     def checkpoint(self) -> dict:
         opt = self.optimizer
@@ -125,27 +131,29 @@ class Procedure:
         return mean
 
     def infer(self, x: np.ndarray, y: np.ndarray, weights: Pairs, *, node_theta: list | None = None,
-              start: int = 0, reuse: compute.Trace | None = None,
-              trace: compute.Trace | None = None, per_sample: bool = False) -> Any:
+              start: int = 0, reuse: compute.Trace | None = None, trace: compute.Trace | None = None,
+              pool_from: compute.Trace | None = None, per_sample: bool = False) -> Any:
         """A batch of inferences through the chip, the cost as the cost circuit measures it; counted.
-        ``per_sample``: every sample's cost, measured one by one, instead of the batch mean."""
+        ``per_sample``: every sample's cost, measured one by one, instead of the batch mean. ``pool_from``:
+        the unperturbed pass whose max-pool winners this one keeps (see :func:`compute.forward`)."""
         out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, reuse=reuse,
-                              trace=trace)
+                              trace=trace, pool_from=pool_from)
         counts = self.chip.counts
         batch = len(x)
         counts.inferences += batch
         counts.macs += batch * self.net.macs
         counts.cost_evaluations += batch
         if per_sample:
-            return self.chip.measure_costs(losses.per_sample_cost(self.loss, out, y))
-        return self.chip.measure_cost(losses.cost(self.loss, out, y))
+            return self.chip.measure_costs(losses.per_sample_cost(self.loss.kind, out, y, self.loss.label_smoothing))
+        return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing))
 
     def accumulate_true_gradient(self, x: np.ndarray, y: np.ndarray) -> float:
         """Backprop mode: one inference, the exact gradient into the accumulators."""
         weights = self.chip.read_weights()
         trace = compute.Trace()
         c0 = self.infer(x, y, weights, trace=trace)
-        grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss, trace.output, y))
+        grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss.kind, trace.output, y,
+                                                                                    self.loss.label_smoothing))
         for index, (dw, db) in enumerate(grads):
             self.accumulators.add(index, dw, db, 1.0, self.cycles_per_step() * self.chip.cycle_s)
         self.record_cost(c0)
@@ -315,14 +323,20 @@ class ChipMode(Procedure):
                 shifted = [(w + tw, b + tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             else:
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            return self.infer(self.x, self.y, shifted, trace=trace)
+            return self.infer(self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
         # the first layer's MAC is the unperturbed baseline's when this inference reads the very weights the
         # baseline read: devices replace their weight arrays when written, and every noisy read is a new array
         same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
                             and weights[0][0] is self.baseline_first_weights)
         return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
-                          reuse=self.baseline_trace if same_first_layer else None)
+                          reuse=self.baseline_trace if same_first_layer else None, pool_from=self.pool_from())
+
+    def pool_from(self) -> compute.Trace | None:
+        """The unperturbed inference whose max-pool winners a perturbed one keeps (held pools; antithetic
+        pairs make no unperturbed inference, so their pools compare live)."""
+        held = self.pools_held and self.mgd.baseline == "unperturbed"
+        return self.baseline_trace if held else None
 
     def _perturbed_pair(self) -> tuple[float, float, compute.Trace]:
         """C(+θ) and C(−θ); node perturbation takes its layer inputs from the + pass."""
@@ -357,10 +371,26 @@ class PaperMode(Procedure):
         layer = self.net.layers[index]
         return layer.parameters if self.mgd.perturbation == "weight" else layer.nodes
 
+    batch: tuple[np.ndarray, np.ndarray] | None = None  # the mini-batch held for τx iterations
+
+    def checkpoint(self) -> dict:
+        held = self.batch
+        return {**super().checkpoint(), "batch_x": None if held is None else held[0],
+                "batch_y": None if held is None else held[1]}
+
+    def restore(self, saved: dict) -> None:
+        super().restore(saved)
+        x = saved.get("batch_x")
+        self.batch = None if x is None else (np.asarray(x), np.asarray(saved["batch_y"]))
+
     def on_iteration(self, iteration: int) -> None:
+        """One iteration of Algorithm 1: a new mini-batch every τx iterations, new signs every τp."""
         batch = self.mgd.batch_size
-        x, y = self.stream.take(batch)
+        if iteration % self.timing.tau_x == 0 or self.batch is None:
+            self.batch = self.stream.take(batch)
+        x, y = self.batch
         self.last_batch = (x, y)  # what this iteration measured (studies compare it with backprop)
+        step = iteration // self.timing.tau_p
         counts = self.chip.counts
         counts.cycles += self.cycles_per_step()
         counts.accumulator_updates += self.net.parameters
@@ -376,36 +406,37 @@ class PaperMode(Procedure):
         else:
             c0 = self.infer(x, y, weights, trace=trace)
         self.record_cost(c0)
+        pools = trace if self.pools_held else None
         dt = self.cycles_per_step() * self.chip.cycle_s
         for index in range(len(self.net.layers)):
             amplitude = self.amplitude / np.sqrt(self.layer_size(index))
             if self.mgd.perturbation == "weight":
-                (sw, sb), (tw, tb) = self.weight_perturbation(iteration, index, amplitude)
+                (sw, sb), (tw, tb) = self.weight_perturbation(step, index, amplitude)
                 shifted = list(weights)
                 w, b = weights[index]
                 shifted[index] = (w + tw, b + tb)
-                delta_c = self.infer(x, y, shifted, start=index, reuse=trace) - c0
+                delta_c = self.infer(x, y, shifted, start=index, reuse=trace, pool_from=pools) - c0
                 self.accumulators.add(index, sw, sb, delta_c, dt)
                 counts.perturbation_toggles += 2 * (sw.size + sb.size)
             elif shared_nodes:
                 # one sign per node for the whole batch; sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased
                 # estimate of the batch-mean cost's gradient with only K_l = nodes_l perturbed elements
-                signs, theta = self.node_perturbation(iteration, index, amplitude, 1)
+                signs, theta = self.node_perturbation(step, index, amplitude, 1)
                 node_theta: list = [None] * len(self.net.layers)
                 node_theta[index] = theta
                 delta_each = self.infer(x, y, weights, node_theta=node_theta, start=index,
-                                        reuse=trace, per_sample=True) - c0_each
+                                        reuse=trace, pool_from=pools, per_sample=True) - c0_each
                 error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
                 dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), error)
                 self.accumulators.add(index, dw, db, 1.0, dt)
                 counts.perturbation_toggles += 2 * signs.size
                 counts.broadcasts += batch - 1  # each sample's cost change (one more below)
             else:
-                signs, theta = self.node_perturbation(iteration, index, amplitude, batch)
+                signs, theta = self.node_perturbation(step, index, amplitude, batch)
                 node_theta = [None] * len(self.net.layers)
                 node_theta[index] = theta
                 delta_c = self.infer(x, y, weights, node_theta=node_theta, start=index,
-                                     reuse=trace) - c0
+                                     reuse=trace, pool_from=pools) - c0
                 dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), signs)
                 self.accumulators.add(index, dw, db, delta_c, dt)
                 counts.perturbation_toggles += 2 * signs.size

@@ -90,16 +90,22 @@ def direct_convolution(layer: LayerShape) -> bool:
     return (pairs <= 4 and width >= 14) or (pairs <= 16 and channels >= 4 and width >= 28)
 
 
-def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None) -> np.ndarray:
-    """Activation and pooling after the MAC; records into ``trace``."""
+def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
+                 winners: np.ndarray | None = None) -> np.ndarray:
+    """Activation and pooling after the MAC; records into ``trace``. With ``winners`` (an unperturbed pass's
+    argmax) the pool passes those inputs on instead of comparing the current values."""
     h = activate(layer.activation, z)
     argmax = None
     out = h
     if layer.pool:
         batch = h.shape[0]
         out = np.empty((batch, *layer.output_shape), dtype=np.float32)
-        argmax = np.empty(out.shape, dtype=np.int8)
-        mac.maxpool2_forward(h, out, argmax)
+        if winners is not None:
+            argmax = winners
+            mac.maxpool2_select(h, winners, out)
+        else:
+            argmax = np.empty(out.shape, dtype=np.int8)
+            mac.maxpool2_forward(h, out, argmax)
     if trace is not None:
         trace.pre.append(z)
         trace.post.append(h)
@@ -109,7 +115,8 @@ def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None) -> np.nd
 
 def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             node_theta: Sequence[np.ndarray | None] | None = None, start: int = 0,
-            reuse: Trace | None = None, trace: Trace | None = None) -> np.ndarray:
+            reuse: Trace | None = None, trace: Trace | None = None,
+            pool_from: Trace | None = None) -> np.ndarray:
     """Run the network on a batch ``x`` (B, *input_shape) and return the output (B, n_outputs).
 
     ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). With ``start`` > 0 the pass
@@ -117,6 +124,12 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     below are unperturbed, so their work is not redone. A node perturbation of layer ``start`` itself (any
     ``start``, no ``trace``) takes that layer's recorded pre-activation, so ``reuse`` must come from these
     weights at that layer: the perturbation comes after the MAC, which is the same as the unperturbed one.
+
+    ``pool_from``: an unperturbed pass of the same samples whose max-pool winners this (perturbed) pass
+    keeps. A perturbation is a small-signal probe: held winners give the pool's linear response, which is
+    what backprop differentiates. Compared afresh, tied inputs (Fashion-MNIST's constant background ties
+    most windows exactly) each see only max(θ) of the window, so node perturbation, which perturbs them
+    independently, would credit each with a fraction of its gradient (1/8 each in a four-way tie).
     """
     batch = x.shape[0]
     a = x
@@ -125,10 +138,11 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         weight, bias = weights[index]
         direct = direct_convolution(layer)
         theta = None if node_theta is None else node_theta[index]
+        winners = None if pool_from is None else pool_from.argmax[index]
         if index == start and reuse is not None and theta is not None and trace is None:
             z = reuse.pre[index].copy()
             z += theta  # as below: float32, and θ must fit z's shape
-            a = finish_layer(layer, z, None)
+            a = finish_layer(layer, z, None, winners)
             continue
         if index == start and start > 0:
             if reuse is None:
@@ -148,7 +162,7 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         if trace is not None:
             trace.inputs.append(a)
             trace.rows.append(rows)
-        a = finish_layer(layer, z, trace)
+        a = finish_layer(layer, z, trace, winners)
     out = a.reshape(batch, net.n_outputs)
     if trace is not None:
         trace.output = out
@@ -204,11 +218,18 @@ def init_weights(net: NetworkShape, rng: np.random.Generator, scheme: str = "aut
     with biases uniform in ±1/sqrt(fan_in): with zero biases, a zero input patch (Fashion-MNIST's background)
     puts pre-activations exactly on ReLU's kink, where a ±δ perturbation sees a slope of 1/2 and backprop 0.
     ``pytorch``: PyTorch's default, weight and bias uniform in ±1/sqrt(fan_in) (signals shrink by ~sqrt(1/6)
-    per ReLU layer, so deep narrow nets stall).
+    per ReLU layer, so deep narrow nets stall). ``glorot``: Flux's glorot_uniform, as the authors' code
+    initialises: bound sqrt(6/(fan_in + fan_out)) with both counted over the kernel (9·C_in and 9·C_out for
+    a 3x3 convolution); biases zero.
     """
     weights = []
     for layer in net.layers:
-        if scheme == "pytorch":
+        if scheme == "glorot":
+            fan_out = layer.fan_out * (9 if layer.kind == "conv3x3" else 1)
+            bound = np.sqrt(6.0 / (layer.fan_in + fan_out))
+            w = rng.uniform(-bound, bound, size=(layer.fan_in, layer.fan_out)).astype(np.float32)
+            b = np.zeros(layer.fan_out, dtype=np.float32)
+        elif scheme == "pytorch":
             bound = 1.0 / np.sqrt(layer.fan_in)
             b = rng.uniform(-bound, bound, size=layer.fan_out).astype(np.float32)
             w = rng.uniform(-bound, bound, size=(layer.fan_in, layer.fan_out)).astype(np.float32)

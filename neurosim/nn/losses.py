@@ -1,7 +1,8 @@
 """Costs the chip's cost circuit computes: softmax cross-entropy and mean squared error.
 
 Costs are computed in float64 from the float32 outputs, so that the small cost differences of MGD
-(ΔC of order δ·|∇C|) are not lost to rounding.
+(ΔC of order δ·|∇C|) are not lost to rounding. Label smoothing α turns the one-hot target into
+(1-α)·one-hot + α/classes (Flux's ``label_smoothing``, as the authors' code applies it).
 """
 
 from __future__ import annotations
@@ -9,39 +10,45 @@ from __future__ import annotations
 import numpy as np
 
 
-def per_sample_cost(kind: str, output: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _targets(out: np.ndarray, labels: np.ndarray, smoothing: float) -> np.ndarray:
+    target = np.full_like(out, smoothing / out.shape[1])
+    target[np.arange(out.shape[0]), labels] += 1.0 - smoothing
+    return target
+
+
+def per_sample_cost(kind: str, output: np.ndarray, labels: np.ndarray, smoothing: float = 0.0) -> np.ndarray:
     """ρ for each sample of a batch (float64)."""
     out = output.astype(np.float64)
     if kind == "cross_entropy":
         shifted = out - out.max(axis=1, keepdims=True)
         log_z = np.log(np.exp(shifted).sum(axis=1))
-        return log_z - shifted[np.arange(out.shape[0]), labels]
-    target = np.zeros_like(out)
-    target[np.arange(out.shape[0]), labels] = 1.0
-    return ((out - target) ** 2).mean(axis=1)
+        rho = log_z - shifted[np.arange(out.shape[0]), labels]
+        if smoothing:  # -Σ t·log p = log Z - (1-α)·z_label - (α/K)·Σ z
+            rho = log_z - (1.0 - smoothing) * shifted[np.arange(out.shape[0]), labels] \
+                - smoothing / out.shape[1] * shifted.sum(axis=1)
+        return rho
+    return ((out - _targets(out, labels, smoothing)) ** 2).mean(axis=1)
 
 
-def cost(kind: str, output: np.ndarray, labels: np.ndarray) -> float:
+def cost(kind: str, output: np.ndarray, labels: np.ndarray, smoothing: float = 0.0) -> float:
     """C: the mean of ρ over the batch. One sample (chip mode, every cycle) takes a shorter way to the same
     number: its ρ is exactly the mean, and numpy's per-call costs were most of a single sample's cost."""
-    if output.shape[0] == 1 and kind == "cross_entropy":
+    if output.shape[0] == 1 and kind == "cross_entropy" and not smoothing:
         out = output[0].astype(np.float64)
         shifted = out - out.max()
         return float(np.log(np.exp(shifted).sum()) - shifted[labels[0]])
-    rho = per_sample_cost(kind, output, labels)
+    rho = per_sample_cost(kind, output, labels, smoothing)
     return float(rho[0]) if rho.size == 1 else float(rho.mean())
 
 
-def cost_gradient(kind: str, output: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def cost_gradient(kind: str, output: np.ndarray, labels: np.ndarray, smoothing: float = 0.0) -> np.ndarray:
     """dC/d(output) for the batch-mean cost (float32)."""
     out = output.astype(np.float64)
     batch = out.shape[0]
-    target = np.zeros_like(out)
-    target[np.arange(batch), labels] = 1.0
+    target = _targets(out, labels, smoothing)
     if kind == "cross_entropy":
         shifted = np.exp(out - out.max(axis=1, keepdims=True))
         grad = shifted / shifted.sum(axis=1, keepdims=True) - target
     else:
         grad = 2.0 * (out - target) / out.shape[1]
     return (grad / batch).astype(np.float32)
-

@@ -186,12 +186,16 @@ def mapping(*, default: Any = (), key: str | None = None, doc: str = "") -> Any:
     return _field(parse, default, key, doc, is_mapping=True)
 
 
-def nested(cls: type, *, optional: bool = False, key: str | None = None, doc: str = "") -> Any:
-    """A sub-section; absent means all of its defaults (or None when ``optional``)."""
+def nested(cls: type, *, optional: bool = False, key: str | None = None, shorthand: str | None = None,
+           doc: str = "") -> Any:
+    """A sub-section; absent means all of its defaults (or None when ``optional``). With ``shorthand``, a
+    plain value stands for the section with only that key set (``loss: mse`` = ``loss: {kind: mse}``)."""
 
     def parse(value: Any, file: str, path: str) -> Any:
         if value is None and optional:
             return None
+        if shorthand is not None and not isinstance(value, Mapping) and value is not None:
+            value = {shorthand: value}
         return build(cls, {} if value is None else value, file, path)
 
     default = None if optional else _REQUIRED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neurosim.errors import ConfigError
 from neurosim.spec.fields import choice, flag, int_list, integer, mapping, nested, number, text
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
@@ -24,9 +25,17 @@ class NetworkSpec:
     hidden: tuple[int, ...] = int_list(default=(), min_value=1, doc="mlp: hidden layer widths")
     activation: str = choice(ACTIVATIONS, default="relu", doc="hidden-layer activation")
     output_activation: str = choice(ACTIVATIONS, default="identity", doc="output-layer activation")
-    init: str = choice(("auto", "auto_bias", "pytorch"), default="auto",
+    init: str = choice(("auto", "auto_bias", "pytorch", "glorot"), default="auto",
                        doc="auto: He before ReLU, LeCun otherwise, zero biases; auto_bias: the same with biases "
-                           "uniform in ±1/sqrt(fan_in); pytorch: everything uniform in ±1/sqrt(fan_in)")
+                           "uniform in ±1/sqrt(fan_in); pytorch: everything uniform in ±1/sqrt(fan_in); glorot: "
+                           "Glorot (Xavier) uniform, fan-in and fan-out over the kernel, zero biases (the "
+                           "authors' code)")
+    pool_selection: str = choice(("held", "live"), default="held",
+                                 doc="max-pool winners in a perturbed inference: held from the unperturbed "
+                                     "inference of the same samples (the pool's linear response; node "
+                                     "perturbation is unbiased at ties), or live, compared afresh (the "
+                                     "authors' code; biased where inputs tie, as on a constant background). "
+                                     "Antithetic pairs have no unperturbed inference and always compare live")
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,16 @@ class MGDSpec:
     beta2: float = number(default=0.999, min_value=0.0, max_value=1.0, doc="Adam: decay of the second moment")
     epsilon: float = number(default=1e-8, min_value=0.0, allow_min=False, doc="Adam: added to sqrt(v)")
     lr_hold_updates: int = integer(default=0, min_value=0,
-                                   doc="weight updates with the learning rate held at zero (paper: 1000)")
+                                   doc="weight updates with the learning rate held at zero")
+    lr_hold_iterations: int = integer(default=0, min_value=0,
+                                      doc="iterations (chip mode: cycles) with the learning rate held at zero: "
+                                          "an update at or before this iteration takes no step, though the "
+                                          "optimizer's moments still move (the authors' code: 1000)")
+
+    def check(self, file: str, path: str) -> None:
+        if self.lr_hold_updates and self.lr_hold_iterations:
+            raise ConfigError(file, f"{path}.lr_hold_iterations",
+                              "hold the learning rate by updates or by iterations, not both")
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,26 @@ class TrainSpec:
                                     doc="test accuracy whose first crossing is reported as iterations_to_target")
     seed: int = integer(default=0, min_value=0, doc="seed of every random stream of the run (--seed overrides)")
     stop_at_target: bool = flag(default=False, doc="end the run at the evaluation that first reaches target_accuracy")
+    eval_schedule: str = choice(("interval", "paper"), default="interval",
+                                doc="interval: every eval_interval iterations; paper: also at every iteration "
+                                    "below 1000, as the authors' code logs")
+    sampling: str = choice(("epochs", "replacement"), default="epochs",
+                           doc="training samples in a fresh random order every epoch, or drawn uniformly with "
+                               "replacement (the authors' code)")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The cost the chip's cost circuit computes; ``loss: cross_entropy`` is short for ``loss: {kind: ...}``."""
+
+    kind: str = choice(("cross_entropy", "mse"), default="cross_entropy",
+                       doc="softmax cross-entropy on the outputs, or mean squared error against one-hot targets")
+    label_smoothing: float = number(default=0.0, min_value=0.0, max_value=1.0, allow_min=True,
+                                    doc="α: training targets (1-α)·one-hot + α/classes (the authors' code: 0.01)")
+
+    def check(self, file: str, path: str) -> None:
+        if self.label_smoothing >= 1.0:
+            raise ConfigError(file, f"{path}.label_smoothing", f"expected a value < 1, got {self.label_smoothing!r}")
 
 
 @dataclass(frozen=True)
@@ -82,8 +120,7 @@ class WorkloadSpec:
     name: str = text(default="workload", doc="a short name for reports")
     dataset: DatasetSpec = nested(DatasetSpec)
     network: NetworkSpec = nested(NetworkSpec)
-    loss: str = choice(("cross_entropy", "mse"), default="cross_entropy",
-                       doc="softmax cross-entropy on the outputs, or mean squared error against one-hot targets")
+    loss: LossSpec = nested(LossSpec, shorthand="kind")
     mgd: MGDSpec = nested(MGDSpec)
     train: TrainSpec = nested(TrainSpec)
     description: str = text(default="-", doc="free text")

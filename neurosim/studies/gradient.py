@@ -100,7 +100,8 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
             weights = sim.chip.weights()
             trace = compute.Trace()
             out = compute.forward(net, weights, x, trace=trace)
-            gradient[:] = _flat(compute.backward(net, weights, trace, losses.cost_gradient(procedure.loss, out, y)),
+            gradient[:] = _flat(compute.backward(net, weights, trace, losses.cost_gradient(procedure.loss.kind, out, y,
+                                                                          procedure.loss.label_smoothing)),
                                 [1.0] * len(net.layers))
         true_sum[:] += gradient
         done += 1

@@ -1,0 +1,163 @@
+"""The authors' recipe as options: Glorot initialisation, label smoothing, sampling with replacement, the
+learning-rate hold in iterations, τx and τp in paper mode, and the paper's evaluation schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TINY_PARITY, config_with
+
+from neurosim.errors import ConfigError
+from neurosim.mgd.optimizers import held_updates
+from neurosim.mgd.procedures import PaperMode, SampleStream
+from neurosim.nn import compute, losses
+from neurosim.nn.shapes import paper_cnn
+from neurosim.simulation import Simulation, next_evaluation
+
+
+def test_glorot_bounds_count_the_kernel_and_biases_are_zero() -> None:
+    net = paper_cnn(2, (28, 28, 1), 10, "tanh", "identity")
+    weights = compute.init_weights(net, np.random.default_rng(0), "glorot")
+    for layer, (w, b) in zip(net.layers, weights):
+        taps = 9 if layer.kind == "conv3x3" else 1
+        bound = np.sqrt(6.0 / (layer.fan_in + taps * layer.fan_out))   # conv: 9·C_in + 9·C_out
+        assert np.abs(w).max() <= bound
+        assert np.abs(w).max() > 0.9 * bound            # uniform over the whole range, not a narrower one
+        assert not b.any()
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "mse"])
+def test_label_smoothing_cost_and_gradient(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    out = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 5)
+    alpha = 0.1
+    target = np.full((5, 4), alpha / 4)
+    target[np.arange(5), y] += 1 - alpha
+    z = out.astype(np.float64)
+    if kind == "cross_entropy":
+        logp = z - z.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        expected = -(target * logp).sum(axis=1)
+    else:
+        expected = ((z - target) ** 2).mean(axis=1)
+    assert np.allclose(losses.per_sample_cost(kind, out, y, alpha), expected, rtol=1e-12)
+    assert losses.cost(kind, out[:1], y[:1], alpha) == pytest.approx(expected[0], rel=1e-12)
+    grad = losses.cost_gradient(kind, out, y, alpha).astype(np.float64)
+    eps = 1e-4
+    for i, j in [(0, 0), (2, 3), (4, 1)]:
+        up, down = z.copy(), z.copy()
+        up[i, j] += eps
+        down[i, j] -= eps
+        numeric = (losses.per_sample_cost(kind, up, y, alpha).mean()
+                   - losses.per_sample_cost(kind, down, y, alpha).mean()) / (2 * eps)
+        assert grad[i, j] == pytest.approx(numeric, rel=1e-3, abs=1e-7)
+    # and smoothing changes the cost: the test is not passing through the unsmoothed formula
+    assert not np.allclose(losses.per_sample_cost(kind, out, y, 0.0), expected)
+
+
+def test_loss_shorthand_and_section_are_the_same() -> None:
+    short = config_with("loss=mse").workload.loss
+    section = config_with("loss={kind: mse, label_smoothing: 0}").workload.loss
+    assert short == section and short.kind == "mse"
+    with pytest.raises(ConfigError, match="loss.label_smoothing"):
+        config_with("loss={kind: cross_entropy, label_smoothing: 1.0}")
+
+
+def test_sampling_with_replacement_repeats_and_is_the_same_in_any_chunks() -> None:
+    x = np.zeros((10, 1), np.float32)
+    y = np.arange(10)
+    whole = SampleStream(x, y, np.random.default_rng(5), replacement=True).take_indices(300)
+    one_by_one = SampleStream(x, y, np.random.default_rng(5), replacement=True)
+    pieces = np.concatenate([one_by_one.take_indices(n) for n in (1, 7, 92, 200)])
+    assert np.array_equal(whole, pieces)
+    assert whole.min() >= 0 and whole.max() <= 9
+    assert len(set(whole[:10].tolist())) < 10 or len(set(whole[10:20].tolist())) < 10  # repeats within an epoch
+    epochs = SampleStream(x, y, np.random.default_rng(5)).take_indices(10)
+    assert sorted(epochs.tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("hold, tau_theta, expected", [(1000, 1, 1000), (1000, 1000, 1), (1000, 300, 3),
+                                                       (999, 1000, 0)])
+def test_learning_rate_hold_in_iterations(hold: int, tau_theta: int, expected: int) -> None:
+    mgd = config_with(f"mgd.lr_hold_iterations={hold}").workload.mgd
+    assert held_updates(mgd, tau_theta) == expected
+
+
+def test_learning_rate_hold_by_updates_and_iterations_is_refused() -> None:
+    with pytest.raises(ConfigError, match="mgd.lr_hold_iterations"):
+        config_with("mgd.lr_hold_updates=5", "mgd.lr_hold_iterations=10")
+
+
+def test_held_iterations_leave_the_weights_alone_and_then_train() -> None:
+    config = config_with(*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=4", "mgd.lr_hold_iterations=30",
+                         "mgd.learning_rate=0.5", "train.eval_interval=10")
+    sim = Simulation(config, iterations=60)
+    before = [w.copy() for w, _ in sim.chip.weights()]
+    sim.engine.run_until(30)
+    assert all(np.array_equal(a, w) for a, (w, _) in zip(before, sim.chip.weights()))
+    sim.engine.run_until(31)
+    assert not all(np.array_equal(a, w) for a, (w, _) in zip(before, sim.chip.weights()))
+
+
+def test_paper_mode_holds_the_batch_for_tau_x_and_the_signs_for_tau_p() -> None:
+    config = config_with(*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=4", "mgd.tau_x=3", "mgd.tau_p=2",
+                         "train.sampling=replacement", "mgd.learning_rate=0")
+    sim = Simulation(config, iterations=12)
+    procedure = sim.procedure
+    assert isinstance(procedure, PaperMode)
+    batches, signs = [], []
+    original = procedure.weight_perturbation
+
+    def spy(step: int, index: int, amplitude: float):  # type: ignore[no-untyped-def]
+        if index == 0:
+            signs.append(step)
+        return original(step, index, amplitude)
+
+    procedure.weight_perturbation = spy  # type: ignore[method-assign]
+    for n in range(1, 7):
+        sim.engine.run_until(n)
+        batches.append(procedure.batch[0].copy())
+    assert signs == [0, 0, 1, 1, 2, 2]
+    assert np.array_equal(batches[0], batches[2]) and np.array_equal(batches[3], batches[5])
+
+
+def test_paper_evaluation_schedule() -> None:
+    train = config_with("train.eval_schedule=paper", "train.eval_interval=100").workload.train
+    assert [next_evaluation(n, train) for n in (0, 1, 500, 998, 999, 1000, 1050)] == \
+        [1, 2, 501, 999, 1000, 1100, 1100]
+    plain = config_with("train.eval_interval=100").workload.train
+    assert next_evaluation(0, plain) == 100
+
+
+def test_unchanged_weights_are_not_evaluated_again() -> None:
+    config = config_with(*TINY_PARITY)
+    sim = Simulation(config, iterations=10)
+    first = sim.evaluate()
+    calls = []
+    original = compute.forward
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    compute.forward = counting
+    try:
+        assert sim.evaluate() == first and not calls
+        sim.chip.write([(np.full_like(w, 0.05), np.zeros_like(b)) for w, b in sim.chip.weights()], 1e-6)
+        sim.evaluate()
+        assert calls
+    finally:
+        compute.forward = original
+
+
+def test_the_recipe_workload_line_by_line() -> None:
+    """workloads/fashion-cnn.yaml is the authors' recipe (../shared/paper/reference-recipe.md)."""
+    w = config_with(workload="workloads/fashion-cnn.yaml").workload
+    assert (w.network.kind, w.network.activation, w.network.output_activation, w.network.init) == \
+        ("paper_cnn", "tanh", "identity", "glorot")
+    assert (w.loss.kind, w.loss.label_smoothing) == ("cross_entropy", 0.01)
+    assert (w.mgd.mode, w.mgd.batch_size, w.mgd.amplitude, w.mgd.normalize) == ("paper", 100, 0.01, "gamma")
+    assert (w.mgd.tau_p, w.mgd.lr_hold_iterations) == (1, 1000)
+    assert (w.train.sampling, w.train.eval_schedule, w.train.eval_interval) == ("replacement", "paper", 100)
+    assert w.train.eval_size >= 10000
