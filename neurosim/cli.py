@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from neurosim.errors import ConfigError, DataError, NeurosimError
+from neurosim.results import json_safe
 
 EXIT_USAGE = 2
 logger = logging.getLogger("neurosim")
@@ -110,16 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 @contextmanager
 def _workload_context(config: Any) -> Iterator[None]:
     """Errors found while building from the workload (its data set, its network on that data) name its file."""
@@ -188,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    summary = _json_safe(result.summary)
+    summary = json_safe(result.summary)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -245,7 +236,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from neurosim.chip.estimate import estimate, estimate_summary, from_run
     from neurosim.errors import ConfigError
     from neurosim.io.runfile import read_summary
-    from neurosim.simulation import network_for, resolve_clock, resolve_timing
+    from neurosim.model import build
     from neurosim.spec import load_config
     from neurosim.spec.units import QuantityError, format_duration, format_quantity, parse_quantity
 
@@ -264,7 +255,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             raise NeurosimError(f"{args.from_run}: a run of {summary.get('workload')} on {summary.get('chip')}, "
                                 f"not of {config.workload.name} on {config.chip.name}")
         # the run's own clock unless --clock asks for another (checked against the chip's stages)
-        clock_hz = resolve_clock(config, override if override is not None else summary["clock_hz"])
+        clock_hz = build(config, clock_override_hz=override if override is not None else summary["clock_hz"]).clock_hz
         n = args.scale_to or summary["iterations"]
         if n < 1:
             raise NeurosimError("--scale-to: expected a whole number >= 1")
@@ -272,11 +263,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     else:
         if args.iterations < 1:
             raise NeurosimError("--iterations: expected a whole number >= 1")
-        clock_hz = resolve_clock(config, override)
-        timing = resolve_timing(config)
-        net = network_for(config)
-        result = estimate(config, net, args.iterations, clock_hz, timing.tau_p, timing.tau_x, timing.tau_theta)
-    out = _json_safe(estimate_summary(config, result))
+        result = estimate(build(config, clock_override_hz=override), args.iterations)
+    out = json_safe(estimate_summary(config, result))
     if args.json:
         print(json.dumps(out))
         return 0
@@ -325,7 +313,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                             data_dir=args.data_dir, stop_at_threshold=not args.full,
                             fresh_batches=args.fresh_batches)
     if args.json:
-        print(json.dumps(_json_safe(result)))
+        print(json.dumps(json_safe(result)))
         return 0
     print(f"gradient estimation, {result['workload']} on {result['chip']}: {result['mode']} mode, "
           f"{result['perturbation']} perturbation, cosine threshold {result['threshold']}")

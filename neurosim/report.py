@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.results import json_safe
 from neurosim.errors import NeurosimError
 from neurosim.io import ensure_folder
 
@@ -120,7 +121,8 @@ def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> d
         return None
     import yaml
 
-    from neurosim.simulation import network_for
+    from neurosim.data import task_shape
+    from neurosim.model import build_network, network_input_shape
     from neurosim.spec.fields import build
     from neurosim.spec.loader import RunConfig
     from neurosim.spec.workload import WorkloadSpec
@@ -129,7 +131,10 @@ def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> d
         workload = build(WorkloadSpec, yaml.safe_load(workload_yaml), "<run file>")
         # The network's shape depends on the workload alone; the stored chip YAML is not needed (and in
         # files written before `clock: auto` was stored as "auto", it does not load back).
-        net = network_for(RunConfig(None, workload, "<run file>", "<run file>"))  # type: ignore[arg-type]
+        data = workload.dataset
+        shape, n_classes = task_shape(data.name, data.classes, dict(data.options))
+        net = build_network(RunConfig(None, workload, "<run file>", "<run file>"),  # type: ignore[arg-type]
+                            network_input_shape(shape, workload.network.kind), n_classes)
     except (NeurosimError, AttributeError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return None
     shapes = {layer.name: (layer.fan_in + 1, layer.fan_out) for layer in net.layers}
@@ -239,9 +244,7 @@ def format_table(runs: Sequence[RunData]) -> str:
 def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     """The summaries as stored, each with the file it came from and whether the run had finished;
     non-finite numbers become null."""
-    from neurosim.cli import _json_safe  # imported here: cli imports this module
-
-    return [_json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary}) for run in runs]
+    return [json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary}) for run in runs]
 
 
 # ---- plots --------------------------------------------------------------------------------------------

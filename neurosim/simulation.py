@@ -16,99 +16,20 @@ import numpy as np
 
 from neurosim import streams
 from neurosim.chip.chip import Chip
-from neurosim.chip.timing import resolve_clock_hz
-from neurosim.data import Dataset, load_dataset, task_shape
-from neurosim.engine.clocks import Engine
-from neurosim.errors import ConfigError
+from neurosim.data import Dataset, load_dataset
+from neurosim.engine.clocks import ClockDomain, Engine
 from neurosim.mgd.fused import FusedChipMode, fusable
 from neurosim.mgd.perturbations import PerturbationSource
-from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
+from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream
+from neurosim.model import build, to_network_layout
 from neurosim.nn import compute
-from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
+from neurosim.results import Curves, RunResult
 from neurosim.spec.loader import RunConfig
 from neurosim.spec.workload import TrainSpec
-
-def resolve_timing(config: RunConfig) -> Timing:
-    """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
-    mgd, chip = config.workload.mgd, config.chip.timing
-    timing = Timing(mgd.tau_p or chip.tau_p, mgd.tau_x or chip.tau_x, mgd.tau_theta or chip.tau_theta)
-    if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
-        raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
-    if (mgd.code != "bernoulli" and mgd.mode == "paper" and mgd.perturbation == "node"
-            and mgd.node_batch == "independent" and mgd.batch_size > 1):
-        raise ConfigError(config.workload_file, "mgd.code", f"a deterministic code ({mgd.code}) cannot perturb "
-                          "every sample of a batch independently: use mgd.node_batch: shared, or mgd.code: bernoulli")
-    return timing
-
-
-def inferences_per_cycle(config: RunConfig) -> int:
-    """Chip mode's worst cycle holds two inferences (perturbed + baseline, or a ± pair); otherwise one."""
-    mgd = config.workload.mgd
-    return 2 if mgd.mode == "chip" and mgd.perturbation != "backprop" else 1
-
-
-def resolve_clock(config: RunConfig, override_hz: float | None = None) -> float:
-    return resolve_clock_hz(config.chip, inferences_per_cycle(config), config.chip_file, override_hz)
-
-
-def resolve_amplitude(config: RunConfig) -> float:
-    """δ: the workload's if it sets one (it reprograms the transistors' bias), else the chip's."""
-    return config.workload.mgd.amplitude or config.chip.perturbation.amplitude
-
-
-def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:
-    net = config.workload.network
-    if net.kind == "paper_cnn":
-        return paper_cnn(net.width, input_shape, n_classes, net.activation, net.output_activation)
-    return mlp(input_shape, net.hidden, n_classes, net.activation, net.output_activation)
-
-
-def to_network_layout(x: np.ndarray, kind: str) -> np.ndarray:
-    """Data sets give (n, C, H, W); the crossbar kernels use NHWC, an MLP flat vectors."""
-    if kind == "paper_cnn":
-        if x.ndim != 4:
-            raise ConfigError(None, "network.kind", f"paper_cnn needs image data, got samples of shape {x.shape[1:]}")
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
-    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
-
 
 def load_task(config: RunConfig, data_dir: str | None) -> Dataset:
     spec = config.workload.dataset
     return load_dataset(spec.name, data_dir=data_dir, classes=spec.classes, seed=0, options=dict(spec.options))
-
-
-@dataclass
-class Curves:
-    """One entry per evaluation: the learning curves and the ledger over time."""
-
-    iteration: list[int] = field(default_factory=list)
-    simulated_time_s: list[float] = field(default_factory=list)
-    write_stall_s: list[float] = field(default_factory=list)
-    weight_updates: list[int] = field(default_factory=list)
-    write_pulses: list[int] = field(default_factory=list)
-    energy_j: list[float] = field(default_factory=list)
-    train_cost: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
-    energy_mac_reads_j: list[float] = field(default_factory=list)
-    energy_perturbation_toggles_j: list[float] = field(default_factory=list)
-    energy_cost_evaluations_j: list[float] = field(default_factory=list)
-    energy_bus_broadcasts_j: list[float] = field(default_factory=list)
-    energy_accumulator_updates_j: list[float] = field(default_factory=list)
-    energy_weight_writes_j: list[float] = field(default_factory=list)
-
-    def as_arrays(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v) for k, v in self.__dict__.items()}
-
-
-@dataclass
-class RunResult:
-    summary: dict[str, Any]
-    curves: Curves
-    config: RunConfig
-    wear: list[np.ndarray]
-    failed: list[np.ndarray]
-    layer_names: list[str]
 
 
 class Simulation:
@@ -119,14 +40,13 @@ class Simulation:
         workload = config.workload
         self.seed = workload.train.seed if seed is None else seed
         self.iterations = workload.train.iterations if iterations is None else iterations
-        self.timing = resolve_timing(config)
-        self.clock_hz = resolve_clock(config)
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
         kind = workload.network.kind
         self.x_train = to_network_layout(data.x_train, kind)
         self.x_test = to_network_layout(data.x_test, kind)
-        self.net = build_network(config, self.x_train.shape[1:], data.n_classes)
+        self.model = model = build(config, input_shape=self.x_train.shape[1:], n_classes=data.n_classes)
+        self.net, self.timing, self.clock_hz = model.net, model.timing, model.clock_hz
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES),
@@ -134,12 +54,12 @@ class Simulation:
         key = streams.key(self.seed, streams.PERTURBATIONS)
         self.why_not_fused = fusable(config) if compiled else "compiled=False"
         if self.why_not_fused is None:
-            self.procedure = FusedChipMode(self.chip, config, self.timing, resolve_amplitude(config), samples, key,
+            self.procedure = FusedChipMode(self.chip, config, self.timing, model.amplitude, samples, key,
                                            self.x_train, data.y_train)
         else:
             procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
-                                           resolve_amplitude(config), samples,
+                                           model.amplitude, samples,
                                            PerturbationSource(key, self.net, workload.mgd.code,
                                                               per_layer=workload.mgd.mode == "paper"),
                                            pools_held=workload.network.pool_selection == "held")
@@ -157,7 +77,10 @@ class Simulation:
         the clock domains stepped event by event. (``compiled=False`` forces the Python chip-mode procedure,
         the reference the compiled kernels are tested against.)"""
         stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
-        return Engine(self.procedure.domains(), stretch=stretch, start=start)
+        actions = self.procedure.actions()
+        domains = [ClockDomain(slot.name, slot.period, slot.phase, actions[slot.name], slot.first)
+                   for slot in self.model.schedule]
+        return Engine(domains, stretch=stretch, start=start)
 
     def evaluate(self, size: int | None = None, split: str = "test") -> float:
         """Accuracy of the chip's current (unperturbed) weights on the first ``eval_size`` samples of the test
@@ -261,11 +184,7 @@ class Simulation:
             "seed": self.seed,
             "iterations": self.done,
             "iterations_planned": self.iterations,
-            "tau_p": self.timing.tau_p,
-            "tau_x": self.timing.tau_x,
-            "tau_theta": self.timing.tau_theta,
-            "clock_hz": self.clock_hz,
-            "amplitude": self.procedure.amplitude,
+            **self.model.resolved(),
             "parameters": self.net.parameters,
             "simulated_time_s": model.time_s(counts),
             "energy_j": model.energy_j(counts),
@@ -294,20 +213,10 @@ def next_evaluation(done: int, train: TrainSpec) -> int:
     return (done // train.eval_interval + 1) * train.eval_interval
 
 
-def network_for(config: RunConfig) -> NetworkShape:
-    """The network a config describes, from the data set's shape alone (no data is read)."""
-    spec = config.workload.dataset
-    shape, n_classes = task_shape(spec.name, spec.classes, dict(spec.options))
-    kind = config.workload.network.kind
-    input_shape = to_network_layout(np.zeros((1, *shape), np.float32), kind).shape[1:]
-    return build_network(config, input_shape, n_classes)
-
-
 def describe(config: RunConfig) -> dict[str, Any]:
     """The network as mapped onto the chip, without training and without reading the data."""
-    resolve_timing(config)  # the same consistency checks as a training run
-    clock_hz = resolve_clock(config)
-    net = network_for(config)
+    model = build(config)
+    clock_hz, net = model.clock_hz, model.net
     xbar = config.chip.crossbar
     layers = [{
         "name": layer.name, "kind": layer.kind, "input_shape": list(layer.in_shape),

@@ -51,6 +51,7 @@ from typing import Any
 import yaml
 
 from neurosim.errors import ConfigError, NeurosimError
+from neurosim.results import json_safe
 from neurosim.io import ensure_folder
 from neurosim.spec import RunConfig
 
@@ -349,12 +350,6 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _json_safe(value: Any) -> Any:
-    from neurosim.cli import _json_safe as safe  # imported here: cli imports this module
-
-    return safe(value)
-
-
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -374,7 +369,7 @@ def write_results(rows: Sequence[dict[str, Any]], out_dir: Path) -> None:
     for row in rows:
         writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
     _atomic_write(out_dir / "results.csv", buffer.getvalue())
-    _atomic_write(out_dir / "results.json", json.dumps(_json_safe(list(rows)), indent=1) + "\n")
+    _atomic_write(out_dir / "results.json", json.dumps(json_safe(list(rows)), indent=1) + "\n")
 
 
 Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
@@ -549,7 +544,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     rows = run_sweep(args.sweep, args.out, args.workers, args.scheduler, data_dir=args.data_dir,
                      progress=progress)
     if args.json:
-        print(json.dumps(_json_safe(rows)))
+        print(json.dumps(json_safe(rows)))
     else:
         print(format_results(rows, [k for k, _ in spec.grid]))
         out = Path(args.out) if args.out else spec.out

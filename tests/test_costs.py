@@ -21,7 +21,12 @@ from neurosim.cli import main
 from neurosim.errors import ConfigError
 from neurosim.io.runfile import write_run
 from neurosim.nn.shapes import mlp
-from neurosim.simulation import Simulation, resolve_clock
+from neurosim.model import build as build_model
+from neurosim.simulation import Simulation
+
+
+def resolve_clock(config) -> float:
+    return build_model(config).clock_hz
 from neurosim.spec.chip import AccumulatorSpec, ChipSpec, CostCircuitSpec
 from neurosim.spec.fields import build
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY_PARITY, config_with
 
 from neurosim.errors import ConfigError
-from neurosim.mgd.optimizers import held_updates
+from neurosim.model import held_updates
 from neurosim.mgd.procedures import PaperMode, SampleStream
 from neurosim.nn import compute, losses
 from neurosim.nn.shapes import paper_cnn

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import REPO, TINY_PARITY, call_cli, config_with
 
+from neurosim.results import json_safe
 from neurosim import cli
 from neurosim.io.runfile import read_curves, read_summary
 from neurosim.report import (
@@ -106,7 +107,7 @@ def test_json_is_the_summaries(capsys: pytest.CaptureFixture, runs: dict[str, Pa
     assert [d["run_file"] for d in data] == [str(runs["worn"]), str(runs["ref"])]
     assert [d["complete"] for d in data] == [True, True]
     for entry, key in zip(data, ("worn", "ref")):
-        expected = cli._json_safe(read_summary(runs[key]))
+        expected = json_safe(read_summary(runs[key]))
         assert {k: v for k, v in entry.items() if k not in ("run_file", "complete")} == expected
 
 

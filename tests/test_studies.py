@@ -99,7 +99,7 @@ def test_deterministic_codes_find_the_gradient_within_about_one_period(mode: str
 
 def test_a_deterministic_code_cannot_perturb_samples_independently() -> None:
     from neurosim.errors import ConfigError
-    from neurosim.simulation import resolve_timing
+    from neurosim.model import resolve_timing
     from neurosim.spec import load_config
     config = load_config(str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml"),
                          [*TINY_PARITY, "mgd.mode=paper", "mgd.perturbation=node", "mgd.node_batch=independent",

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TINY_PARITY, call_cli, config_with
 
+from neurosim.results import json_safe
 from neurosim import cli
 from neurosim.io.runfile import read_curves, read_summary
 from neurosim.sweep import (
@@ -102,7 +103,7 @@ def test_grid_times_seeds_in_order(local: tuple[Path, list[dict]]) -> None:
 
 def test_results_files_hold_the_rows(local: tuple[Path, list[dict]]) -> None:
     out, rows = local
-    assert json.loads((out / "results.json").read_text()) == cli._json_safe(rows)
+    assert json.loads((out / "results.json").read_text()) == json_safe(rows)
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == len(rows)
@@ -249,7 +250,7 @@ def test_command_prints_table_and_json(capsys: pytest.CaptureFixture, local: tup
     assert err.count("reused") == len(rows)
     code, text, _ = call(capsys, "sweep", spec, "--json", "--out", tmp_path / "copy" / "out")
     assert code == 0
-    assert json.loads(text) == cli._json_safe(rows)
+    assert json.loads(text) == json_safe(rows)
 
 
 def test_pool_workers_are_single_threaded() -> None:

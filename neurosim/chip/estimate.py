@@ -16,8 +16,7 @@ import numpy as np
 
 from neurosim.chip.chip import lifetime, pulse_slots
 from neurosim.chip.ledger import CostModel, EventCounts
-from neurosim.mgd.procedures import cycles_per_step, shares_node_perturbation
-from neurosim.nn.shapes import NetworkShape
+from neurosim.model import Model, shares_node_perturbation
 from neurosim.spec.loader import RunConfig
 
 
@@ -36,14 +35,14 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p: int, tau_x: int,
-                    tau_theta: int) -> tuple[EventCounts, int]:
+def schedule_counts(model: Model, iterations: int) -> tuple[EventCounts, int]:
     """Counts of every event but the writes, and the number of updates that write."""
-    mgd = config.workload.mgd
+    mgd, net = model.config.workload.mgd, model.net
+    tau_p, tau_x, tau_theta = model.timing.tau_p, model.timing.tau_x, model.timing.tau_theta
     n = iterations
     c = EventCounts()
     c.updates = n // tau_theta
-    writing_updates = max(0, c.updates - mgd.lr_hold_updates)
+    writing_updates = max(0, c.updates - model.held_updates)
     c.accumulator_updates = n * net.parameters
     if mgd.mode == "chip":
         c.cycles = n
@@ -63,7 +62,7 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
     else:
         batch = mgd.batch_size
         layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
-        c.cycles = c.inferences = n * cycles_per_step(mgd, len(net.layers))
+        c.cycles = c.inferences = n * model.cycles_per_step
         if layers:
             shared = shares_node_perturbation(mgd)
             c.broadcasts = n * layers * (batch if shared else 1)  # shared: every sample's own cost change
@@ -75,10 +74,10 @@ def schedule_counts(config: RunConfig, net: NetworkShape, iterations: int, tau_p
     return c, writing_updates
 
 
-def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: float, tau_p: int, tau_x: int,
-             tau_theta: int) -> Estimate:
+def estimate(model: Model, iterations: int) -> Estimate:
     """The expected ledger of ``iterations`` iterations, priced by the same CostModel as a run."""
-    counts, writing = schedule_counts(config, net, iterations, tau_p, tau_x, tau_theta)
+    config, net, clock_hz = model.config, model.net, model.clock_hz
+    counts, writing = schedule_counts(model, iterations)
     device = config.chip.weights.device
     assumptions = ["perturbation toggles: the expectation, half of the elements flip per new perturbation"]
     if device.levels is not None:
@@ -93,7 +92,7 @@ def estimate(config: RunConfig, net: NetworkShape, iterations: int, clock_hz: fl
     # every device written once per update: the write time of one update, by the configured parallelism
     slots = max(pulse_slots(config.chip, np.ones((layer.fan_in + 1, layer.fan_out), np.int64))
                 for layer in net.layers)
-    update_period_s = tau_theta * cycles_per_step(config.workload.mgd, len(net.layers)) / clock_hz
+    update_period_s = model.timing.tau_theta * model.cycles_per_step / clock_hz
     counts.write_stall_s = writing * CostModel(config.chip, clock_hz).write_stall_s(slots * device.write_time_s,
                                                                                      update_period_s)
     per_device = float(writing)

@@ -6,7 +6,8 @@ complete, so a crash never leaves a half-written run file behind.
 Layout::
 
     /                attrs: format ("neurosim-run"), format_version, neurosim_version, seed, complete
-    /config          attrs: chip_yaml, workload_yaml (the resolved specs as YAML text)
+    /config          attrs: chip_yaml, workload_yaml (the specs as YAML text, every value they left open
+                     resolved: mgd.tau_p/tau_x/tau_theta, mgd.amplitude, chip.clock in Hz)
     /curves/<name>   1-D datasets: iteration, simulated_time_s, energy_j, train_cost, test_accuracy
     /summary         attrs: json (the summary object), and one attr per scalar entry
     /wear/<layer>    per-device write counts, flattened: weight devices then the bias row (pairs: weights G+,
@@ -37,7 +38,7 @@ import yaml
 from neurosim import __version__
 from neurosim.errors import NeurosimError
 from neurosim.io.state import load_state, save_state
-from neurosim.simulation import RunResult
+from neurosim.results import RunResult
 from neurosim.spec.loader import RunConfig, config_from_yaml
 
 FORMAT = "neurosim-run"
@@ -62,10 +63,7 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
             for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
                 f.attrs[f"{package}_version"] = _version(package)
             f.attrs["python_version"] = platform.python_version()
-            plain = result.config.as_plain()
-            # the values this run actually used (--seed / --iterations may have overridden the file)
-            plain["workload"]["train"]["seed"] = result.summary["seed"]
-            plain["workload"]["train"]["iterations"] = result.summary["iterations"]
+            plain = resolved_config(result)
             config = f.create_group("config")
             config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
             config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
@@ -99,6 +97,21 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def resolved_config(result: RunResult) -> dict[str, Any]:
+    """The run's config as plain data with every value it left open as the run resolved it (the built model's
+    periods, clock and amplitude, in the summary) and the seed and length it ran with, so that the stored
+    files describe the run without being resolved again."""
+    plain = result.config.as_plain()
+    summary = result.summary
+    workload, mgd = plain["workload"], plain["workload"]["mgd"]
+    workload["train"]["seed"] = summary["seed"]
+    workload["train"]["iterations"] = summary["iterations"]
+    for key in ("tau_p", "tau_x", "tau_theta", "amplitude"):
+        mgd[key] = summary[key]
+    plain["chip"]["clock"] = summary["clock_hz"]
+    return plain
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

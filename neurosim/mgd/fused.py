@@ -9,14 +9,15 @@ compiled call with a bit-identical result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from neurosim.chip.chip import Chip
-from neurosim.engine.clocks import ClockDomain
 from neurosim.kernels import chipmode as k
-from neurosim.mgd.optimizers import held_updates
 from neurosim.mgd.perturbations import _NODE_STREAM
-from neurosim.mgd.procedures import SampleStream, Timing, chip_mode_scale
+from neurosim.mgd.procedures import SampleStream, chip_mode_scale
+from neurosim.model import Timing, held_updates
 from neurosim.spec.loader import RunConfig
 
 
@@ -185,14 +186,10 @@ class FusedChipMode:
 
     # ---- one event at a time --------------------------------------------------------------------------
 
-    def domains(self) -> list[ClockDomain]:
-        t = self.timing
-        return [
-            ClockDomain("sample", t.tau_x, 0.0, self.on_sample),
-            ClockDomain("perturbation", t.tau_p, 0.25, self.on_perturb),
-            ClockDomain("inference", 1, 0.5, self.on_cycle),
-            ClockDomain("update", t.tau_theta, 0.75, self.on_update, first=t.tau_theta - 1),
-        ]
+    def actions(self) -> dict[str, Callable[[int], None]]:
+        """What each slot of the chip-mode schedule (:func:`neurosim.model.schedule`) does."""
+        return {"sample": self.on_sample, "perturbation": self.on_perturb, "inference": self.on_cycle,
+                "update": self.on_update}
 
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)

@@ -13,12 +13,6 @@ from neurosim.spec.workload import MGDSpec
 Params = list[tuple[np.ndarray, np.ndarray]]
 
 
-def held_updates(spec: MGDSpec, tau_theta: int) -> int:
-    """How many first updates take no step: ``lr_hold_updates``, or those at or before iteration
-    ``lr_hold_iterations`` (update k comes at iteration k·τθ)."""
-    return spec.lr_hold_updates or spec.lr_hold_iterations // tau_theta
-
-
 class Optimizer:
     def __init__(self, spec: MGDSpec, shapes: Params, hold_updates: int = 0) -> None:
         self.spec = spec

@@ -13,17 +13,17 @@ optimizer and write the result. In ``backprop`` mode the same loop accumulates t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
-from neurosim.engine.clocks import ClockDomain
 from neurosim.io.state import rng_state, set_rng_state
 from neurosim.kernels.updates import scaled_add
-from neurosim.mgd.optimizers import Optimizer, held_updates
+from neurosim.mgd.optimizers import Optimizer
+from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, uses_gamma
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
 from neurosim.nn.shapes import NetworkShape
@@ -70,15 +70,6 @@ class SampleStream:
     def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         index = self.take_indices(n)
         return self.x[index], self.y[index]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """The resolved clock-domain periods (cycles; paper mode: iterations)."""
-
-    tau_p: int
-    tau_x: int
-    tau_theta: int
 
 
 class Procedure:
@@ -237,14 +228,10 @@ class ChipMode(Procedure):
         self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
                                                                    t["output"])
 
-    def domains(self) -> list[ClockDomain]:
-        t = self.timing
-        domains = [ClockDomain("sample", t.tau_x, 0.0, self.on_sample)]
-        if self.mgd.perturbation != "backprop":
-            domains.append(ClockDomain("perturbation", t.tau_p, 0.25, self.on_perturb))
-        domains.append(ClockDomain("inference", 1, 0.5, self.on_cycle))
-        domains.append(ClockDomain("update", t.tau_theta, 0.75, self.on_update, first=t.tau_theta - 1))
-        return domains
+    def actions(self) -> dict[str, Callable[[int], None]]:
+        """What each slot of the chip-mode schedule (:func:`neurosim.model.schedule`) does."""
+        return {"sample": self.on_sample, "perturbation": self.on_perturb, "inference": self.on_cycle,
+                "update": self.on_update}
 
     def on_sample(self, cycle: int) -> None:
         self.fold_node_sums()
@@ -358,11 +345,9 @@ class ChipMode(Procedure):
 class PaperMode(Procedure):
     """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn."""
 
-    def domains(self) -> list[ClockDomain]:
-        return [
-            ClockDomain("iteration", 1, 0.25, self.on_iteration),
-            ClockDomain("update", self.timing.tau_theta, 0.75, self.on_update, first=self.timing.tau_theta - 1),
-        ]
+    def actions(self) -> dict[str, Callable[[int], None]]:
+        """What each slot of the paper-mode schedule (:func:`neurosim.model.schedule`) does."""
+        return {"iteration": self.on_iteration, "update": self.on_update}
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))
@@ -455,25 +440,6 @@ class PaperMode(Procedure):
                 scale *= gamma_scale(k, tau)
             scales.append(scale)
         self.write_update(scales)
-
-
-def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
-    """Clock cycles of one iteration: one in chip mode; in paper mode each sample of the batch is inferred
-    once for the baseline and once per perturbed layer."""
-    if mgd.mode == "chip":
-        return 1
-    return mgd.batch_size * (1 + (0 if mgd.perturbation == "backprop" else n_layers))
-
-
-def shares_node_perturbation(mgd: MGDSpec) -> bool:
-    """Paper-mode node perturbation holding one perturbation per node over the batch (each sample's own
-    cost change broadcast), rather than one per sample and node."""
-    return mgd.mode == "paper" and mgd.perturbation == "node" and mgd.node_batch == "shared"
-
-
-def uses_gamma(mgd: MGDSpec) -> bool:
-    """The Γ normalisation: on when asked for, and by default in paper mode only."""
-    return mgd.normalize == "gamma" or (mgd.normalize == "auto" and mgd.mode == "paper")
 
 
 def chip_mode_scale(mgd: MGDSpec, timing: Timing, amplitude: float, k: int) -> float:

@@ -24,7 +24,8 @@ import numpy as np
 
 from neurosim.mgd.procedures import PaperMode
 from neurosim.nn import compute, losses
-from neurosim.simulation import Simulation, resolve_amplitude
+from neurosim.model import resolve_amplitude
+from neurosim.simulation import Simulation
 from neurosim.spec import load_config
 from neurosim.spec.loader import RunConfig
 

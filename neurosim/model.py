@@ -1,0 +1,164 @@
+"""The built model: everything a run needs, resolved once from a validated config.
+
+``build(config)`` settles what the files leave open or imply (the clock-domain periods, the clock, the
+perturbation amplitude, the network, the held learning-rate updates, the clock-domain schedule) into one
+frozen :class:`Model`. The engine, the summary, ``estimate``, ``describe`` and the run file all read it, so
+no two of them can resolve a value differently. Validation stays in ``spec/``; what is checked here needs
+two files together or the data set's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neurosim.chip.timing import resolve_clock_hz
+from neurosim.data import task_shape
+from neurosim.errors import ConfigError
+from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
+from neurosim.spec.loader import RunConfig
+from neurosim.spec.workload import MGDSpec
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The resolved clock-domain periods: cycles in chip mode, iterations in paper mode."""
+
+    tau_p: int
+    tau_x: int
+    tau_theta: int
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A named phase of the schedule: a clock domain firing every ``period`` cycles from ``first``, ordered
+    within a cycle by ``phase`` (Brian2's ``when``/``order``). A procedure supplies the action of each name."""
+
+    name: str
+    period: int
+    phase: float
+    first: int = 0
+
+
+@dataclass(frozen=True)
+class Model:
+    config: RunConfig
+    net: NetworkShape
+    timing: Timing
+    clock_hz: float
+    amplitude: float                 # δ, in weight units
+    inferences_per_cycle: int        # of the worst cycle: sets how fast the clock may run
+    cycles_per_step: int             # clock cycles of one iteration (1 in chip mode)
+    held_updates: int                # first updates that take no step (the learning-rate hold)
+    schedule: tuple[Slot, ...]
+
+    @property
+    def cycle_s(self) -> float:
+        return 1.0 / self.clock_hz
+
+    def resolved(self) -> dict[str, Any]:
+        """The values the files left open, as this run uses them (summaries and run files record them)."""
+        return {"tau_p": self.timing.tau_p, "tau_x": self.timing.tau_x, "tau_theta": self.timing.tau_theta,
+                "clock_hz": self.clock_hz, "amplitude": self.amplitude}
+
+
+def build(config: RunConfig, *, input_shape: tuple[int, ...] | None = None, n_classes: int | None = None,
+          clock_override_hz: float | None = None) -> Model:
+    """Resolve ``config`` into a Model. The network's input shape and class count come from the data set's
+    description (no data is read) unless given."""
+    mgd = config.workload.mgd
+    timing = resolve_timing(config)
+    if input_shape is None or n_classes is None:
+        spec = config.workload.dataset
+        shape, n_classes = task_shape(spec.name, spec.classes, dict(spec.options))
+        input_shape = network_input_shape(shape, config.workload.network.kind)
+    net = build_network(config, input_shape, n_classes)
+    inferences = inferences_per_cycle(mgd)
+    clock_hz = resolve_clock_hz(config.chip, inferences, config.chip_file, clock_override_hz)
+    return Model(config, net, timing, clock_hz, resolve_amplitude(config), inferences,
+                 cycles_per_step(mgd, len(net.layers)), held_updates(mgd, timing.tau_theta),
+                 schedule(mgd, timing))
+
+
+def resolve_timing(config: RunConfig) -> Timing:
+    """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
+    mgd, chip = config.workload.mgd, config.chip.timing
+    timing = Timing(mgd.tau_p or chip.tau_p, mgd.tau_x or chip.tau_x, mgd.tau_theta or chip.tau_theta)
+    if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
+        raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
+    if (mgd.code != "bernoulli" and mgd.mode == "paper" and mgd.perturbation == "node"
+            and mgd.node_batch == "independent" and mgd.batch_size > 1):
+        raise ConfigError(config.workload_file, "mgd.code", f"a deterministic code ({mgd.code}) cannot perturb "
+                          "every sample of a batch independently: use mgd.node_batch: shared, or mgd.code: bernoulli")
+    return timing
+
+
+def resolve_amplitude(config: RunConfig) -> float:
+    """δ: the workload's if it sets one (it reprograms the transistors' bias), else the chip's."""
+    return config.workload.mgd.amplitude or config.chip.perturbation.amplitude
+
+
+def inferences_per_cycle(mgd: MGDSpec) -> int:
+    """Chip mode's worst cycle holds two inferences (perturbed + baseline, or a ± pair); otherwise one."""
+    return 2 if mgd.mode == "chip" and mgd.perturbation != "backprop" else 1
+
+
+def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
+    """Clock cycles of one iteration: one in chip mode; in paper mode each sample of the batch is inferred
+    once for the baseline and once per perturbed layer."""
+    if mgd.mode == "chip":
+        return 1
+    return mgd.batch_size * (1 + (0 if mgd.perturbation == "backprop" else n_layers))
+
+
+def held_updates(mgd: MGDSpec, tau_theta: int) -> int:
+    """How many first updates take no step: ``lr_hold_updates``, or those at or before iteration
+    ``lr_hold_iterations`` (update k comes at iteration k·τθ)."""
+    return mgd.lr_hold_updates or mgd.lr_hold_iterations // tau_theta
+
+
+def shares_node_perturbation(mgd: MGDSpec) -> bool:
+    """Paper-mode node perturbation holding one perturbation per node over the batch (each sample's own
+    cost change broadcast), rather than one per sample and node."""
+    return mgd.mode == "paper" and mgd.perturbation == "node" and mgd.node_batch == "shared"
+
+
+def uses_gamma(mgd: MGDSpec) -> bool:
+    """The Γ normalisation: on when asked for, and by default in paper mode only."""
+    return mgd.normalize == "gamma" or (mgd.normalize == "auto" and mgd.mode == "paper")
+
+
+def schedule(mgd: MGDSpec, timing: Timing) -> tuple[Slot, ...]:
+    """The clock domains in phase order. Chip mode: a new sample, a new perturbation, the inferences and the
+    broadcast, the update. Paper mode: one iteration of Algorithm 1 (its own batch and perturbation periods
+    count iterations inside it), the update."""
+    update = Slot("update", timing.tau_theta, 0.75, first=timing.tau_theta - 1)
+    if mgd.mode == "paper":
+        return Slot("iteration", 1, 0.25), update
+    slots = [Slot("sample", timing.tau_x, 0.0)]
+    if mgd.perturbation != "backprop":
+        slots.append(Slot("perturbation", timing.tau_p, 0.25))
+    return (*slots, Slot("inference", 1, 0.5), update)
+
+
+def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:
+    net = config.workload.network
+    if net.kind == "paper_cnn":
+        return paper_cnn(net.width, input_shape, n_classes, net.activation, net.output_activation)
+    return mlp(input_shape, net.hidden, n_classes, net.activation, net.output_activation)
+
+
+def network_input_shape(sample_shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
+    """A data set's (C, H, W) samples as the network takes them: NHWC images, or flat vectors for an MLP."""
+    return to_network_layout(np.zeros((1, *sample_shape), np.float32), kind).shape[1:]
+
+
+def to_network_layout(x: np.ndarray, kind: str) -> np.ndarray:
+    """Data sets give (n, C, H, W); the crossbar kernels use NHWC, an MLP flat vectors."""
+    if kind == "paper_cnn":
+        if x.ndim != 4:
+            raise ConfigError(None, "network.kind", f"paper_cnn needs image data, got samples of shape {x.shape[1:]}")
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
