@@ -285,7 +285,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from neurosim.spec import validate_file
+    from neurosim.validate import validate_file
 
     for path in args.files:
         kind = validate_file(path)

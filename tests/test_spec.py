@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from neurosim.errors import ConfigError, NeurosimError
-from neurosim.spec import Override, load_chip, load_config, load_workload, validate_file
+from neurosim.spec import Override, load_chip, load_config, load_workload
+from neurosim.validate import validate_file
 from neurosim.spec.chip import ChipSpec
 from neurosim.spec.fields import build, to_plain
 from neurosim.spec.units import QuantityError, format_quantity, parse_quantity
@@ -517,3 +518,38 @@ def test_analog_devices_reject_step_settings(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_chip(path)
     assert info.value.key == "chip.weights.device.asymmetry" and "finite number of levels" in str(info.value)
+
+
+def test_a_chip_file_starts_from_its_base(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("chip:\n  name: base\n  clock: 2 MHz\n  weights:\n    w_max: 2.0\n    device:\n"
+                    "      write_time: 10 ns\n      endurance_cycles: 1e6\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "child.yaml"
+    child.write_text("chip:\n  base: ../base.yaml\n  name: child\n  weights:\n    device:\n      endurance_cycles: 1e4\n",
+                     encoding="utf-8")
+    chip = load_chip(child)
+    assert (chip.name, chip.clock_hz, chip.weights.w_max) == ("child", 2e6, 2.0)      # inherited
+    assert chip.weights.device.endurance_cycles == 1e4                                 # overridden
+    assert chip.weights.device.write_time_s == 10e-9                                   # the rest of its section
+    assert load_chip(child, [Override.parse("chip.clock=3MHz")]).clock_hz == 3e6       # --set on top
+
+
+@pytest.mark.parametrize("base, message", [
+    ("missing.yaml", "no chip file"), ("self.yaml", "cycle"), ("[1, 2]", "expected the path"),
+])
+def test_a_bad_chip_base_names_the_key(tmp_path, base, message):
+    path = tmp_path / "self.yaml"
+    path.write_text(f"chip:\n  base: {base}\n  name: x\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_chip(path)
+    assert info.value.key == "chip.base"
+
+
+def test_the_device_chips_inherit_the_reference_periphery():
+    reference = load_chip(REPO / "chips/reference.yaml")
+    for name in ("reram", "pcm", "ecram", "fefet", "sonos"):
+        chip = load_chip(REPO / f"chips/{name}.yaml")
+        assert "base: reference.yaml" in (REPO / f"chips/{name}.yaml").read_text(encoding="utf-8")
+        for section in ("timing", "perturbation", "mac", "cost", "bus", "accumulator"):
+            assert getattr(chip, section) == getattr(reference, section), (name, section)

@@ -119,11 +119,43 @@ class RunConfig:
 
 
 def load_chip(path: str | Path, overrides: Iterable[Override] = ()) -> ChipSpec:
+    data = {"chip": read_chip_section(path)}
+    data = apply_overrides(data, overrides, str(path))
+    return build(ChipSpec, data["chip"], str(path), "chip")
+
+
+def read_chip_section(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A chip file's ``chip:`` mapping, with ``base: OTHER.yaml`` (a path relative to this file) resolved:
+    this file's keys are laid over the base's, section by section, so that a device chip states only what
+    differs from the chip it starts from (gem5's presets inherit the same way)."""
+    path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict) or set(data) != {"chip"}:
         raise ConfigError(str(path), None, "expected a chip file with one top-level key 'chip:'")
-    data = apply_overrides(data, overrides, str(path))
-    return build(ChipSpec, data["chip"], str(path), "chip")
+    section = data["chip"]
+    if not isinstance(section, dict) or "base" not in section:
+        return section
+    base = section["base"]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(str(path), "chip.base", f"expected the path of another chip file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise ConfigError(str(path), "chip.base", f"{base} leads back to this file (a cycle of base files)")
+    if not base_path.is_file():
+        raise ConfigError(str(path), "chip.base", f"no chip file {base_path}")
+    inherited = read_chip_section(base_path, (*_seen, path.resolve()))
+    return _laid_over(inherited, {k: v for k, v in section.items() if k != "base"})
+
+
+def _laid_over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top``'s keys over ``base``'s: mappings merge key by key, anything else replaces."""
+    merged = _deep_copy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _laid_over(merged[key], value)
+        else:
+            merged[key] = _deep_copy(value)
+    return merged
 
 
 def load_workload(path: str | Path, overrides: Iterable[Override] = ()) -> WorkloadSpec:
@@ -158,18 +190,3 @@ def config_from_yaml(chip_yaml: str, workload_yaml: str, source: str) -> RunConf
     chip = build(ChipSpec, chip_data["chip"], source, "chip")
     workload = build(WorkloadSpec, workload_data, source)
     return RunConfig(chip, workload, source, source)
-
-
-def validate_file(path: str | Path) -> str:
-    """Validate a chip or workload file alone; return which kind it was."""
-    data = read_yaml(path)
-    if isinstance(data, dict) and "grid" in data:
-        from neurosim.sweep import load_sweep
-
-        load_sweep(path)
-        return "sweep"
-    if isinstance(data, dict) and "chip" in data:
-        load_chip(path)
-        return "chip"
-    load_workload(path)
-    return "workload"
