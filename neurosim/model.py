@@ -17,9 +17,9 @@ import numpy as np
 from neurosim.chip.timing import resolve_clock_hz
 from neurosim.data import task_shape
 from neurosim.errors import ConfigError
-from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
+from neurosim.nn.shapes import NetworkShape, from_entries, paper_cnn
 from neurosim.spec.loader import RunConfig
-from neurosim.spec.workload import MGDSpec
+from neurosim.spec.workload import MGDSpec, NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def build(config: RunConfig, *, input_shape: tuple[int, ...] | None = None, n_cl
     if input_shape is None or n_classes is None:
         spec = config.workload.dataset
         shape, n_classes = task_shape(spec.name, spec.classes, dict(spec.options))
-        input_shape = network_input_shape(shape, config.workload.network.kind)
+        input_shape = network_input_shape(shape, config.workload.network)
     net = build_network(config, input_shape, n_classes)
     inferences = inferences_per_cycle(mgd)
     clock_hz = resolve_clock_hz(config.chip, inferences, config.chip_file, clock_override_hz)
@@ -145,20 +145,22 @@ def schedule(mgd: MGDSpec, timing: Timing) -> tuple[Slot, ...]:
 
 def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:
     net = config.workload.network
-    if net.kind == "paper_cnn":
+    if net.kind == "paper_cnn":  # its own checks on the image size
         return paper_cnn(net.width, input_shape, n_classes, net.activation, net.output_activation)
-    return mlp(input_shape, net.hidden, n_classes, net.activation, net.output_activation)
+    return from_entries(net.entries(), input_shape, n_classes, net.activation, net.output_activation)
 
 
-def network_input_shape(sample_shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
+def network_input_shape(sample_shape: tuple[int, ...], network: NetworkSpec) -> tuple[int, ...]:
     """A data set's (C, H, W) samples as the network takes them: NHWC images, or flat vectors for an MLP."""
-    return to_network_layout(np.zeros((1, *sample_shape), np.float32), kind).shape[1:]
+    return to_network_layout(np.zeros((1, *sample_shape), np.float32), network).shape[1:]
 
 
-def to_network_layout(x: np.ndarray, kind: str) -> np.ndarray:
-    """Data sets give (n, C, H, W); the crossbar kernels use NHWC, an MLP flat vectors."""
-    if kind == "paper_cnn":
+def to_network_layout(x: np.ndarray, network: NetworkSpec) -> np.ndarray:
+    """Data sets give (n, C, H, W); the crossbar kernels use NHWC for a network that convolves first, flat
+    vectors otherwise."""
+    if network.takes_images():
         if x.ndim != 4:
-            raise ConfigError(None, "network.kind", f"paper_cnn needs image data, got samples of shape {x.shape[1:]}")
+            what = "paper_cnn" if network.kind == "paper_cnn" else "a network that starts with a convolution"
+            raise ConfigError(None, "network.kind", f"{what} needs image data, got samples of shape {x.shape[1:]}")
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
     return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)

@@ -134,7 +134,7 @@ def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> d
         data = workload.dataset
         shape, n_classes = task_shape(data.name, data.classes, dict(data.options))
         net = build_network(RunConfig(None, workload, "<run file>", "<run file>"),  # type: ignore[arg-type]
-                            network_input_shape(shape, workload.network.kind), n_classes)
+                            network_input_shape(shape, workload.network), n_classes)
     except (NeurosimError, AttributeError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return None
     shapes = {layer.name: (layer.fan_in + 1, layer.fan_out) for layer in net.layers}

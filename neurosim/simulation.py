@@ -42,9 +42,8 @@ class Simulation:
         self.iterations = workload.train.iterations if iterations is None else iterations
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
-        kind = workload.network.kind
-        self.x_train = to_network_layout(data.x_train, kind)
-        self.x_test = to_network_layout(data.x_test, kind)
+        self.x_train = to_network_layout(data.x_train, workload.network)
+        self.x_test = to_network_layout(data.x_test, workload.network)
         self.model = model = build(config, input_shape=self.x_train.shape[1:], n_classes=data.n_classes)
         self.net, self.timing, self.clock_hz = model.net, model.timing, model.clock_hz
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)

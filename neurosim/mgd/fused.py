@@ -19,6 +19,7 @@ from neurosim.mgd.perturbations import _NODE_STREAM
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
 from neurosim.model import Timing, held_updates
 from neurosim.spec.loader import RunConfig
+from neurosim.spec.workload import ConvEntry
 
 
 def fusable(config: RunConfig) -> str | None:
@@ -30,7 +31,7 @@ def fusable(config: RunConfig) -> str | None:
         (mgd.mode == "chip", "paper mode"),
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
         (mgd.code == "bernoulli", "a deterministic perturbation code"),
-        (workload.network.kind == "mlp", "convolutional network"),
+        (not any(isinstance(e, ConvEntry) for e in workload.network.entries()), "convolutional network"),
         (workload.loss.label_smoothing == 0, "label smoothing"),
         (chip.weights.encoding == "single" and device.levels is None, "devices with finite levels or pairs"),
         (device.write_noise == 0 and device.range_variation == 0 and device.read_noise == 0, "device noise"),

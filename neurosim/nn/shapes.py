@@ -7,11 +7,14 @@ activation and optionally a 2x2 max-pool; flattening between convolutions and de
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from neurosim.errors import ConfigError
+from neurosim.spec.workload import ConvEntry, DenseEntry, FlattenEntry, LayerEntry, NetworkSpec, PoolEntry
 
 
 # Shapes are frozen, so their derived sizes are computed once (cached_property): the simulator reads them on
@@ -92,18 +95,50 @@ class NetworkShape:
         return sum(layer.macs for layer in self.layers)
 
 
+def from_entries(entries: Sequence[LayerEntry], input_shape: tuple[int, ...], n_outputs: int, activation: str,
+                 output_activation: str, key: str = "network.layers") -> NetworkShape:
+    """The crossbar layers of a list of layer entries (``network.layers``, or what a shorthand stands for):
+    a max-pool joins the convolution before it, flattening is implicit, the last dense layer has
+    ``n_outputs`` units unless it names its own."""
+    images = isinstance(entries[0], ConvEntry)
+    if images and len(input_shape) != 3:
+        raise ConfigError(None, key, f"a convolution needs image inputs (H, W, C), got shape {input_shape}")
+    shape: tuple[int, ...] = tuple(input_shape) if images else (math.prod(input_shape),)
+    layers: list[LayerShape] = []
+    counts = {"conv": 0, "dense": 0}
+    last = len(entries) - 1
+    for i, entry in enumerate(entries):
+        act = entry.activation or (output_activation if i == last else activation)
+        if isinstance(entry, ConvEntry):
+            counts["conv"] += 1
+            h, w, c = shape
+            layers.append(LayerShape(f"conv{counts['conv']}", "conv3x3", shape, (h, w, entry.channels), act))
+            shape = (h, w, entry.channels)
+        elif isinstance(entry, PoolEntry):
+            h, w, c = shape
+            if h < 2 or w < 2:
+                raise ConfigError(None, f"{key}[{i}]", f"a 2x2 max-pool needs an image of at least 2x2, got {h}x{w}")
+            layers[-1] = dataclasses.replace(layers[-1], pool=True)
+            shape = (h // 2, w // 2, c)
+        elif isinstance(entry, FlattenEntry):
+            shape = (math.prod(shape),)
+        else:
+            counts["dense"] += 1
+            units = n_outputs if entry.units is None else entry.units
+            if i == last and units != n_outputs:
+                raise ConfigError(None, f"{key}[{i}].dense", f"the output layer has {units} units but the task "
+                                                            f"has {n_outputs} classes (write dense: classes)")
+            shape = (math.prod(shape),)
+            layers.append(LayerShape(f"dense{counts['dense']}", "dense", shape, (units,), act))
+            shape = (units,)
+    return NetworkShape(tuple(input_shape) if images else (math.prod(input_shape),), tuple(layers))
+
+
 def mlp(input_shape: tuple[int, ...], hidden: tuple[int, ...], n_outputs: int, activation: str,
         output_activation: str) -> NetworkShape:
     """A fully connected network; an image input is flattened."""
-    size = math.prod(input_shape)
-    layers = []
-    widths = (*hidden, n_outputs)
-    for i, width in enumerate(widths):
-        last = i == len(widths) - 1
-        layers.append(LayerShape(f"dense{i + 1}", "dense", (size,), (width,),
-                                 output_activation if last else activation))
-        size = width
-    return NetworkShape((math.prod(input_shape),), tuple(layers))
+    return from_entries([*(DenseEntry(units=n) for n in hidden), DenseEntry()], input_shape, n_outputs,
+                        activation, output_activation)
 
 
 def paper_cnn(d: int, input_shape: tuple[int, ...], n_outputs: int, activation: str,
@@ -117,17 +152,5 @@ def paper_cnn(d: int, input_shape: tuple[int, ...], n_outputs: int, activation: 
     if h < 8 or w < 8:
         raise ConfigError(None, "network.kind",
                           f"paper_cnn needs images of at least 8x8 (three 2x2 max-pools), got {h}x{w}")
-    layers = []
-    for i, (width, pool) in enumerate(((d, False), (d, True), (2 * d, False), (2 * d, True),
-                                      (4 * d, False), (4 * d, True))):
-        layers.append(LayerShape(f"conv{i + 1}", "conv3x3", (h, w, c), (h, w, width), activation, pool))
-        c = width
-        if pool:
-            h, w = h // 2, w // 2
-    size = h * w * c
-    for i, width in enumerate((4 * d, 4 * d, n_outputs)):
-        last = i == 2
-        layers.append(LayerShape(f"dense{i + 1}", "dense", (size,), (width,),
-                                 output_activation if last else activation))
-        size = width
-    return NetworkShape(tuple(input_shape), tuple(layers))
+    entries = NetworkSpec(kind="paper_cnn", width=d).entries()
+    return from_entries(entries, input_shape, n_outputs, activation, output_activation, key="network.kind")

@@ -238,6 +238,8 @@ def build(cls: type[T], data: Any, file: str, path: str = "") -> T:
 
 def to_plain(obj: Any) -> Any:
     """A spec dataclass back to plain YAML-able data, with its YAML keys (for run files and reports)."""
+    if hasattr(obj, "as_yaml"):  # a value written in a form of its own (a layer entry)
+        return obj.as_yaml()
     if dataclasses.is_dataclass(obj):
         def plain(f: dataclasses.Field) -> Any:
             value = getattr(obj, f.name)

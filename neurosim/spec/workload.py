@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from neurosim.errors import ConfigError
-from neurosim.spec.fields import choice, flag, int_list, integer, mapping, nested, number, text
+from neurosim.spec.fields import choice, flag, int_list, integer, mapping, nested, number, parse_int, text
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 
@@ -19,10 +22,114 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class LayerEntry:
+    """One entry of ``network.layers``; each type is found by its key (``conv: 8``, ``pool: 2``, ``flatten``,
+    ``dense: 32``) in :data:`LAYER_TYPES`."""
+
+    activation: str | None = None   # conv and dense: None = the network's (the last layer: output_activation)
+
+    def as_yaml(self) -> Any:
+        """The entry as a workload file writes it (run files store it so)."""
+        kind = next(k for k, cls in LAYER_TYPES.items() if cls is type(self))
+        if type(self) not in _SIZE_KEY:
+            return kind
+        size = getattr(self, _SIZE_KEY[type(self)])
+        entry: dict[str, Any] = {kind: "classes" if size is None else size}
+        if self.activation is not None:
+            entry["activation"] = self.activation
+        return entry
+
+
+@dataclass(frozen=True)
+class ConvEntry(LayerEntry):
+    """A 3x3 same-padded convolution onto ``channels`` output channels: one crossbar MAC per image position."""
+
+    channels: int = 1
+
+
+@dataclass(frozen=True)
+class PoolEntry(LayerEntry):
+    """A 2x2 max-pool (stride 2, odd sizes floored) after a convolution."""
+
+    size: int = 2
+
+
+@dataclass(frozen=True)
+class FlattenEntry(LayerEntry):
+    """Images become vectors (implicit before the first dense layer)."""
+
+
+@dataclass(frozen=True)
+class DenseEntry(LayerEntry):
+    """A fully connected layer onto ``units`` outputs (None: as many as the task has classes)."""
+
+    units: int | None = None
+
+
+LAYER_TYPES: dict[str, type[LayerEntry]] = {"conv": ConvEntry, "pool": PoolEntry, "flatten": FlattenEntry,
+                                             "dense": DenseEntry}
+_SIZE_KEY = {ConvEntry: "channels", PoolEntry: "size", DenseEntry: "units"}
+
+
+def _layer_list() -> Any:
+    """``network.layers``: a list of entries such as ``{conv: 8, activation: tanh}``, ``{pool: 2}``,
+    ``flatten`` and ``{dense: classes}``."""
+
+    def parse_entry(value: Any, file: str, path: str) -> LayerEntry:
+        if isinstance(value, str):
+            value = {value: None}
+        if not isinstance(value, Mapping):
+            raise ConfigError(file, path, f"expected a layer such as {{conv: 8}}, {{pool: 2}}, flatten or "
+                                          f"{{dense: 32}}, got {value!r}")
+        kinds = [k for k in value if k in LAYER_TYPES]
+        if len(kinds) != 1:
+            raise ConfigError(file, path, f"expected exactly one layer type of {', '.join(LAYER_TYPES)}, got "
+                                          f"{', '.join(map(str, value)) or 'none'}")
+        kind = kinds[0]
+        cls = LAYER_TYPES[kind]
+        extra = [k for k in value if k not in (kind, "activation")]
+        if extra or ("activation" in value and cls in (PoolEntry, FlattenEntry)):
+            raise ConfigError(file, f"{path}.{(extra or ['activation'])[0]}", f"a {kind} layer takes no such key")
+        activation = value.get("activation")
+        if activation is not None and activation not in ACTIVATIONS:
+            raise ConfigError(file, f"{path}.activation", f"expected one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        size = value[kind]
+        fields: dict[str, Any] = {"activation": activation}
+        if cls is DenseEntry and size == "classes":
+            size = None
+        elif cls in _SIZE_KEY:
+            if cls is PoolEntry and size is None:
+                size = 2
+            size = parse_int(size, file, f"{path}.{kind}", 1)
+            if cls is PoolEntry and size != 2:
+                raise ConfigError(file, f"{path}.pool", f"only 2x2 max-pools are modelled, got {size}")
+        elif size is not None:
+            raise ConfigError(file, f"{path}.{kind}", f"flatten takes no value, got {size!r}")
+        if cls in _SIZE_KEY:
+            fields[_SIZE_KEY[cls]] = size
+        return cls(**fields)
+
+    def parse(value: Any, file: str, path: str) -> tuple[LayerEntry, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(file, path, f"expected a list of layers, got {value!r}")
+        return tuple(parse_entry(v, file, f"{path}[{i}]") for i, v in enumerate(value))
+
+    return dataclasses.field(default=(), metadata={"parse": parse, "key": None, "unit": None, "mapping": False,
+                                                    "auto": False, "layers": True,
+                                                    "doc": "kind layers: the layers in order, e.g. [{conv: 8}, "
+                                                           "{pool: 2}, flatten, {dense: 32}, {dense: classes}]; "
+                                                           "conv and dense take an optional activation"})
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
-    kind: str = choice(("mlp", "paper_cnn"), doc="an MLP of given widths, or the paper's CNN (Table 1)")
+    kind: str = choice(("mlp", "paper_cnn", "layers"),
+                       doc="an MLP of given widths, the paper's CNN (Table 1), or the layers listed in layers")
     width: int = integer(default=1, min_value=1, doc="paper_cnn: the width d")
     hidden: tuple[int, ...] = int_list(default=(), min_value=1, doc="mlp: hidden layer widths")
+    layers: tuple[LayerEntry, ...] = _layer_list()
     activation: str = choice(ACTIVATIONS, default="relu", doc="hidden-layer activation")
     output_activation: str = choice(ACTIVATIONS, default="identity", doc="output-layer activation")
     init: str = choice(("auto", "auto_bias", "pytorch", "glorot"), default="auto",
@@ -36,6 +143,42 @@ class NetworkSpec:
                                      "perturbation is unbiased at ties), or live, compared afresh (the "
                                      "authors' code; biased where inputs tie, as on a constant background). "
                                      "Antithetic pairs have no unperturbed inference and always compare live")
+
+    def entries(self) -> tuple[LayerEntry, ...]:
+        """The network as a list of layers: ``layers`` itself, or what the mlp and paper_cnn shorthands stand for."""
+        if self.kind == "layers":
+            return self.layers
+        if self.kind == "mlp":
+            return (*(DenseEntry(units=n) for n in self.hidden), DenseEntry())
+        d = self.width
+        convs: list[LayerEntry] = []
+        for channels in (d, 2 * d, 4 * d):
+            convs += [ConvEntry(channels=channels), ConvEntry(channels=channels), PoolEntry()]
+        return (*convs, FlattenEntry(), DenseEntry(units=4 * d), DenseEntry(units=4 * d), DenseEntry())
+
+    def takes_images(self) -> bool:
+        """Does the first layer convolve (NHWC images), or take flat vectors?"""
+        return isinstance(self.entries()[0], ConvEntry)
+
+    def check(self, file: str, path: str) -> None:
+        where = f"{path}.layers" if path else "layers"
+        if self.kind != "layers":
+            if self.layers:
+                raise ConfigError(file, where, f"layers applies to kind: layers, not kind: {self.kind}")
+            return
+        if not self.layers:
+            raise ConfigError(file, where, "kind: layers needs a list of layers")
+        previous: LayerEntry | None = None
+        for i, entry in enumerate(self.layers):
+            if isinstance(entry, PoolEntry) and not isinstance(previous, ConvEntry):
+                raise ConfigError(file, f"{where}[{i}]", "a max-pool follows a convolution")
+            if isinstance(entry, ConvEntry) and any(isinstance(e, (DenseEntry, FlattenEntry)) for e in self.layers[:i]):
+                raise ConfigError(file, f"{where}[{i}]", "a convolution after flatten or a dense layer")
+            previous = entry
+        if not isinstance(self.layers[-1], DenseEntry):
+            raise ConfigError(file, f"{where}[{len(self.layers) - 1}]", "the last layer must be dense (the outputs)")
+        if any(isinstance(e, DenseEntry) and e.units is None for e in self.layers[:-1]):
+            raise ConfigError(file, where, "only the last dense layer may be 'classes'")
 
 
 @dataclass(frozen=True)
