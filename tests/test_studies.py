@@ -67,11 +67,31 @@ def test_shared_node_perturbation_needs_fewer_iterations_than_independent() -> N
 
 @pytest.mark.parametrize("code", ["walsh", "sinusoidal", "one_at_a_time"])
 def test_code_values_are_orthogonal_with_the_stated_power_over_a_period(code: str) -> None:
-    from neurosim.mgd.perturbations import code_power, code_values
+    from neurosim.mgd.perturbations import CODES
     k = 11
     period = {"walsh": 16, "sinusoidal": 2 * k + 2, "one_at_a_time": k}[code]
-    values = np.array([code_values(code, np.arange(k), t, k) for t in range(period)], dtype=np.float64)
-    np.testing.assert_allclose(values.T @ values / period, code_power(code, k) * np.eye(k), atol=1e-6)
+    values = np.array([CODES[code].values(np.arange(k), t, k) for t in range(period)], dtype=np.float64)
+    np.testing.assert_allclose(values.T @ values / period, CODES[code].power(k) * np.eye(k), atol=1e-6)
+
+
+def test_every_code_the_workload_offers_is_a_registered_type() -> None:
+    import dataclasses
+
+    from neurosim.mgd.perturbations import CODES
+    from neurosim.spec.workload import MGDSpec
+    field = next(f for f in dataclasses.fields(MGDSpec) if f.name == "code")
+    offered = {name for name in ("bernoulli", "walsh", "sinusoidal", "one_at_a_time", "hadamard")
+               if _accepts(field, name)}
+    assert offered == set(CODES)
+
+
+def _accepts(field, value: str) -> bool:  # type: ignore[no-untyped-def]
+    from neurosim.errors import ConfigError
+    try:
+        field.metadata["parse"](value, "<test>", "mgd.code")
+    except ConfigError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("mode", ["chip", "paper"])

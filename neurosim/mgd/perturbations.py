@@ -18,33 +18,84 @@ one layer at a time in paper mode (``per_layer``).
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips
 from neurosim.nn.shapes import NetworkShape
 
 _NODE_STREAM = 0x5DEECE66D
-CODES = ("bernoulli", "walsh", "sinusoidal", "one_at_a_time")
 
 
-def code_values(code: str, index: np.ndarray, step: int, k: int) -> np.ndarray:
-    """c_i(step) for element indices ``index`` (0..k-1) of a code over k elements (float32)."""
-    if code == "walsh":
+class Code:
+    """A perturbation code: element i's value c_i(t) at step t, and the code's power (mean square over its
+    period). Each code is a subclass found by its ``name`` in :data:`CODES`, so adding one is one class."""
+
+    name: ClassVar[str]
+    deterministic: ClassVar[bool] = True   # a function of (i, t) alone; Bernoulli signs come from the RNG
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CODES[cls.name] = cls
+
+    @staticmethod
+    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
+        """c_i(step) for element indices ``index`` (0..k-1) of a code over k elements (float32)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def power(k: int) -> float:
+        return 1.0
+
+
+CODES: dict[str, type[Code]] = {}
+
+
+class Bernoulli(Code):
+    """Independent random ±1 signs from the counter-based generator (the paper's); drawn by
+    :class:`PerturbationSource`, not by ``values``."""
+
+    name = "bernoulli"
+    deterministic = False
+
+
+class Walsh(Code):
+    """Code multiplexing: c_i(t) = (-1)^popcount((i+1) & (t mod P)), P the power of two above K."""
+
+    name = "walsh"
+
+    @staticmethod
+    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
         period = 1 << int(k).bit_length()          # > k, so rows 1..k exist and row 0 (constant) is unused
         rows = (index + 1).astype(np.uint64) & np.uint64(step % period)
         return np.where(np.bitwise_count(rows) % 2 == 0, 1.0, -1.0).astype(np.float32)
-    if code == "sinusoidal":
+
+
+class Sinusoidal(Code):
+    """Frequency multiplexing: c_i(t) = sqrt(2)·cos(2π(i+1)t/P), P = 2K + 2."""
+
+    name = "sinusoidal"
+
+    @staticmethod
+    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
         period = 2 * k + 2
         phase = 2.0 * np.pi * (index + 1).astype(np.float64) * (step % period) / period
         return (np.sqrt(2.0) * np.cos(phase)).astype(np.float32)
-    if code == "one_at_a_time":
+
+
+class OneAtATime(Code):
+    """Time multiplexing: c_i(t) = 1 when i = t mod K, else 0 (a finite difference per element)."""
+
+    name = "one_at_a_time"
+
+    @staticmethod
+    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
         return (index == step % k).astype(np.float32)
-    raise ValueError(f"unknown perturbation code {code!r}")
 
-
-def code_power(code: str, k: int) -> float:
-    """Mean square of a code's values over its period."""
-    return 1.0 / k if code == "one_at_a_time" else 1.0
+    @staticmethod
+    def power(k: int) -> float:
+        return 1.0 / k
 
 
 class PerturbationSource:
@@ -54,7 +105,7 @@ class PerturbationSource:
         self.key = np.uint64(key)
         self.node_key = np.uint64(key ^ _NODE_STREAM)
         self.net = net
-        self.code = code
+        self.code = CODES[code]
         self.per_layer = per_layer
         self.weight_offset = np.cumsum([0] + [layer.parameters for layer in net.layers]).astype(np.uint64)
         self.node_offset = np.cumsum([0] + [layer.nodes for layer in net.layers]).astype(np.uint64)
@@ -68,7 +119,7 @@ class PerturbationSource:
         size = sum(int(np.prod(sh)) for sh in shapes)
         start = 0 if self.per_layer else int(offsets[index])
         k = size if self.per_layer else int(offsets[-1])
-        values = code_values(self.code, np.arange(start, start + size, dtype=np.int64), step, k)
+        values = self.code.values(np.arange(start, start + size, dtype=np.int64), step, k)
         out, at = [], 0
         for sh in shapes:
             n = int(np.prod(sh))
@@ -80,12 +131,12 @@ class PerturbationSource:
         """The code's power for layer ``index``'s estimate (``kind``: weight or node)."""
         offsets = self.weight_offset if kind == "weight" else self.node_offset
         k = int(offsets[index + 1] - offsets[index]) if self.per_layer else int(offsets[-1])
-        return code_power(self.code, k)
+        return self.code.power(k)
 
     def weight(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Code values (weights, bias) of layer ``index`` at perturbation ``step``."""
         layer = self.net.layers[index]
-        if self.code != "bernoulli":
+        if self.code.deterministic:
             w, b = self._code(self.weight_offset, index, step, [(layer.fan_in, layer.fan_out), (layer.fan_out,)])
             return w, b
         theta_w = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
@@ -106,8 +157,8 @@ class PerturbationSource:
             raise ValueError("whole-network perturbations are chip mode's; paper mode draws per layer")
         offsets = self.weight_offset if kind == "weight" else self.node_offset
         total = int(offsets[-1])
-        if self.code != "bernoulli":
-            flat = code_values(self.code, np.arange(total, dtype=np.int64), step, total)
+        if self.code.deterministic:
+            flat = self.code.values(np.arange(total, dtype=np.int64), step, total)
             return flat, total if previous is None else int(np.count_nonzero(previous != flat))
         flat = np.empty(total, dtype=np.float32)
         flips = fill_stream_counting_flips(self.key if kind == "weight" else self.node_key, np.uint64(step), flat,
@@ -125,7 +176,7 @@ class PerturbationSource:
         """Code values on layer ``index``'s pre-activations; Bernoulli signs are independent for every
         sample of the batch (deterministic codes need batch 1)."""
         layer = self.net.layers[index]
-        if self.code != "bernoulli":
+        if self.code.deterministic:
             if batch != 1:
                 raise ValueError("deterministic perturbation codes perturb one sample (or a shared batch) at a time")
             return self._code(self.node_offset, index, step, [(1, *layer.out_shape)])[0]
