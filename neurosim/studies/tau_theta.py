@@ -442,9 +442,10 @@ def measure_requested_updates(config: Any, seed: int, cycles: int, data_dir: str
 
 
 def step_check(study: TauThetaStudy, plan: _Plan, out: Path, data_dir: str | None) -> dict[str, Any] | None:
-    """For a device with finite levels: the typical requested |Δw| per setting against one device step, a
-    warning where updates fall below a step and a proposal that makes them a step. Cached in the output
-    folder (``step_check.json``) under a hash of what it depends on."""
+    """For a device with finite levels: the typical requested |Δw| per setting (median over the weights and
+    the first updates of seed 0) against one device step; the warnings follow once the runs are in
+    (:func:`step_warnings`). Cached in the output folder (``step_check.json``) under a hash of what it
+    depends on, so a rerun does not measure again."""
     step = device_step_w(plan.base)
     if step is None:
         return {"step_w": None, "levels": None, "combos": [], "warnings": [],
