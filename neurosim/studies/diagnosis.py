@@ -12,7 +12,7 @@ figures the summary already holds:
 - *updates below one device step*: on a device with finite levels the controller sends whole steps, so a
   run whose devices took far less than one pulse per weight per update was asking for changes smaller than
   one step (they wait in the residual, or are rounded away); a measured typical request, when the caller
-  has one, replaces that estimate;
+  has one, sizes the learning rate it proposes;
 - *learning rate beyond the weight range*: updates that move a weight by a tenth of its range or more, or
   most weights pinned at the ends of the range;
 - *a noisy gradient estimate*: with K perturbed elements and a short τθ, each update follows mostly noise
@@ -158,13 +158,17 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
         causes.append(Cause("learning rate beyond the weight range", detail,
                             f"a smaller learning rate, e.g. mgd.learning_rate={lr / 10:.3g}"))
     if step is not None and not large:
+        # the whole run's pulse rate decides (a measured request covers only the first updates); the
+        # measured request, when there is one, sizes the proposal
         sub = None
-        if requested is not None and requested < step:
-            sub = (f"a typical update asks for |Δw| = {requested:.3g}, {requested / step:.2g} of one device step "
-                   f"(Δw = {step:.3g})", step / requested)
-        elif requested is None and rate is not None and rate < SUB_STEP_RATE:
+        if rate is not None and rate < SUB_STEP_RATE:
             sub = (f"{rate:.3g} pulses per weight per update against a device step of Δw = {step:.3g}, so most "
                    "requested changes were smaller than one step", 1.0 / max(rate, 1e-3))
+            if requested is not None and 0 < requested < step:
+                sub = (f"{sub[0]} (a typical early update asked for |Δw| = {requested:.3g})", step / requested)
+        elif rate is None and requested is not None and 0 < requested < step:
+            sub = (f"a typical update asks for |Δw| = {requested:.3g}, {requested / step:.2g} of one device step "
+                   f"(Δw = {step:.3g})", step / requested)
         if sub is not None:
             detail, factor = sub
             where = "wait in the residual" if weights.write.rounding == "accumulate" else "are rounded away"

@@ -36,7 +36,7 @@ from neurosim.studies.milestones import median_or_none
 DEFAULT_TAU_THETAS = (1, 10, 100, 1000)
 DEFAULT_MIN_UPDATES = 100
 PROBE_CYCLES = 2000        # the step check measures at most this many cycles (and at least one update)
-PROBE_MAX_UPDATES = 20
+PROBE_MAX_UPDATES = 200
 SPEC_FILE = "tau-theta study"
 LIFETIME_KEYS = {"first": "trainings_to_first_failure", "1pct": "trainings_to_1pct_failed"}
 # keys the study sets itself; a --set or --grid of them would silently fight the study's own
@@ -458,7 +458,10 @@ def step_check(study: TauThetaStudy, plan: _Plan, out: Path, data_dir: str | Non
         except (OSError, ValueError):
             cache = {}
     combos = []
-    by_run = {_combo_key(_settings(r)): r for r in plan.runs if r.config.workload.mgd.perturbation != "backprop"}
+    by_run: dict[str, Any] = {}
+    for r in plan.runs:  # the first seed's run of each setting
+        if r.config.workload.mgd.perturbation != "backprop":
+            by_run.setdefault(_combo_key(_settings(r)), r)
     for settings in plan.combos:
         run = by_run[_combo_key(settings)]
         tau = settings["mgd.tau_theta"]
