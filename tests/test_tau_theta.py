@@ -196,3 +196,10 @@ def test_bad_options_are_one_line_naming_the_option(tmp_path: Path, capsys: pyte
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"neurosim: error: {option}"), err
     assert not list(tmp_path.glob("*.h5"))
+
+
+def test_no_pulse_at_all_proposes_no_made_up_factor() -> None:
+    config = config_with(chip="chips/fefet.yaml")
+    silent = {**SUMMARY, "test_accuracy": 0.07, "weight_writes_total": 0}
+    [cause] = [c for c in diagnose(silent, config, 10)[0].causes if c.cause == "updates below one device step"]
+    assert "not one pulse in 100 updates" in cause.detail and "x larger" not in cause.advice

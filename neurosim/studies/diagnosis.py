@@ -172,10 +172,17 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
         if sub is not None:
             detail, factor = sub
             where = "wait in the residual" if weights.write.rounding == "accumulate" else "are rounded away"
-            causes.append(Cause("updates below one device step", f"{detail}; they {where}",
-                                f"a learning rate about {factor:.2g}x larger (mgd.learning_rate={lr * factor:.3g}) "
-                                "so that a typical update is a step, or compare several with neurosim study "
-                                "tau-theta --grid mgd.learning_rate=[...]"))
+            measured = requested is not None and 0 < requested < step
+            if rate == 0 and not measured:  # no pulse at all: nothing to size a learning rate by
+                advice = ("a larger learning rate; the step check of neurosim study tau-theta CHIP WORKLOAD "
+                          "measures the requested update against the step and proposes one")
+                detail = (f"not one pulse in {(summary.get('events') or {}).get('updates')} updates against a "
+                          f"device step of Δw = {step:.3g}")
+            else:
+                advice = (f"a learning rate about {factor:.2g}x larger (mgd.learning_rate={lr * factor:.3g}) so that "
+                          "a typical update is a step, or compare several with neurosim study tau-theta "
+                          "--grid mgd.learning_rate=[...]")
+            causes.append(Cause("updates below one device step", f"{detail}; they {where}", advice))
     if step is not None and device.write_noise >= 1.0 and rate is not None and rate > 0:
         pulses = summary.get("weight_writes_total", 0) / max(summary.get("parameters") or 1, 1)
         causes.append(Cause(
