@@ -203,3 +203,12 @@ def test_no_pulse_at_all_proposes_no_made_up_factor() -> None:
     silent = {**SUMMARY, "test_accuracy": 0.07, "weight_writes_total": 0}
     [cause] = [c for c in diagnose(silent, config, 10)[0].causes if c.cause == "updates below one device step"]
     assert "not one pulse in 100 updates" in cause.detail and "x larger" not in cause.advice
+
+
+def test_a_lifetime_without_writes_reads_unlimited_in_the_table() -> None:
+    from neurosim.studies.tau_theta import format_table
+
+    entry = {"tau_theta": 10, "settings": {"mgd.tau_theta": 10}, "method": "weight", "seeds": 1, "reached": 0,
+             "trainings_to_first_failure": None, "trainings_to_1pct_failed": None}
+    text = format_table({"grid": {}, "table": [entry]})
+    assert text.splitlines()[2].count("unlimited") == 2 and "never" in text

@@ -531,8 +531,8 @@ def _round_sig(value: float) -> float:
 def _fmt(value: Any, kind: str = "g") -> str:
     from neurosim.spec.units import format_duration, format_quantity
 
-    if value is None:
-        return "never" if kind in ("time", "int_t", "energy_t") else "-"
+    if value is None:  # to the target: never got there; a lifetime: nothing written (JSON's null for inf)
+        return "never" if kind in ("time", "int_t", "energy_t") else "unlimited" if kind == "life" else "-"
     if isinstance(value, float) and math.isinf(value):
         return "unlimited"
     if kind in ("time",):
@@ -568,8 +568,8 @@ def format_table(result: dict[str, Any]) -> str:
         ("write pulses", lambda e: _spread(e, "write_pulses_total", "int")),
         ("max/device", lambda e: _spread(e, "write_pulses_max_per_device", "int")),
         ("endurance used", lambda e: _spread(e, "endurance_used_max", "g")),
-        ("trainings (1st fail)", lambda e: _spread(e, "trainings_to_first_failure", "g")),
-        ("trainings (1%)", lambda e: _spread(e, "trainings_to_1pct_failed", "g")),
+        ("trainings (1st fail)", lambda e: _spread(e, "trainings_to_first_failure", "life")),
+        ("trainings (1%)", lambda e: _spread(e, "trainings_to_1pct_failed", "life")),
         ("final acc", lambda e: _spread(e, "test_accuracy", "acc")),
         ("best acc", lambda e: _spread(e, "best_test_accuracy", "acc")),
         ("failed", lambda e: _spread(e, "failed_devices", "int")),
