@@ -212,3 +212,19 @@ def test_a_lifetime_without_writes_reads_unlimited_in_the_table() -> None:
              "trainings_to_first_failure": None, "trainings_to_1pct_failed": None}
     text = format_table({"grid": {}, "table": [entry]})
     assert text.splitlines()[2].count("unlimited") == 2 and "never" in text
+
+
+def test_the_recommended_train_command_repeats_the_studys_seed_0_run(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    import shlex
+
+    result = run_study(tiny(tau_thetas=(1,), sets=(), max_iterations=3000), tmp_path, workers=1)
+    assert result["recommendation"]["tau_theta"] == 1, result["recommendation"]["answer"]
+    command = result["recommendation"]["train_command"]
+    assert command.startswith("neurosim train ") and "mgd.tau_theta=1" in command
+    code, out, err = call_cli(capsys, *shlex.split(command)[1:], "--json", "--quiet")
+    assert code == 0, err
+    summary = json.loads(out)
+    [seed0] = [r for r in result["runs"] if r["seed"] == 0]
+    assert (summary["iterations"], summary["weight_writes_total"], summary["test_accuracy"]) == (
+        seed0["iterations"], seed0["write_pulses_total"], seed0["test_accuracy"])

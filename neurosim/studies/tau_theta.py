@@ -233,6 +233,8 @@ def run_study(study: TauThetaStudy, out_dir: str | Path, *, workers: int | None 
     recommendation = recommend(table, study.lifetime, plan.target, study.lifetime_at, plan.caps, grid_keys)
     if step is not None:
         step["warnings"] = step_warnings(step, table, grid_keys)
+    if recommendation["settings"] is not None:
+        recommendation["train_command"] = train_command(study, plan, recommendation["settings"])
     return {
         "study": "tau-theta", "chip": plan.base.chip.name, "workload": plan.base.workload.name,
         "chip_file": str(study.chip), "workload_file": str(study.workload), "out": str(out),
@@ -244,6 +246,22 @@ def run_study(study: TauThetaStudy, out_dir: str | Path, *, workers: int | None 
         "device_step": step, "table": table, "recommendation": recommendation, "runs": rows,
         "warnings": [w for row in rows for w in row["warnings"]],
     }
+
+
+def train_command(study: TauThetaStudy, plan: _Plan, settings: dict[str, Any]) -> str:
+    """The plain ``neurosim train`` that repeats the chosen setting's seed-0 run exactly: the study's own
+    evaluation interval and stop at the target, which a plain run at the workload's would not have."""
+    import shlex
+
+    from neurosim.sweep import _set_value
+
+    tau = settings["mgd.tau_theta"]
+    sets = [*study.sets, *(f"{k}={_set_value(v)}" for k, v in settings.items()), "train.stop_at_target=true",
+            f"train.target_accuracy={plan.target!r}", f"train.eval_interval={plan.evals[tau]}"]
+    words = ["neurosim", "train", study.chip, study.workload, "--iterations", str(plan.caps[tau]), "--seed", "0"]
+    for text in sets:
+        words += ["--set", text]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _settings(run: Any) -> dict[str, Any]:
@@ -598,6 +616,9 @@ def format_study(result: dict[str, Any]) -> str:
     elif step:
         lines.append(f"device step: {step['note']}")
     lines.append(f"answer: {result['recommendation']['answer']}")
+    if result["recommendation"].get("train_command"):
+        lines.append(f"  to train with it (seed 0 of the study, stopping at the target): "
+                     f"{result['recommendation']['train_command']}")
     seen = set()
     for row in result["runs"]:
         for w in row["warnings"]:
