@@ -198,7 +198,7 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
             "a noisy gradient estimate",
             f"each update averages τθ = {tau} perturbations, and one perturbation's estimate carries noise about "
             f"K - 1 = {k - 1} times its signal (K = {k} perturbed elements), so most writes follow noise",
-            f"a larger τθ (e.g. {_round_up_decade(k / NOISY_ESTIMATE_RATIO * 10)}), which averages the noise "
+            f"a larger τθ (at least {_round_up_decade(k / NOISY_ESTIMATE_RATIO)}), which averages the noise "
             "before writing"))
     if not causes:
         causes.append(Cause("no single cause in the summary", "the writes, wear and step size look ordinary",
