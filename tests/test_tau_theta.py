@@ -228,3 +228,17 @@ def test_the_recommended_train_command_repeats_the_studys_seed_0_run(tmp_path: P
     [seed0] = [r for r in result["runs"] if r["seed"] == 0]
     assert (summary["iterations"], summary["weight_writes_total"], summary["test_accuracy"]) == (
         seed0["iterations"], seed0["write_pulses_total"], seed0["test_accuracy"])
+
+
+def test_the_study_on_a_dask_cluster_gives_the_local_table(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed",
+                                      reason="dask.distributed is not installed: pip install 'dask[distributed]'")
+    local = run_study(tiny(), tmp_path / "local", workers=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = run_study(tiny(), tmp_path / "dask", scheduler=cluster.scheduler_address)
+
+    def figures(result: dict) -> list:
+        return [{k: v for k, v in row.items() if k not in ("wall_time_s",)} for row in result["runs"]]
+
+    assert figures(remote) == figures(local) and remote["recommendation"] == local["recommendation"]
