@@ -111,6 +111,7 @@ def test_no_recommendation_says_why() -> None:
     assert "never reached 95% in 20000 iterations (best 91.0%)" in rec["answer"]
     assert "wore out: 12 devices failed" in rec["answer"]
     assert "Fastest to 95% regardless of lifetime: τθ = 1" in rec["answer"]
+    assert "--min-updates" in rec["answer"] and "a larger τθ" in rec["answer"]
 
 
 def test_write_histogram_in_decades() -> None:

@@ -435,6 +435,15 @@ def recommend(table: Sequence[dict[str, Any]], lifetime: float, target: float, l
             fastest = min(reached, key=lambda e: e["time_to_target_s"])
             answer += (f". Fastest to {target:.0%} regardless of lifetime: {_describe(fastest, grid_keys)} "
                        f"({format_duration(fastest['time_to_target_s'])}, survives {life(fastest):.3g} trainings)")
+        kinds = {r["reason"] for r in reasons}
+        tries = []
+        if "never reached target" in kinds:
+            tries.append("more updates (--min-updates, --max-iterations) or a larger learning rate "
+                         "(--grid mgd.learning_rate=[...]) for the settings that never got there")
+        if "wore out first" in kinds or any(e.get("failed_devices") for e in mgd):
+            tries.append("a larger τθ, which writes less per training")
+        if tries:
+            answer += ". To try: " + "; ".join(tries)
     return {"tau_theta": None, "settings": None, "time_to_target_s": None, "lifetime_trainings": None,
             "energy_to_target_j": None, "answer": answer, "reasons": reasons}
 
