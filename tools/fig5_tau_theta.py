@@ -44,7 +44,7 @@ def main() -> int:
     args = F.parser(__doc__.splitlines()[0]).parse_args()
     if args.report_only:
         raise SystemExit("fig5: --report-only is not needed: the study reuses every finished run, so a rerun "
-                     "only trains what is missing")
+                         "only trains what is missing")
     s = study(args.full)
     result = run_study(s, Path(args.runs) / ("fig5-full" if args.full else "fig5"), workers=args.workers,
                        data_dir=args.data_dir)
@@ -59,6 +59,7 @@ def main() -> int:
     F.write_csv(rows, columns, Path(args.results) / "fig5_tau_theta.csv")
 
     paper = {r["tau_theta"]: r for r in F.paper_rows("fig5_tau_theta.csv")}
+
     def median(entry: dict, key: str) -> float | None:  # over seeds, a run that never got there as "never"
         return median_or_none([r[key] for r in rows if (r["method"], r["tau_theta"]) == (entry["method"],
                                                                                         entry["tau_theta"])])
