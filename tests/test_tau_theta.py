@@ -243,3 +243,11 @@ def test_the_study_on_a_dask_cluster_gives_the_local_table(tmp_path: Path) -> No
         return [{k: v for k, v in row.items() if k not in ("wall_time_s",)} for row in result["runs"]]
 
     assert figures(remote) == figures(local) and remote["recommendation"] == local["recommendation"]
+
+
+def test_adding_backprop_or_a_tau_theta_keeps_the_finished_runs(tmp_path: Path) -> None:
+    run_study(tiny(tau_thetas=(10,)), tmp_path, workers=1)
+    events: list[tuple[str, str]] = []
+    run_study(tiny(tau_thetas=(10, 1), backprop=True), tmp_path, workers=1,
+              progress=lambda event, run, summary: events.append((event, run.config.workload.mgd.perturbation)))
+    assert sorted(events) == [("done", "backprop"), ("done", "backprop"), ("done", "weight"), ("reused", "weight")]
