@@ -97,6 +97,39 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a new mini-batch every iteration (default: the same samples throughout)")
     gradient.add_argument("--json", action="store_true")
 
+    tau = study_sub.add_parser(
+        "tau-theta", help="the τθ trade-off: time, energy and writes to the target against trainings survived",
+        description="For each τθ (and --grid value) and seed, train until the target accuracy or the cap; "
+                    "tabulate time, energy and writes to the target and the trainings the chip survives; name "
+                    "the fastest τθ that meets --lifetime. The runs are a sweep: a rerun redoes only what is "
+                    "missing.")
+    _common_run_args(tau)
+    tau.add_argument("--tau-theta", default="1,10,100,1000", metavar="LIST",
+                     help="update periods to compare, comma-separated (default 1,10,100,1000)")
+    tau.add_argument("--grid", action="append", default=[], metavar="KEY=[V1,V2]",
+                     help="another axis, e.g. mgd.learning_rate=[0.005,0.02] or mgd.amplitude=[0.01,0.03]")
+    tau.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per setting (default 3)")
+    tau.add_argument("--target", type=float, help="test accuracy to reach (default: train.target_accuracy)")
+    tau.add_argument("--max-iterations", type=int, metavar="N",
+                     help="give up after N iterations (default: train.iterations), but see --min-updates")
+    tau.add_argument("--min-updates", type=int, default=100, metavar="U",
+                     help="every τθ gets at least U updates: its cap is max(N, U·τθ) (default 100)")
+    tau.add_argument("--eval-interval", type=int, metavar="N",
+                     help="iterations between evaluations, the resolution of the time to target "
+                          "(default: max(τθ, train.eval_interval/10))")
+    tau.add_argument("--lifetime", type=float, default=1.0, metavar="N",
+                     help="trainings the chip must survive (default 1)")
+    tau.add_argument("--lifetime-at", choices=("first", "1pct"), default="first",
+                     help="survive until the first device fails (default) or until 1%% of them have")
+    tau.add_argument("--backprop", action="store_true", help="also run backprop at every τθ: the floor")
+    tau.add_argument("--no-step-check", action="store_true",
+                     help="skip measuring the requested updates against the device step")
+    tau.add_argument("--workers", type=int, help="local worker processes (default: the number of CPUs)")
+    tau.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster instead")
+    tau.add_argument("--out", help="folder for the run files (default runs/tau-theta-CHIP-WORKLOAD)")
+    tau.add_argument("--plot", metavar="DIR", help="write the Pareto, energy and accuracy plots (PNG) here")
+    tau.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+
     from neurosim.report import add_report_parser
     from neurosim.sweep import add_sweep_parser
 
@@ -180,11 +213,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     summary = json_safe(result.summary)
+    warnings = train_warnings(sim, summary)
+    summary["warnings"] = [w.as_dict() for w in warnings]
     if args.json:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
+    for warning in warnings:
+        print(f"neurosim: {warning.line()}", file=sys.stderr)
     return 0
+
+
+def train_warnings(sim: Any, summary: dict[str, Any]) -> list[Any]:
+    """The diagnosis of a finished training: near chance or most devices failed, and the likely cause."""
+    from neurosim.studies.diagnosis import diagnose, fraction_at_bounds
+
+    weights = sim.config.chip.weights
+    at_bounds = fraction_at_bounds(sim.chip.weights(), weights.w_min, weights.w_max)
+    return diagnose(summary, sim.config, sim.net.n_outputs, at_bounds=at_bounds)
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -302,6 +348,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    if args.study == "tau-theta":
+        return cmd_study_tau_theta(args)
     from neurosim.studies.gradient import gradient_study
 
     if not 0 < args.threshold <= 1:
@@ -323,6 +371,44 @@ def cmd_study(args: argparse.Namespace) -> int:
               + f" (norm ratio {curve['norm_ratio'][-1]:.3f} at the end)")
     median = result["median_iterations"]
     print(f"  median: {median:g} iterations" if median is not None else "  median: not reached by every seed")
+    return 0
+
+
+def cmd_study_tau_theta(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from neurosim.spec import load_config
+    from neurosim.studies.tau_theta import (TauThetaStudy, format_study, parse_grid, parse_tau_thetas, run_study,
+                                            write_plots)
+
+    if args.workers is not None and args.scheduler:
+        raise NeurosimError("--workers and --scheduler: choose one (a Dask cluster has its own workers)")
+    study = TauThetaStudy(args.chip, args.workload, parse_tau_thetas(args.tau_theta), args.seeds, args.target,
+                          args.max_iterations, args.min_updates, args.eval_interval, args.lifetime,
+                          args.lifetime_at, args.backprop, tuple(args.sets), parse_grid(args.grid),
+                          not args.no_step_check)
+    out = args.out
+    if out is None:
+        config = load_config(args.chip, args.workload, args.sets)
+        out = str(Path("runs") / f"tau-theta-{config.chip.name}-{config.workload.name}")
+    total = {"n": 0}
+
+    def progress(event: str, run: Any, summary: dict[str, Any] | None) -> None:
+        total["n"] += 1
+        if event != "reused":
+            detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
+            print(f"[{total['n']}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
+
+    result = run_study(study, out, workers=args.workers, scheduler=args.scheduler, data_dir=args.data_dir,
+                       progress=progress)
+    if args.plot:
+        result["plots"] = [str(p) for p in write_plots(result, args.plot)]
+    if args.json:
+        print(json.dumps(json_safe(result)))
+    else:
+        print(format_study(json_safe(result)))
+        for path in result.get("plots", []):
+            print(f"plot: {path}")
     return 0
 
 

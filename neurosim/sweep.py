@@ -382,26 +382,38 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers: int | None = None,
+def run_sweep(spec_path: str | Path | SweepSpec, out_dir: str | Path | None = None, workers: int | None = None,
               scheduler: str | None = None, *, data_dir: str | None = None,
               progress: Progress | None = None) -> list[dict[str, Any]]:
     """Run (or resume) a sweep; return one results row per run, in grid order.
 
-    ``out_dir`` overrides the sweep file's ``out``; ``workers`` is the local pool's size (default: the
-    CPU count); ``scheduler`` is the address of an existing Dask scheduler to run on instead.
-    ``progress(event, run, summary)`` is called with event "reused", "done" or "failed".
+    ``spec_path`` is a sweep file or an already built :class:`SweepSpec`; ``out_dir`` overrides its
+    ``out``; ``workers`` is the local pool's size (default: the CPU count); ``scheduler`` is the address of
+    an existing Dask scheduler to run on instead. ``progress(event, run, summary)`` is called with event
+    "reused", "done" or "failed".
 
     The local pool starts its workers as fresh interpreters (forkserver), so a script calling this must
     do so under ``if __name__ == "__main__":``, as with any process pool.
     """
-    spec = load_sweep(spec_path)
+    spec = spec_path if isinstance(spec_path, SweepSpec) else load_sweep(spec_path)
     out_value = out_dir if out_dir is not None else spec.out
     if out_value is None:
         raise ConfigError(str(spec.file), "out", "missing: set out: in the sweep file or pass --out")
     if workers is not None and workers < 1:
         raise NeurosimError("--workers: expected a whole number >= 1")
     runs = plan_sweep(spec, out_value)
-    out = ensure_folder(Path(out_value).resolve(), "the sweep's output folder")
+    return execute_runs(runs, out_value, workers, scheduler, data_dir=data_dir, progress=progress,
+                        source=str(spec.file))
+
+
+def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int | None = None,
+                 scheduler: str | None = None, *, data_dir: str | None = None, progress: Progress | None = None,
+                 source: str = "sweep") -> list[dict[str, Any]]:
+    """Train the planned runs that have no finished run file yet (locally or on Dask) and write
+    results.csv/json into ``out_dir``; one row per run, in the given order. Split from ``run_sweep`` so
+    that a study can plan its own runs (several specs into one folder) and still resume like a sweep.
+    ``source`` names what planned them in the error of a failed run."""
+    out = ensure_folder(Path(out_dir).resolve(), "the sweep's output folder")
 
     summaries: dict[str, dict[str, Any]] = {}
     todo: list[PlannedRun] = []
@@ -450,7 +462,7 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
         if not isinstance(error, NeurosimError):
             raise error
         more = f" (and {len(failures) - 1} more failed runs)" if len(failures) > 1 else ""
-        raise NeurosimError(f"{spec.file}: run {failed_run.run_id} failed: {error}{more}")
+        raise NeurosimError(f"{source}: run {failed_run.run_id} failed: {error}{more}")
     return result
 
 
@@ -553,5 +565,5 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["PlannedRun", "SweepSpec", "add_sweep_parser", "cmd_sweep", "finished_summary", "load_sweep",
-           "plan_sweep", "run_sweep", "train_run"]
+__all__ = ["PlannedRun", "SweepSpec", "add_sweep_parser", "cmd_sweep", "execute_runs", "finished_summary",
+           "load_sweep", "plan_sweep", "run_sweep", "train_run"]

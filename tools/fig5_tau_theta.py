@@ -7,74 +7,78 @@ the chip survives.
     python tools/fig5_tau_theta.py           # reduced: NIST7x7 MLP in chip mode on the reference chip, 3 seeds
     python tools/fig5_tau_theta.py --full    # the paper's: CNN d = 24 on Fashion-MNIST, paper mode (days)
 
-Each run stops at the evaluation that first reaches the target (``train.stop_at_target``), so its ledger and wear
-are those of one training. Writes docs/results/fig5_tau_theta.csv and fig5.png.
+A thin caller of ``neurosim study tau-theta`` (``neurosim.studies.tau_theta``): each run stops at the evaluation
+that first reaches the target (``train.stop_at_target``), so its ledger and wear are those of one training; the
+runs land in runs/fig5/ and a rerun trains only what is missing. Writes docs/results/fig5_tau_theta.csv and fig5.png.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import _figures as F
 
 from neurosim.studies.milestones import median_or_none
+from neurosim.studies.tau_theta import TauThetaStudy, format_table, run_study
 
-TAUS = [1, 10, 100, 1000, 10_000]
+TAUS = (1, 10, 100, 1000, 10_000)
 
 
-def scale(full: bool) -> dict:
+def study(full: bool) -> TauThetaStudy:
+    """The figure as a ``neurosim study tau-theta`` (with --backprop, the floor)."""
     if full:
-        return {"chip": "chips/ideal.yaml", "workload": "workloads/fashion-cnn.yaml", "seeds": [0],
-                "sets": ["network.width=24", "network.init=auto_bias", "train.eval_size=10000"],
-                "iterations": {tau: 10_000_000 for tau in TAUS}, "eval": {tau: 1000 for tau in TAUS}, "target": 0.8}
-    # chip mode: one sample per cycle; the evaluation interval follows τθ so that a few updates separate
-    # two evaluations (the milestone's resolution) without evaluating every few cycles at τθ = 1
-    return {"chip": "chips/reference.yaml", "workload": "workloads/nist7x7.yaml", "seeds": [0, 1, 2],
-            # a learning rate 4x the workload's: large enough that one-sample estimates (τθ = 1) are too noisy
-            # to use it well, which is the regime the paper's 255k-parameter CNN is in at any rate
-            "sets": ["mgd.learning_rate=0.02"],
-            "iterations": {tau: max(200_000, 400 * tau) for tau in TAUS},
-            "eval": {tau: max(100, tau) for tau in TAUS}, "target": 0.95}
+        return TauThetaStudy(str(F.REPO / "chips/ideal.yaml"), str(F.REPO / "workloads/fashion-cnn.yaml"),
+                             tau_thetas=TAUS, seeds=1, target=0.8, max_iterations=10_000_000, min_updates=0,
+                             eval_interval=1000, backprop=True,
+                             sets=("network.width=24", "network.init=auto_bias", "train.eval_size=10000"))
+    # chip mode: one sample per cycle; the evaluation interval follows τθ (the study's default, max(τθ, 100)) so
+    # that a few updates separate two evaluations without evaluating every few cycles at τθ = 1; each τθ gets at
+    # least 400 updates. A learning rate 4x the workload's: large enough that one-sample estimates (τθ = 1) are
+    # too noisy to use it well, which is the regime the paper's 255k-parameter CNN is in at any rate.
+    return TauThetaStudy(str(F.REPO / "chips/reference.yaml"), str(F.REPO / "workloads/nist7x7.yaml"),
+                         tau_thetas=TAUS, seeds=3, target=0.95, max_iterations=200_000, min_updates=400,
+                         backprop=True, sets=("mgd.learning_rate=0.02",))
 
 
 def main() -> int:
     args = F.parser(__doc__.splitlines()[0]).parse_args()
-    s = scale(args.full)
-    rows = []
-    for tau in TAUS:
-        for method in ("weight", "backprop"):  # backprop at the same τθ: the floor (exact gradient, same samples)
-            found = F.run_grid(f"fig5-{method}-tau{tau}", chip=s["chip"], workload=s["workload"], grid={},
-                               seeds=s["seeds"], iterations=s["iterations"][tau],
-                               sets=[*s["sets"], f"mgd.perturbation={method}", f"mgd.tau_theta={tau}",
-                                     "train.stop_at_target=true", f"train.target_accuracy={s['target']}",
-                                     f"train.eval_interval={s['eval'][tau]}"], args=args, target=s["target"])
-            rows += [{**r, "method": method, "tau_theta": tau} for r in found]
+    if args.report_only:
+        raise SystemExit("fig5: --report-only is not needed: the study reuses every finished run, so a rerun "
+                         "only trains what is missing")
+    s = study(args.full)
+    result = run_study(s, Path(args.runs) / ("fig5-full" if args.full else "fig5"), workers=args.workers,
+                       data_dir=args.data_dir)
+    rows = [{**r, "updates_to_target": r["weight_updates"] if r["reached_target"] else None,
+             "write_pulses_to_target": r["write_pulses_total"] if r["reached_target"] else None,
+             "weight_writes_max_per_device": r["write_pulses_max_per_device"],
+             "lifetime_trainings_first_failure": r["trainings_to_first_failure"],
+             "max_test_accuracy": r["best_test_accuracy"]} for r in result["runs"]]
     columns = ["method", "tau_theta", "seed", "iterations_to_target", "updates_to_target", "write_pulses_to_target",
                "weight_writes_max_per_device", "endurance_used_max", "lifetime_trainings_first_failure",
                "max_test_accuracy", "wall_time_s", "run_file"]
     F.write_csv(rows, columns, Path(args.results) / "fig5_tau_theta.csv")
 
-    grouped: dict[tuple, list] = defaultdict(list)
-    for r in rows:
-        grouped[(r["method"], r["tau_theta"])].append(r)
-    table = []
-    for (method, tau), group in grouped.items():
-        table.append({"method": method, "tau_theta": tau, "seeds": len(group),
-                      **{k: median_or_none([r[k] for r in group]) for k in
-                         ("iterations_to_target", "updates_to_target", "write_pulses_to_target",
-                          "weight_writes_max_per_device", "endurance_used_max", "lifetime_trainings_first_failure")}})
     paper = {r["tau_theta"]: r for r in F.paper_rows("fig5_tau_theta.csv")}
-    for entry in table:
-        p = paper.get(entry["tau_theta"], {}) if entry["method"] == "weight" else {}
-        entry["paper_updates_to_80"] = p.get("weight_updates_to_80")
-    target = f"{s['target']:.0%}"
-    print(f"\nFig. 5: median over seeds of one training to {target} (paper: to 80%, CNN d = 24, one run per τθ)")
+
+    def median(entry: dict, key: str) -> float | None:  # over seeds, a run that never got there as "never"
+        return median_or_none([r[key] for r in rows if (r["method"], r["tau_theta"]) == (entry["method"],
+                                                                                        entry["tau_theta"])])
+
+    table = [{**e, "updates_to_target": median(e, "updates_to_target"),
+              "write_pulses_to_target": median(e, "write_pulses_to_target"),
+              "weight_writes_max_per_device": e["write_pulses_max_per_device"],
+              "lifetime_trainings_first_failure": e["trainings_to_first_failure"],
+              "paper_updates_to_80": paper.get(e["tau_theta"], {}).get("weight_updates_to_80")
+              if e["method"] == "weight" else None} for e in result["table"]]
+    target = f"{result['target_accuracy']:.0%}"
+    print(f"\n{format_table(result)}\n")
+    print(f"Fig. 5: median over seeds of one training to {target} (paper: to 80%, CNN d = 24, one run per τθ)")
     print(F.markdown(table, ["method", "tau_theta", "seeds", "iterations_to_target", "updates_to_target",
                              "paper_updates_to_80", "write_pulses_to_target", "weight_writes_max_per_device",
                              "endurance_used_max", "lifetime_trainings_first_failure"],
                      ["method", "τθ", "seeds", "iterations", "updates", "paper updates", "write pulses",
                       "max pulses/device", "endurance used", "trainings survived"]))
+    print(f"\nanswer: {result['recommendation']['answer']}")
     plot(table, paper, target, Path(args.results) / "fig5.png")
     return 0
 
