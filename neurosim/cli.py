@@ -279,7 +279,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from neurosim.chip.estimate import estimate, estimate_summary, from_run
+    from neurosim.estimate import estimate, estimate_summary, from_run
     from neurosim.errors import ConfigError
     from neurosim.io.runfile import read_summary
     from neurosim.model import build

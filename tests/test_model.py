@@ -9,7 +9,7 @@ import h5py
 import yaml
 from conftest import TINY_PARITY, config_with
 
-from neurosim.chip.estimate import estimate
+from neurosim.estimate import estimate
 from neurosim.io.runfile import read_checkpoint, write_run
 from neurosim.model import build
 from neurosim.simulation import Simulation, describe

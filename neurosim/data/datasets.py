@@ -1,5 +1,5 @@
-"""Data sets as arrays ready for training: the :class:`Dataset` record, :func:`load_dataset`, class
-subsets, and the file-backed Fashion-MNIST / MNIST loaders.
+"""Data sets as arrays ready for training: :func:`load_dataset` over the file-backed Fashion-MNIST / MNIST
+loaders and the generated tasks (the :class:`Dataset` record and its checks are in ``record.py``).
 
 Every problem with names, options or files is a :class:`DataError` that names the data set or file
 and what was expected, so the command line can report it in one line.
@@ -7,17 +7,16 @@ and what was expected, so the command line can report it in one line.
 
 from __future__ import annotations
 
-import math
-import operator
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from neurosim.data.generated import NIST_DEFAULTS, PARITY_DEFAULTS, PARITY_MAX_BITS, load_generated
 from neurosim.data.idx import read_idx
+from neurosim.data.record import Dataset, check_classes, check_options, class_selection, positive_int
 from neurosim.errors import DataError
 
 DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "nist7x7", "parity")
@@ -40,39 +39,6 @@ IMAGE_SIZE = (28, 28)
 IDX_OPTIONS: tuple[str, ...] = ("train_size", "test_size")
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous; compare by identity
-class Dataset:
-    """A train/test pair of inputs and integer labels, with the names of the classes they index."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...]
-    input_shape: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        # Checked once here so that the network builder and the engine can trust every Dataset.
-        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
-            where = f"{self.name} {split} set"
-            if x.dtype != np.float32 or not x.flags.c_contiguous:
-                raise DataError(f"{where}: expected C-contiguous float32 inputs, got {x.dtype}")
-            if x.shape[1:] != tuple(self.input_shape):
-                raise DataError(f"{where}: expected inputs of shape (n, {_dims(self.input_shape)}), "
-                                f"got {x.shape}")
-            if y.dtype != np.int64 or y.shape != x.shape[:1]:
-                raise DataError(f"{where}: expected {x.shape[0]} int64 labels, got {y.dtype} {y.shape}")
-            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
-                raise DataError(f"{where}: expected labels in 0..{len(self.class_names) - 1}, "
-                                f"got {y.min()}..{y.max()}")
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes, i.e. the width of the network's output layer."""
-        return len(self.class_names)
-
-
 def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
                  classes: Sequence[int] | None = None, seed: int = 0,
                  options: Mapping[str, Any] | None = None) -> Dataset:
@@ -86,23 +52,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
     seed = _check_seed(name, seed)
     if name in IDX_DATASETS:
         return _load_idx_dataset(name, data_dir, classes, options)
-    # Imported here: generated.py builds on Dataset and the helpers of this module.
-    from neurosim.data.generated import load_generated
     return load_generated(name, seed=seed, classes=classes, options=options)
-
-
-def subset_classes(ds: Dataset, classes: Sequence[int]) -> Dataset:
-    """Keep only samples of ``classes`` (original indices), relabelled 0..k-1 in the order given.
-
-    Sample order within each split is preserved, so a fixed shuffle upstream stays fixed.
-    """
-    keep = check_classes(ds.name, classes, ds.n_classes)
-    train = _class_selection(ds.y_train, keep, ds.n_classes)
-    test = _class_selection(ds.y_test, keep, ds.n_classes)
-    return replace(ds,
-                   x_train=np.ascontiguousarray(ds.x_train[train[0]]), y_train=train[1],
-                   x_test=np.ascontiguousarray(ds.x_test[test[0]]), y_test=test[1],
-                   class_names=tuple(ds.class_names[c] for c in keep))
 
 
 def default_data_root() -> Path:
@@ -149,65 +99,6 @@ def check_name(name: str) -> None:
         raise DataError(f"unknown data set {name!r}; expected one of: {', '.join(DATASETS)}")
 
 
-def check_options(name: str, options: Mapping[str, Any] | None, allowed: Iterable[str]) -> dict[str, Any]:
-    """A plain dict of ``options``; DataError for anything but a mapping with allowed keys."""
-    allowed = tuple(allowed)
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise DataError(f"{name}: expected the data set options as a mapping, got {type(options).__name__}")
-    for key in options:
-        if key not in allowed:
-            raise DataError(f"{name}: unknown option {key!r}; allowed options: "
-                            f"{', '.join(allowed) if allowed else 'none'}")
-    return dict(options)
-
-
-def positive_int(name: str, key: str, value: Any, *, max_value: int | None = None,
-                 min_value: int = 1) -> int:
-    """``value`` as an int in ``min_value..max_value``; rejects bools, floats and strings."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise DataError(f"{name}: option {key} expected an integer, got {value!r}")
-    value = int(value)
-    if value < min_value or (max_value is not None and value > max_value):
-        bounds = f">= {min_value}" if max_value is None else f"in {min_value}..{max_value}"
-        raise DataError(f"{name}: option {key} expected an integer {bounds}, got {value}")
-    return value
-
-
-def bounded_float(name: str, key: str, value: Any, *, low: float = 0.0, high: float = math.inf) -> float:
-    """``value`` as a finite float in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DataError(f"{name}: option {key} expected a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or not low <= number <= high:
-        span = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
-        raise DataError(f"{name}: option {key} expected a finite number {span}, got {value!r}")
-    return number
-
-
-def check_classes(name: str, classes: Sequence[int], n_classes: int) -> tuple[int, ...]:
-    """``classes`` as a tuple of distinct ints in 0..n_classes-1, at least two of them."""
-    if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
-        raise DataError(f"{name}: classes expected a list of class indices, got {classes!r}")
-    keep: list[int] = []
-    for c in classes:
-        if isinstance(c, bool):
-            raise DataError(f"{name}: classes expected integer class indices, got {c!r}")
-        try:
-            index = operator.index(c)
-        except TypeError:
-            raise DataError(f"{name}: classes expected integer class indices, got {c!r}") from None
-        if not 0 <= index < n_classes:
-            raise DataError(f"{name}: class {index} out of range; expected indices in 0..{n_classes - 1}")
-        if index in keep:
-            raise DataError(f"{name}: class {index} listed twice; expected distinct class indices")
-        keep.append(index)
-    if len(keep) < 2:
-        raise DataError(f"{name}: expected at least 2 classes to classify, got {keep}")
-    return tuple(keep)
-
-
 # ---- Fashion-MNIST / MNIST ------------------------------------------------------------------------
 
 def _load_idx_dataset(name: str, data_dir: str | os.PathLike[str] | None,
@@ -222,7 +113,7 @@ def _load_idx_dataset(name: str, data_dir: str | os.PathLike[str] | None,
     for split, images, labels, key in (("train", TRAIN_IMAGES, TRAIN_LABELS, "train_size"),
                                        ("test", TEST_IMAGES, TEST_LABELS, "test_size")):
         raw_x, raw_y = _read_split(folder, images, labels, n_all)
-        index, y = _class_selection(raw_y, keep, n_all)
+        index, y = class_selection(raw_y, keep, n_all)
         limit = sizes.get(key)
         if limit is not None:
             if limit > len(y):
@@ -261,15 +152,6 @@ def _read_split(folder: Path, images_base: str, labels_base: str, n_classes: int
     return images, labels
 
 
-def _class_selection(labels: np.ndarray, keep: Sequence[int], n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the samples whose label is in ``keep``, and their new int64 labels."""
-    new_label = np.full(n_classes, -1, dtype=np.int64)
-    new_label[list(keep)] = np.arange(len(keep), dtype=np.int64)
-    mapped = new_label[labels]
-    index = np.flatnonzero(mapped >= 0)
-    return index, mapped[index]
-
-
 def _idx_file(folder: Path, base: str) -> Path | None:
     """``folder/base`` or ``folder/base.gz``, preferring the uncompressed one (faster to read)."""
     for candidate in (folder / base, folder / f"{base}.gz"):
@@ -299,10 +181,6 @@ def _why_not(folder: Path, missing: Sequence[str]) -> str:
     return "missing " + ", ".join(missing)
 
 
-def _dims(shape: Sequence[int]) -> str:
-    return ", ".join(str(d) for d in shape)
-
-
 def _check_seed(name: str, seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"{name}: expected the seed to be a non-negative integer, got {seed!r}")
@@ -313,7 +191,6 @@ def task_shape(name: str, classes: Sequence[int] | None = None,
                options: Mapping[str, Any] | None = None) -> tuple[tuple[int, ...], int]:
     """(input shape, number of classes) of a data set without reading it: what ``describe`` and
     ``estimate`` need to build the network."""
-    from neurosim.data.generated import NIST_DEFAULTS, PARITY_DEFAULTS, PARITY_MAX_BITS
 
     check_name(name)
     if name == "parity":

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.data.datasets import (
+from neurosim.data.record import (
     Dataset,
     bounded_float,
     check_classes,
