@@ -50,7 +50,7 @@ def schedule_counts(model: Model, iterations: int) -> tuple[EventCounts, int]:
             c.inferences = n
         else:
             c.broadcasts = n
-            k = net.parameters if mgd.perturbation == "weight" else net.nodes
+            k = model.strategy.total(net)
             perturbations = _ceil_div(n, tau_p)
             c.perturbation_toggles = round(k + (perturbations - 1) * k / 2)
             if mgd.baseline == "antithetic":
@@ -61,13 +61,14 @@ def schedule_counts(model: Model, iterations: int) -> tuple[EventCounts, int]:
                 c.inferences = n + baselines
     else:
         batch = mgd.batch_size
-        layers = 0 if mgd.perturbation == "backprop" else len(net.layers)
+        layers = len(net.layers) if model.strategy.perturbs else 0
         c.cycles = c.inferences = n * model.cycles_per_step
         if layers:
             shared = shares_node_perturbation(mgd)
             c.broadcasts = n * layers * (batch if shared else 1)  # shared: every sample's own cost change
             copies = 1 if shared else batch                        # node perturbations held over the batch
-            per_layer = [l.parameters if mgd.perturbation == "weight" else copies * l.nodes for l in net.layers]
+            held = copies if model.strategy.per_sample else 1
+            per_layer = [held * model.strategy.elements(l) for l in net.layers]
             c.perturbation_toggles = n * 2 * sum(per_layer)
     c.macs = c.inferences * net.macs
     c.cost_evaluations = c.inferences

@@ -10,16 +10,72 @@ two files together or the data set's shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from neurosim.chip.timing import resolve_clock_hz
 from neurosim.data import task_shape
 from neurosim.errors import ConfigError
-from neurosim.nn.shapes import NetworkShape, from_entries, paper_cnn
+from neurosim.nn.shapes import LayerShape, NetworkShape, from_entries, paper_cnn
 from neurosim.spec.loader import RunConfig
 from neurosim.spec.workload import MGDSpec, NetworkSpec
+
+
+class Strategy:
+    """What a run perturbs to estimate the gradient, found by its ``mgd.perturbation`` name in
+    :data:`STRATEGIES`: the weights, the neurons' pre-activations (nodes), or nothing (backprop's exact
+    gradient in the same loop)."""
+
+    name: ClassVar[str]
+    perturbs: ClassVar[bool] = True
+    per_sample: ClassVar[bool] = False  # a batch's samples each hold their own perturbation (unless shared)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        STRATEGIES[cls.name] = cls
+
+    @staticmethod
+    def elements(layer: LayerShape) -> int:
+        """Perturbed elements of one layer: K_l."""
+        raise NotImplementedError
+
+    def total(self, net: NetworkShape) -> int:
+        """Perturbed elements of the whole network: chip mode's K."""
+        return sum(self.elements(layer) for layer in net.layers)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+class WeightPerturbation(Strategy):
+    name = "weight"
+
+    @staticmethod
+    def elements(layer: LayerShape) -> int:
+        return layer.parameters
+
+
+class NodePerturbation(Strategy):
+    name = "node"
+    per_sample = True
+
+    @staticmethod
+    def elements(layer: LayerShape) -> int:
+        return layer.nodes
+
+
+class Backprop(Strategy):
+    name = "backprop"
+    perturbs = False
+
+    @staticmethod
+    def elements(layer: LayerShape) -> int:
+        return 0
+
+
+def strategy(mgd: MGDSpec) -> Strategy:
+    return STRATEGIES[mgd.perturbation]()
 
 
 @dataclass(frozen=True)
@@ -49,6 +105,7 @@ class Model:
     timing: Timing
     clock_hz: float
     amplitude: float                 # δ, in weight units
+    strategy: Strategy               # what is perturbed
     inferences_per_cycle: int        # of the worst cycle: sets how fast the clock may run
     cycles_per_step: int             # clock cycles of one iteration (1 in chip mode)
     held_updates: int                # first updates that take no step (the learning-rate hold)
@@ -77,7 +134,7 @@ def build(config: RunConfig, *, input_shape: tuple[int, ...] | None = None, n_cl
     net = build_network(config, input_shape, n_classes)
     inferences = inferences_per_cycle(mgd)
     clock_hz = resolve_clock_hz(config.chip, inferences, config.chip_file, clock_override_hz)
-    return Model(config, net, timing, clock_hz, resolve_amplitude(config), inferences,
+    return Model(config, net, timing, clock_hz, resolve_amplitude(config), strategy(mgd), inferences,
                  cycles_per_step(mgd, len(net.layers)), held_updates(mgd, timing.tau_theta),
                  schedule(mgd, timing))
 
@@ -102,7 +159,7 @@ def resolve_amplitude(config: RunConfig) -> float:
 
 def inferences_per_cycle(mgd: MGDSpec) -> int:
     """Chip mode's worst cycle holds two inferences (perturbed + baseline, or a ± pair); otherwise one."""
-    return 2 if mgd.mode == "chip" and mgd.perturbation != "backprop" else 1
+    return 2 if mgd.mode == "chip" and strategy(mgd).perturbs else 1
 
 
 def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
@@ -110,7 +167,7 @@ def cycles_per_step(mgd: MGDSpec, n_layers: int) -> int:
     once for the baseline and once per perturbed layer."""
     if mgd.mode == "chip":
         return 1
-    return mgd.batch_size * (1 + (0 if mgd.perturbation == "backprop" else n_layers))
+    return mgd.batch_size * (1 + (n_layers if strategy(mgd).perturbs else 0))
 
 
 def held_updates(mgd: MGDSpec, tau_theta: int) -> int:
@@ -138,7 +195,7 @@ def schedule(mgd: MGDSpec, timing: Timing) -> tuple[Slot, ...]:
     if mgd.mode == "paper":
         return Slot("iteration", 1, 0.25), update
     slots = [Slot("sample", timing.tau_x, 0.0)]
-    if mgd.perturbation != "backprop":
+    if strategy(mgd).perturbs:
         slots.append(Slot("perturbation", timing.tau_p, 0.25))
     return (*slots, Slot("inference", 1, 0.5), update)
 

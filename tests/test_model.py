@@ -63,3 +63,19 @@ def test_the_run_file_stores_resolved_values(tmp_path: Path) -> None:
     assert workload["mgd"]["tau_theta"] == 5 and workload["mgd"]["amplitude"] == sim.model.amplitude
     restored, _, _ = read_checkpoint(path)
     assert build(restored).resolved() == sim.model.resolved()
+
+
+def test_every_perturbation_the_workload_offers_is_a_registered_strategy() -> None:
+    import dataclasses
+
+    from neurosim.model import STRATEGIES
+    from neurosim.spec.workload import MGDSpec
+    offered = [m for m in dataclasses.fields(MGDSpec) if m.name == "perturbation"][0]
+    assert set(STRATEGIES) == {"weight", "node", "backprop"}
+    for name in STRATEGIES:
+        offered.metadata["parse"](name, "<test>", "mgd.perturbation")   # each one parses
+    model = build(config_with("mgd.perturbation=node"))
+    assert model.strategy.total(model.net) == model.net.nodes
+    model = build(config_with("mgd.perturbation=weight"))
+    assert model.strategy.total(model.net) == model.net.parameters
+    assert not build(config_with("mgd.perturbation=backprop")).strategy.perturbs

@@ -17,7 +17,7 @@ from neurosim.chip.chip import Chip
 from neurosim.kernels import chipmode as k
 from neurosim.mgd.perturbations import _NODE_STREAM
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
-from neurosim.model import Timing, held_updates
+from neurosim.model import Timing, held_updates, strategy
 from neurosim.spec.loader import RunConfig
 from neurosim.spec.workload import ConvEntry
 
@@ -90,7 +90,7 @@ class FusedChipMode:
             node += fo
             inputs += fi
         self.layout = layout
-        n_pert = n_params if self.mgd.perturbation == "weight" else self.net.nodes
+        n_pert = strategy(self.mgd).total(self.net)
         self.signs = np.zeros(n_pert, dtype=np.float32)
         self.sign_words = np.zeros((n_pert + 63) // 64, dtype=np.uint64)  # the hashes the signs came from
         self.acc = np.zeros(n_params, dtype=np.float32)

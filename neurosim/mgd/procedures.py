@@ -23,7 +23,7 @@ from neurosim.chip.periphery import Accumulators
 from neurosim.io.state import rng_state, set_rng_state
 from neurosim.kernels.updates import scaled_add
 from neurosim.mgd.optimizers import Optimizer
-from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, uses_gamma
+from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, strategy, uses_gamma
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
 from neurosim.nn.shapes import NetworkShape
@@ -187,7 +187,7 @@ class ChipMode(Procedure):
         self.mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
         self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in self.mismatch)
         self.perturbation_step = 0
-        self.k = self.net.parameters if self.mgd.perturbation == "weight" else self.net.nodes
+        self.k = strategy(self.mgd).total(self.net)
         # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
         # inputs) is held until the next sample or update: ideal accumulators, being linear, may take
         # (Σ ΔC·s) ⊗ x once instead, one local product per held sample rather than per cycle.
@@ -354,7 +354,7 @@ class PaperMode(Procedure):
 
     def layer_size(self, index: int) -> int:
         layer = self.net.layers[index]
-        return layer.parameters if self.mgd.perturbation == "weight" else layer.nodes
+        return strategy(self.mgd).elements(layer)
 
     batch: tuple[np.ndarray, np.ndarray] | None = None  # the mini-batch held for τx iterations
 

@@ -215,8 +215,8 @@ def _perturbed_elements(config: Any) -> int | None:
         return None
     from neurosim.model import build
 
-    net = build(config).net
-    return net.parameters if mgd.perturbation == "weight" else net.nodes
+    model = build(config)
+    return model.strategy.total(model.net)
 
 
 def _round_up_decade(value: float) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 
 from neurosim.mgd.procedures import PaperMode
 from neurosim.nn import compute, losses
-from neurosim.model import resolve_amplitude
+from neurosim.model import resolve_amplitude, strategy
 from neurosim.simulation import Simulation
 from neurosim.spec import load_config
 from neurosim.spec.loader import RunConfig
@@ -80,7 +80,7 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         procedure.defer_node_products = False
     net = sim.net
     if paper:
-        sizes = [layer.parameters if config.workload.mgd.perturbation == "weight" else layer.nodes
+        sizes = [strategy(config.workload.mgd).elements(layer)
                  for layer in net.layers]
         sigmas = [amplitude / math.sqrt(k) for k in sizes]
     else:
