@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from neurosim.errors import ConfigError, DataError, NeurosimError
+from neurosim.errors import ConfigError, DataError, NeurosimError, bounded
 
 EXIT_USAGE = 2
 logger = logging.getLogger("neurosim")
@@ -203,7 +203,9 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"chip {s['chip']}, workload {s['workload']}: {s['mode']} mode, {s['perturbation']} perturbation, "
         f"seed {s['seed']}",
-        f"  iterations           {s['iterations']}  (τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']})",
+        f"  iterations           {s['iterations']}  "
+        + (f"(τθ={s['tau_theta']})" if s["mode"] == "paper" else  # τp, τx do not apply in paper mode
+           f"(τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']})"),
         f"  test accuracy        {s['test_accuracy']:.4f} (best {s['best_test_accuracy']:.4f})",
         f"  reached {s['target_accuracy']:.0%}          "
         + (f"at iteration {target} ({format_quantity(s['simulated_time_to_target_s'], 's')} on chip)"
@@ -362,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except NeurosimError as exc:
-        print(f"neurosim: error: {exc}", file=sys.stderr)
+        print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("neurosim: interrupted", file=sys.stderr)

@@ -250,8 +250,8 @@ class Simulation:
             "seed": self.seed,
             "iterations": self.done,
             "iterations_planned": self.iterations,
-            "tau_p": self.timing.tau_p,
-            "tau_x": self.timing.tau_x,
+            "tau_p": None if mgd.mode == "paper" else self.timing.tau_p,  # paper mode has no such periods
+            "tau_x": None if mgd.mode == "paper" else self.timing.tau_x,
             "tau_theta": self.timing.tau_theta,
             "clock_hz": self.clock_hz,
             "amplitude": self.procedure.amplitude,

@@ -35,6 +35,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -238,11 +239,16 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path) -> list[PlannedRun]:
     keys = [key for key, _ in spec.grid]
     runs: list[PlannedRun] = []
     seen: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []  # keys that do not apply to some runs: a grid may set them on purpose
+    affected = points = 0
     for combo in itertools.product(*(values for _, values in spec.grid)):
         settings = dict(zip(keys, combo))
+        points += 1
         sets = (*spec.sets, *(f"{k}={_set_value(v)}" for k, v in settings.items()))
+        noted = len(notes)
         try:
-            config = load_config(spec.chip, spec.workload, sets)
+            config = load_config(spec.chip, spec.workload, sets, notes=notes)
+            affected += len(notes) > noted
             describe(config)  # timing closure and the network on the data set's shape, without data
         except ConfigError as exc:
             raise _blame(spec, settings, exc) from None
@@ -256,6 +262,13 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path) -> list[PlannedRun]:
                                   f"{_describe_settings(settings)} are the same run")
             seen[rid] = settings
             runs.append(PlannedRun(rid, settings, seed, iterations, sets, config, out / f"{rid}.h5"))
+    if notes:
+        from neurosim.errors import bounded
+
+        unique = list(dict.fromkeys(notes))
+        logging.getLogger("neurosim").warning(
+            "warning: %s: ignored where they do not apply (in %d of %d grid points): %s", spec.file,
+            affected, points, bounded("; ".join(unique), 800))
     return runs
 
 
