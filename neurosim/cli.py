@@ -28,11 +28,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def add_memory_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="refuse runs estimated to need more memory than this (e.g. 64GiB; default: "
+                        "$NEUROSIM_MAX_MEMORY, else 16 GiB or the machine's memory if smaller)")
+
+
 def _common_run_args(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("chip", help="chip YAML file")
     p.add_argument("workload", help="workload YAML file")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a workload key (network.width=8) or a chip key (chip.clock=10MHz)")
+    add_memory_arg(p)
     if data:
         p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
 
@@ -64,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="write an HDF5 run file here")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_memory_arg(train)
 
     describe = sub.add_parser("describe", help="show the network as mapped on the chip, without training")
     _common_run_args(describe, data=False)
@@ -234,12 +242,16 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info))
         return 0
+    from neurosim.memory import format_bytes
+
     print(f"{info['workload']} on {info['chip']}: {info['parameters']} parameters, "
           f"{info['perturbed_nodes']} nodes, {info['macs_per_sample']} MACs/sample, {info['tiles']} tiles")
     for layer in info["layers"]:
         print(f"  {layer['name']:<8} {layer['kind']:<8} {str(layer['input_shape']):<14} -> "
               f"{str(layer['output_shape']):<14} params {layer['parameters']:<9} nodes {layer['nodes']:<7} "
               f"tiles {layer['tiles']}")
+    print(f"  memory: about {format_bytes(info['memory_bytes'])} to train "
+          f"(runs above {format_bytes(info['memory_limit_bytes'])} are refused)")
     return 0
 
 
@@ -252,6 +264,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from neurosim.spec.units import QuantityError, format_duration, format_quantity, parse_quantity
 
     config = load_config(args.chip, args.workload, args.sets)
+    from neurosim.memory import check_memory
+
+    with _workload_context(config):
+        check_memory(config)  # estimate refuses what train would refuse
     override = None
     if args.clock is not None:
         try:
@@ -362,7 +378,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
     try:
+        if getattr(args, "max_memory", None) is not None:  # for this process and the workers it starts
+            from neurosim.memory import ENV, parse_bytes
+
+            parse_bytes(args.max_memory, "--max-memory")
+            os.environ[ENV] = args.max_memory
         return COMMANDS[args.command](args)
+    except MemoryError:  # the estimate's safety net: a run that outgrew it still ends in one line
+        from neurosim.memory import ENV
+
+        print(f"neurosim: error: out of memory; the run needs more than this machine can give (lower its size; "
+              f"runs estimated above --max-memory / ${ENV} are refused before they start)", file=sys.stderr)
+        return EXIT_USAGE
     except NeurosimError as exc:
         print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,6 +20,7 @@ from neurosim.chip.timing import resolve_clock_hz
 from neurosim.data import Dataset, load_dataset, task_shape
 from neurosim.engine.clocks import Engine
 from neurosim.errors import ConfigError
+from neurosim.memory import check_memory, memory_limit
 from neurosim.mgd.fused import FusedChipMode, fusable
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream, Timing
@@ -120,6 +121,7 @@ class Simulation:
         self.iterations = workload.train.iterations if iterations is None else iterations
         self.timing = resolve_timing(config)
         self.clock_hz = resolve_clock(config)
+        self.memory = check_memory(config)  # before anything is allocated: refused above the limit
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
         kind = workload.network.kind
@@ -289,6 +291,7 @@ def describe(config: RunConfig) -> dict[str, Any]:
     resolve_timing(config)  # the same consistency checks as a training run
     clock_hz = resolve_clock(config)
     net = network_for(config)
+    memory = check_memory(config, net)  # describe refuses what train would refuse
     xbar = config.chip.crossbar
     layers = [{
         "name": layer.name, "kind": layer.kind, "input_shape": list(layer.in_shape),
@@ -305,5 +308,7 @@ def describe(config: RunConfig) -> dict[str, Any]:
         "perturbed_nodes": net.nodes,
         "macs_per_sample": net.macs,
         "tiles": sum(entry["tiles"] for entry in layers),
+        "memory_bytes": memory.total_bytes,
+        "memory_limit_bytes": memory_limit()[0],
         "layers": layers,
     }

@@ -542,6 +542,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: the sweep file's out:, relative to it)")
     p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    from neurosim.cli import add_memory_arg
+
+    add_memory_arg(p)
     return p
 
 
