@@ -18,6 +18,7 @@ from typing import Any
 from neurosim.errors import ConfigError, DataError, NeurosimError, bounded
 
 EXIT_USAGE = 2
+EXIT_DIVERGED = 3  # the run went through, but diverged (NaN, or blown up to below chance): see its summary
 logger = logging.getLogger("neurosim")
 
 
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, help="override train.iterations")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--out", help="write an HDF5 run file here")
+    train.add_argument("--force", action="store_true",
+                       help="replace the file at --out if it exists (without it, an existing file is an error)")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_memory_arg(train)
@@ -146,7 +149,7 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from neurosim.api import restored_simulation, run_simulation
-    from neurosim.io.runfile import read_checkpoint
+    from neurosim.io.runfile import check_output, read_checkpoint
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
@@ -166,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config, saved, every = read_checkpoint(args.resume)
         checkpoint_every = checkpoint_every or every or None
         out = args.out or args.resume
+        check_output(out, force=args.force, own=args.resume)  # and the stale temporary files of a kill -9 go
         with _workload_context(config):
             sim = restored_simulation(config, saved, args.resume, args.data_dir)
     else:
@@ -175,6 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise NeurosimError("--checkpoint-every needs --out RUN.h5 to hold the checkpoints")
         config = load_config(args.chip, args.workload, args.sets)
         out = args.out
+        if out is not None:  # before anything runs: a folder, an unwritable place or an existing file
+            check_output(out, force=args.force)
         with _workload_context(config):
             sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
     bar = None
@@ -191,6 +197,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
                 sim.iterations, sim.done, sim.seed)
+    if out is None:
+        _interrupt_hint["text"] = "nothing was saved (train with --out RUN.h5 --checkpoint-every N to resume)"
+    elif checkpoint_every:
+        _interrupt_hint["text"] = (f"{out} holds the last checkpoint; continue with: neurosim train --resume {out}")
+    else:
+        _interrupt_hint["text"] = (f"{out} holds the run up to its last evaluation, without a checkpoint "
+                                   "(train with --checkpoint-every N to be able to --resume)")
     try:
         result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
     finally:
@@ -201,6 +214,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(format_summary(summary))
+    diverged = summary.get("diverged")
+    if diverged:
+        stopped = "stopped there" if summary["iterations"] < summary["iterations_planned"] else "ran to its end"
+        print(f"neurosim: error: the run diverged at iteration {diverged['iteration']} ({stopped}): "
+              f"{diverged['reason']}" + (f"; {out} records it" if out else ""), file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
@@ -229,6 +248,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"per device ({s['endurance_used_max']:.3g} of endurance)",
         f"  wall time            {s['wall_time_s']:.2f} s",
     ]
+    if s.get("diverged"):
+        lines.insert(1, f"  DIVERGED             at iteration {s['diverged']['iteration']}: {s['diverged']['reason']}")
     return "\n".join(lines)
 
 
@@ -317,10 +338,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from neurosim.spec import validate_file
 
-    for path in args.files:
-        kind = validate_file(path)
+    bad = 0
+    for path in args.files:  # every file is checked and every bad one reported, not only the first
+        try:
+            kind = validate_file(path)
+        except NeurosimError as exc:
+            bad += 1
+            print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
+            continue
         print(f"{path}: valid {kind} file")
-    return 0
+    return EXIT_USAGE if bad else 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -373,10 +400,36 @@ COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estima
             "sweep": cmd_sweep, "validate": cmd_validate, "data": cmd_data}
 
 
+_interrupt_hint: dict[str, str] = {}  # what an interrupted command leaves behind, set once it is known
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` and temporary-file cleanup runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
+    _interrupt_hint.clear()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "max_memory", None) is not None:  # for this process and the workers it starts
             from neurosim.memory import ENV, parse_bytes
@@ -393,9 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NeurosimError as exc:
         print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("neurosim: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        hint = _interrupt_hint.get("text")
+        print(f"neurosim: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `neurosim ... | head`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -7,6 +7,7 @@ a summary whose hardware figures come from the ledger.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,7 @@ class Simulation:
         self.target_at: int | None = None
         self.target_time: float | None = None
         self.wall_s = 0.0
+        self.diverged: dict[str, Any] | None = None  # {"iteration", "reason"} once the run has diverged
 
     def make_engine(self, coalesce: bool = True, start: int = 0) -> Engine:
         """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
@@ -180,7 +182,8 @@ class Simulation:
         started = time.perf_counter()
         model = self.chip.cost_model
         # stop_at_target: the ledger and the wear are then those of one training to the target
-        while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None):
+        while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None) \
+                and self.diverged is None:
             next_eval = (self.done // train.eval_interval + 1) * train.eval_interval
             stop = min(self.iterations, next_eval)
             if checkpoint_every:
@@ -204,11 +207,14 @@ class Simulation:
                 c.test_accuracy.append(accuracy)
                 if self.target_at is None and accuracy >= train.target_accuracy:
                     self.target_at, self.target_time = stop, c.simulated_time_s[-1]
+                reason = nonfinite(self, c.train_cost[-1])
+                if reason is not None:  # nothing after a NaN means anything: stop here, and say where
+                    self.diverged = {"iteration": stop, "reason": reason}
                 if progress is not None:
                     progress({"iteration": stop, "iterations": self.iterations, "test_accuracy": accuracy,
                               "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
             if on_checkpoint is not None and (not checkpoint_every or stop % checkpoint_every == 0) \
-                    and stop < self.iterations:
+                    and stop < self.iterations and self.diverged is None:
                 self.wall_s += time.perf_counter() - started
                 started = time.perf_counter()
                 on_checkpoint(self)
@@ -224,6 +230,7 @@ class Simulation:
     def checkpoint(self) -> dict[str, Any]:
         """Everything needed to continue bit-identically: chip, procedure, engine position, curves."""
         return {"done": self.done, "iterations": self.iterations, "seed": self.seed,
+                "engine_events": self.engine.events,  # so that a resumed summary counts the whole run
                 "target_at": self.target_at, "target_time": self.target_time, "wall_s": self.wall_s,
                 "curves": {k: np.asarray(v) for k, v in self.curves.__dict__.items()},
                 "chip": self.chip.checkpoint(), "procedure": self.procedure.checkpoint()}
@@ -238,6 +245,29 @@ class Simulation:
         kinds = {"iteration": int}
         self.curves = Curves(**{k: [kinds.get(k, float)(x) for x in v] for k, v in saved["curves"].items()})
         self.engine = self.make_engine(self.coalesce, start=self.done)
+        self.engine.events = int(saved.get("engine_events", 0))
+
+    def _divergence(self) -> dict[str, Any] | None:
+        """The run's divergence: where it stopped on a NaN, or, for a run that went to its end, the
+        evaluation from which the training cost stayed above twice chance level's with the test accuracy
+        at or below chance at the end (such a run learned nothing and was blown away: flagged, not
+        stopped, since a cost can come back down)."""
+        if self.diverged is not None or self.done < self.iterations or not self.curves.test_accuracy:
+            return self.diverged
+        k = self.net.n_outputs
+        chance_cost = math.log(k) if self.config.workload.loss == "cross_entropy" else 1.0 / k
+        if self.curves.test_accuracy[-1] > 1.0 / k:
+            return None
+        costs = self.curves.train_cost
+        since = len(costs)
+        while since > 0 and costs[since - 1] > 2 * chance_cost:
+            since -= 1
+        if since == len(costs):
+            return None
+        return {"iteration": self.curves.iteration[since],
+                "reason": f"test accuracy {self.curves.test_accuracy[-1]:.4f} at or below chance ({1 / k:.4f}) with "
+                          f"the training cost above twice chance level's ({2 * chance_cost:.4g}) since then "
+                          f"(last {costs[-1]:.4g}): the learning rate is likely too large"}
 
     def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
         counts = self.chip.counts
@@ -269,12 +299,27 @@ class Simulation:
             "target_accuracy": self.config.workload.train.target_accuracy,
             "iterations_to_target": target_at,
             "simulated_time_to_target_s": target_time,
+            "diverged": self._divergence(),
             "engine_events": self.engine.events,
             "engine_path": "compiled chip-mode kernels" if self.why_not_fused is None
             else f"Python events ({self.why_not_fused})",
             "wall_time_s": wall,
         }
         return summary
+
+
+def nonfinite(sim: Simulation, train_cost: float) -> str | None:
+    """Why the run cannot go on, checked at an evaluation: a weight, the outputs on a few test samples or the
+    training cost not finite. An observer: reads the weights, draws nothing."""
+    weights = sim.chip.weights()
+    for layer, (w, b) in zip(sim.net.layers, weights):
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            return f"a weight of layer {layer.name} is not finite"
+    if not np.isfinite(compute.forward(sim.net, weights, sim.x_test[:16])).all():
+        return "the network's outputs are not finite (NaN or infinite)"
+    if not math.isfinite(train_cost):
+        return f"the training cost is {train_cost}"
+    return None
 
 
 def network_for(config: RunConfig) -> NetworkShape:

@@ -40,8 +40,10 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -53,6 +55,7 @@ import yaml
 
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.io import ensure_folder
+from neurosim.io.runfile import remove_stale_temps
 from neurosim.spec import RunConfig
 
 SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out")
@@ -323,7 +326,8 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
     from neurosim.api import train
 
     try:
-        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out).summary
+        # force: the sweep redoes only runs without a finished file, and the file it replaces is its own
+        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True).summary
     except NeurosimError as exc:
         raise NeurosimError(str(exc)) from None
 
@@ -346,6 +350,7 @@ def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[
     row: dict[str, Any] = {"run_id": run.run_id, **run.settings, "seed": run.seed}
     for key in RESULT_KEYS:
         row[key] = summary.get(key)
+    row["diverged_at"] = (summary.get("diverged") or {}).get("iteration")
     row["run_file"] = os.path.relpath(run.path, out_dir)
     return row
 
@@ -391,6 +396,75 @@ def write_results(rows: Sequence[dict[str, Any]], out_dir: Path) -> None:
 
 
 Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
+
+
+def _worker_exit(signum: int = signal.SIGTERM, frame: Any = None) -> None:
+    """A worker told to stop (its sweep ended, was interrupted or died): remove the temporary run file it
+    is writing and exit at once (a worker has nobody to report to)."""
+    from neurosim.io.runfile import remove_live_temps
+
+    remove_live_temps()
+    os._exit(128 + signum)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed parent not yet reaped is a zombie: as good as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _worker_init(sweep_pid: int) -> None:
+    """Tie a pool worker's life to the sweep's: a worker outliving a killed sweep (kill -9 included) would
+    sit idle forever, or keep computing a run nobody collects. Linux: the kernel signals the worker when
+    its parent dies (PR_SET_PDEATHSIG); everywhere: a thread polls the sweep's process."""
+    import threading
+
+    signal.signal(signal.SIGTERM, _worker_exit)
+    signal.signal(signal.SIGINT, _worker_exit)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while _alive(sweep_pid):
+            time.sleep(WATCH_INTERVAL_S)
+        _worker_exit()
+
+    threading.Thread(target=watch, name="neurosim-sweep-watch", daemon=True).start()
+    if not _alive(sweep_pid):
+        _worker_exit()
+
+
+WATCH_INTERVAL_S = 0.5
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, its running workers too (they remove their temporary files as they go)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -455,10 +529,18 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
             _run_on_dask(scheduler, todo, args, finished)
         else:
             n = min(workers or os.cpu_count() or 1, len(todo))
-            with ProcessPoolExecutor(max_workers=n, mp_context=_pool_context()) as pool:
+            for run in todo:  # what a killed worker of an earlier sweep left
+                remove_stale_temps(run.path)
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=_pool_context(), initializer=_worker_init,
+                                       initargs=(os.getpid(),))
+            try:
                 futures: dict[Future, PlannedRun] = {pool.submit(train_run, *a): r for r, a in zip(todo, args)}
                 for future in as_completed(futures):
                     finished(futures[future], future)
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: no worker may outlive the sweep
+                _stop_workers(pool)
+                raise
+            pool.shutdown(wait=True)
     result = rows()
     write_results(result, out)
     if failures:
@@ -571,6 +653,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else spec.out
         if out is not None:
             print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
+    diverged = [row for row in rows if row.get("diverged_at") is not None]
+    if diverged:
+        from neurosim.cli import EXIT_DIVERGED
+        from neurosim.errors import bounded
+
+        names = ", ".join(f"{row['run_id']} (at {row['diverged_at']})" for row in diverged)
+        print(f"neurosim: error: {len(diverged)} of {len(rows)} runs diverged: {bounded(names, 600)}",
+              file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
