@@ -197,13 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
                 sim.iterations, sim.done, sim.seed)
-    if out is None:
-        _interrupt_hint["text"] = "nothing was saved (train with --out RUN.h5 --checkpoint-every N to resume)"
-    elif checkpoint_every:
-        _interrupt_hint["text"] = (f"{out} holds the last checkpoint; continue with: neurosim train --resume {out}")
-    else:
-        _interrupt_hint["text"] = (f"{out} holds the run up to its last evaluation, without a checkpoint "
-                                   "(train with --checkpoint-every N to be able to --resume)")
+    _interrupt_hint["run"] = (out, checkpoint_every)
     try:
         result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
     finally:
@@ -403,6 +397,22 @@ COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estima
 _interrupt_hint: dict[str, str] = {}  # what an interrupted command leaves behind, set once it is known
 
 
+def _run_hint(out: str | None, checkpoint_every: int | None) -> str | None:
+    """What an interrupted training left and how to go on from it."""
+    from pathlib import Path
+
+    if out is None and checkpoint_every is None:
+        return None  # interrupted before training started
+    if out is None:
+        return "nothing was saved (train with --out RUN.h5 --checkpoint-every N to be able to --resume)"
+    if not Path(out).is_file():
+        return f"nothing was saved yet: {out} is written at the first evaluation or checkpoint"
+    if checkpoint_every:
+        return f"{out} holds the last checkpoint; continue with: neurosim train --resume {out}"
+    return (f"{out} holds the run up to its last evaluation, without a checkpoint (train with "
+            "--checkpoint-every N to be able to --resume)")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every ``finally`` and temporary-file cleanup runs."""
 
@@ -419,14 +429,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
     _interrupt_hint.clear()
+    from neurosim.memory import ENV
+
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    limit = os.environ.get(ENV)
     try:
         return _run(args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if limit is None:  # --max-memory held for this command (and the workers it started) only
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = limit
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -448,7 +465,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        hint = _interrupt_hint.get("text")
+        hint = _interrupt_hint.get("text") or _run_hint(*_interrupt_hint.get("run", (None, None)))
         print(f"neurosim: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `neurosim ... | head`: the reader left; say nothing more

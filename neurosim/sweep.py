@@ -47,6 +47,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -494,6 +495,8 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
         raise NeurosimError("--workers: expected a whole number >= 1")
     runs = plan_sweep(spec, out_value)
     out = ensure_folder(Path(out_value).resolve(), "the sweep's output folder")
+    for table in ("results.csv", "results.json"):  # what a kill -9 during their rewrite left
+        remove_stale_temps(out / table)
 
     summaries: dict[str, dict[str, Any]] = {}
     todo: list[PlannedRun] = []
@@ -547,6 +550,8 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
         order = {r.run_id: i for i, r in enumerate(runs)}
         failures.sort(key=lambda failure: order[failure[0].run_id])  # report in grid order, not finishing order
         failed_run, error = failures[0]
+        if isinstance(error, BrokenProcessPool):  # a worker killed from outside (the OOM killer, kill -9)
+            error = NeurosimError(f"its worker process died ({error})")
         if not isinstance(error, NeurosimError):
             raise error
         more = f" (and {len(failures) - 1} more failed runs)" if len(failures) > 1 else ""
@@ -644,6 +649,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
         print(f"[{counter['n']}/{total}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
+    from neurosim.cli import _interrupt_hint
+
+    _interrupt_hint["text"] = "finished runs are kept; run the same sweep again to do the rest"
     rows = run_sweep(args.sweep, args.out, args.workers, args.scheduler, data_dir=args.data_dir,
                      progress=progress)
     if args.json:
