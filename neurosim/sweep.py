@@ -68,6 +68,7 @@ RESULT_KEYS = ("iterations", "test_accuracy", "best_test_accuracy", "iterations_
                "lifetime_trainings_first_failure", "lifetime_trainings_1pct", "wall_time_s")
 
 SCHEDULER_TIMEOUT_S = 15
+MAX_RUNS = 100_000  # runs in one sweep
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     raw_seeds = data.get("seeds")
     if raw_seeds is not None:
         if _is_int(raw_seeds):
+            if raw_seeds > MAX_RUNS:
+                raise ConfigError(file, "seeds", f"expected at most {MAX_RUNS} seeds, got {raw_seeds}")
             if raw_seeds < 1:
                 raise ConfigError(file, "seeds", f"expected a count >= 1 or a list of seeds, got {raw_seeds!r}")
             seeds = tuple(range(raw_seeds))
@@ -184,6 +187,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
             raise ConfigError(file, where, "the 'iterations' key overrides it; drop one of them")
         grid.append((key, tuple(values)))
 
+    runs = math.prod(len(values) for _, values in grid) * (len(seeds) if seeds is not None else 1)
+    if runs > MAX_RUNS:  # planning loads every run's config: a typo in seeds must not hang the machine
+        raise ConfigError(file, "seeds" if seeds is not None and len(seeds) > MAX_RUNS else "grid",
+                          f"expected a sweep of at most {MAX_RUNS} runs, this one has {runs}")
     out = data.get("out")
     if out is not None and (not isinstance(out, str) or not out.strip()):
         raise ConfigError(file, "out", f"expected a folder path, got {out!r}")
@@ -493,6 +500,9 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path | None = None, workers:
         raise ConfigError(str(spec.file), "out", "missing: set out: in the sweep file or pass --out")
     if workers is not None and workers < 1:
         raise NeurosimError("--workers: expected a whole number >= 1")
+    most = max(64, 4 * (os.cpu_count() or 1))
+    if workers is not None and workers > most:  # one process each: a typo must not fork thousands
+        raise NeurosimError(f"--workers: expected at most {most} (4 per CPU), got {workers}")
     runs = plan_sweep(spec, out_value)
     out = ensure_folder(Path(out_value).resolve(), "the sweep's output folder")
     for table in ("results.csv", "results.json"):  # what a kill -9 during their rewrite left

@@ -188,6 +188,17 @@ CASES = [
          prepare=tampered(lambda g: g["chip"]["arrays"]["0"]["weight"]["writes"].__setitem__(0, -5))),
     Case("checkpoint-sample-order", ["train", "--resume", "{RUN}"], 2, ("{RUN}", "order"),
          prepare=tampered(lambda g: g["procedure"]["stream"]["order"].__setitem__(0, 10**6))),
+    Case("sweep-of-a-billion-seeds", ["sweep", "{s.yaml}"], 2, ("{s.yaml}", "seeds", "at most 100000"),
+         files={"s.yaml": f"chip: {CHIP}\nworkload: {NIST}\nseeds: 1000000000\nout: out\n"}),
+    Case("sweep-grid-too-large", ["sweep", "{s.yaml}"], 2, ("{s.yaml}", "grid", "at most 100000"),
+         files={"s.yaml": f"chip: {CHIP}\nworkload: {NIST}\nseeds: 1000\nout: out\ngrid:\n"
+                          f"  mgd.tau_theta: [{', '.join(map(str, range(1, 1001)))}]\n"}),
+    Case("out-onto-a-device", ["train", CHIP, NIST, "--out", "/dev/null", "--force"], 2,
+         ("/dev/null", "not a regular file")),
+    Case("checkpoint-every-negative", ["train", "--resume", "{RUN}"], 2, ("{RUN}", "checkpoint_every"),
+         prepare=tampered(lambda g: _set_attr(g, "checkpoint_every", -5))),
+    Case("sweep-too-many-workers", ["sweep", "{s.yaml}", "--workers", "100000"], 2, ("--workers", "at most"),
+         files={"s.yaml": f"chip: {CHIP}\nworkload: {NIST}\nout: out\n"}),
     # validate reports every bad file
     Case("validate-every-bad-file", ["validate", "{a.yaml}", CHIP, "{b.yaml}"], 2, ("{a.yaml}", "{b.yaml}"),
          files={"a.yaml": "chip:\n  clock: 5 ns\n", "b.yaml": "nme: x\n"}, lines=2),

@@ -81,6 +81,8 @@ def check_output(path: str | Path, *, force: bool = False, own: str | Path | Non
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NeurosimError(f"{path}: cannot write the run file: folder {folder} does not exist")
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO...: never renamed over, even with force
+        raise NeurosimError(f"{path}: --out: not a regular file; give a run file name")
     is_own = own is not None and path.exists() and Path(own).exists() and os.path.samefile(path, own)
     if (path.exists() or path.is_symlink()) and not force and not is_own:
         raise NeurosimError(f"{path}: --out: the file exists ({_what_is(path)}); pass --force to replace it, "
@@ -236,4 +238,8 @@ def read_checkpoint(path: str | Path) -> tuple[RunConfig, dict[str, Any], int]:
         if "checkpoint" not in f:
             raise NeurosimError(f"{path}: no checkpoint to resume from (train with --checkpoint-every N)")
         config = config_from_yaml(f["config"].attrs["chip_yaml"], f["config"].attrs["workload_yaml"], str(path))
-        return config, load_state(f["checkpoint"]), int(f["checkpoint"].attrs["checkpoint_every"])
+        every = f["checkpoint"].attrs["checkpoint_every"]
+        if not isinstance(every, np.integer) or every < 0:
+            raise NeurosimError(f"{path}: a damaged or edited checkpoint (checkpoint/checkpoint_every: expected a "
+                                f"whole number >= 0, got {every!r})")
+        return config, load_state(f["checkpoint"]), int(every)
