@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from neurosim.errors import ConfigError, DataError, NeurosimError, bounded
+from neurosim.errors import ConfigError, DataError, NeurosimError, bounded, interrupt_hint
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3  # the run went through, but diverged (NaN, or blown up to below chance): see its summary
@@ -197,7 +197,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
                 sim.iterations, sim.done, sim.seed)
-    _interrupt_hint["run"] = (out, checkpoint_every)
+    interrupt_hint["run"] = (out, checkpoint_every)
     try:
         result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
     finally:
@@ -394,9 +394,6 @@ COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estima
             "sweep": cmd_sweep, "validate": cmd_validate, "data": cmd_data}
 
 
-_interrupt_hint: dict[str, str] = {}  # what an interrupted command leaves behind, set once it is known
-
-
 def _run_hint(out: str | None, checkpoint_every: int | None) -> str | None:
     """What an interrupted training left and how to go on from it."""
     from pathlib import Path
@@ -428,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
-    _interrupt_hint.clear()
+    interrupt_hint.clear()
     from neurosim.memory import ENV
 
     previous = None
@@ -465,7 +462,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        hint = _interrupt_hint.get("text") or _run_hint(*_interrupt_hint.get("run", (None, None)))
+        hint = interrupt_hint.get("text") or _run_hint(*interrupt_hint.get("run", (None, None)))
         print(f"neurosim: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `neurosim ... | head`: the reader left; say nothing more

@@ -35,3 +35,8 @@ class ConfigError(NeurosimError):
 
 class DataError(NeurosimError):
     """A data set that is missing, unreadable or malformed; says where it looked and how to get it."""
+
+
+# What an interrupted command leaves behind, set by the command once it is known and printed by the command
+# line on Ctrl-C or SIGTERM (here, not in neurosim.cli: that module is __main__ under ``python -m``).
+interrupt_hint: dict[str, object] = {}

@@ -659,9 +659,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
         print(f"[{counter['n']}/{total}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
-    from neurosim.cli import _interrupt_hint
+    from neurosim.errors import interrupt_hint
 
-    _interrupt_hint["text"] = "finished runs are kept; run the same sweep again to do the rest"
+    interrupt_hint["text"] = "finished runs are kept; run the same sweep again to do the rest"
     rows = run_sweep(args.sweep, args.out, args.workers, args.scheduler, data_dir=args.data_dir,
                      progress=progress)
     if args.json:

@@ -412,12 +412,13 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
-def test_sweep_workers_die_with_a_killed_sweep(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_sweep_workers_die_with_a_killed_sweep(tmp_path: Path, how: int) -> None:
     sweep = tmp_path / "s.yaml"
     sweep.write_text(f"chip: {CHIP}\nworkload: {NIST}\niterations: 100000000\nseeds: 3\n"
                      "sets: ['train.eval_interval=100000000', 'train.eval_size=50']\nout: out\n", encoding="utf-8")
     proc = subprocess.Popen(neurosim_cmd("sweep", sweep, "--workers", "2"), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True)
     workers: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -426,8 +427,10 @@ def test_sweep_workers_die_with_a_killed_sweep(tmp_path: Path) -> None:
             break
         time.sleep(0.2)
     assert proc.poll() is None and len(workers) >= 3
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, how)
+    _, err = proc.communicate(timeout=120)
+    if how == signal.SIGTERM:  # handled: the workers are stopped, and the message says what was kept
+        assert proc.returncode == 143 and "run the same sweep again" in err and "Traceback" not in err
     deadline = time.monotonic() + 60  # a bound on the wait, not a measured time
     while time.monotonic() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.2)
