@@ -131,8 +131,10 @@ def check_memory(config, net=None) -> MemoryEstimate:  # type: ignore[no-untyped
         parts = {"parameters": estimate.parameters_bytes, "activations": estimate.activations_bytes,
                  "data": estimate.data_bytes}
         largest = max(parts, key=parts.__getitem__)
+        mgd = config.workload.mgd
+        batch_drives = mgd.mode == "paper" and mgd.batch_size > min(EVAL_CHUNK, config.workload.train.eval_size)
         key = {"parameters": "network.width" if config.workload.network.kind == "paper_cnn" else "network.hidden",
-               "activations": "network", "data": "dataset.options"}[largest]
+               "activations": "mgd.batch_size" if batch_drives else "network", "data": "dataset.options"}[largest]
         detail = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts.items())
         raise ConfigError(config.workload_file, key,
                           f"this run would need about {format_bytes(estimate.total_bytes)} of memory ({detail}; "

@@ -206,6 +206,9 @@ def _version(package: str) -> str:
 @contextmanager
 def _open_run(path: str | Path) -> Iterator[h5py.File]:
     """A run file opened for reading; anything unreadable, foreign or damaged is one clear error."""
+    if not Path(path).is_file():
+        raise NeurosimError(f"{path}: no such run file" if not Path(path).exists() else
+                            f"{path}: not a run file (a folder or a device)")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
