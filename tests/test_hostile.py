@@ -176,7 +176,10 @@ CASES = [
                  "--set", "chip.weights.w_min=-1e38", "--set", "chip.weights.w_max=1e38", *FAST], 3,
          ("diverged at iteration 1000", "stopped there", "not finite")),
     Case("divergence-without-nan", ["train", CHIP, NIST, "--iterations", "3000", "--set", "mgd.learning_rate=1e6",
-                                    *FAST], 3, ("diverged at iteration 1000", "chance")),
+                                    "--quiet"], 3, ("diverged at iteration 1000", "ran to its end", "near chance")),
+    Case("sweep-with-a-diverging-run", ["sweep", "{s.yaml}", "--workers", "1"], 3, ("1 of 2 runs diverged",),
+         files={"s.yaml": f"chip: {CHIP}\nworkload: {NIST}\niterations: 2000\nout: out\n"
+                          "grid:\n  mgd.learning_rate: [0.005, 1.0e+6]\n"}),
     # hand-edited checkpoints
     Case("checkpoint-done-negative", ["train", "--resume", "{RUN}"], 2, ("{RUN}", "done", "-7"),
          prepare=tampered(lambda g: _set_attr(g, "done", -7))),
@@ -497,3 +500,16 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 130
     assert err.strip() == f"neurosim: interrupted; {path} holds the last checkpoint; continue with: " \
                           f"neurosim train --resume {path}"
+
+
+def test_the_python_api_refuses_an_existing_file_too(tmp_path: Path) -> None:
+    import neurosim
+    from neurosim.errors import NeurosimError
+
+    path = text_file(tmp_path)
+    config = config_with(*TINY_PARITY, "train.eval_interval=50")
+    with pytest.raises(NeurosimError, match="exists"):
+        neurosim.train(config, iterations=100, out=path)
+    assert path.read_text(encoding="utf-8") == "my notes\n"
+    neurosim.train(config, iterations=100, out=path, force=True)
+    assert neurosim.open_run(path).summary["iterations"] == 100
