@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from neurosim.errors import NeurosimError
-from neurosim.io.runfile import read_checkpoint, read_curves, read_summary, write_run
+from neurosim.io.state import check_state
+from neurosim.io.runfile import check_output, read_checkpoint, read_curves, read_summary, write_run
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
 
@@ -33,17 +34,22 @@ def load(chip: str | Path, workload: str | Path, sets: Iterable[str] = ()) -> Ru
 
 def train(config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
           data_dir: str | None = None, out: str | Path | None = None, checkpoint_every: int | None = None,
-          progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+          progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False) -> RunResult:
     """Simulate a training run; with ``out``, its run file is written as the run goes (and holds a checkpoint
-    every ``checkpoint_every`` iterations, from which :func:`resume` continues)."""
+    every ``checkpoint_every`` iterations, from which :func:`resume` continues). An existing file at ``out``
+    is an error unless ``force``."""
+    if out is not None:
+        check_output(out, force=force)
     sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir)
     return run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
 
 
 def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | None = None,
-           progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
-    """Continue an interrupted run from the last checkpoint in its run file."""
+           progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False) -> RunResult:
+    """Continue an interrupted run from the last checkpoint in its run file (into ``out`` if given: an
+    existing file there is an error unless ``force``)."""
     config, saved, every = read_checkpoint(path)
+    check_output(out or path, own=path, force=force)
     sim = restored_simulation(config, saved, path, data_dir)
     return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress)
 
@@ -52,13 +58,51 @@ def restored_simulation(config: RunConfig, saved: dict[str, Any], path: str | Pa
                         data_dir: str | None = None) -> Simulation:
     """The simulation a checkpoint was taken of, in the state it was taken in; a damaged or mismatched
     checkpoint becomes one clear error naming ``path``."""
+    try:
+        check_run_position(saved)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise NeurosimError(f"{path}: a damaged or edited checkpoint ({exc})") from None
     sim = Simulation(config, seed=int(saved["seed"]), iterations=int(saved["iterations"]), data_dir=data_dir)
+    try:
+        check_state({k: v for k, v in saved.items() if k in ("chip", "procedure")},
+                    {k: v for k, v in sim.checkpoint().items() if k in ("chip", "procedure")})
+    except ValueError as exc:
+        raise NeurosimError(f"{path}: a damaged or edited checkpoint, or one that does not match its stored "
+                            f"configuration ({exc})") from None
     try:
         sim.restore(saved)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise NeurosimError(f"{path}: a damaged checkpoint, or one that does not match its stored configuration "
                             f"({type(exc).__name__}: {exc})") from None
     return sim
+
+
+def check_run_position(saved: dict[str, Any]) -> None:
+    """The checkpoint's own bookkeeping must be consistent: where the run is (``done``) within its length,
+    its seed, its target, and curves of one entry per evaluation up to ``done``."""
+    from neurosim.spec.fields import MAX_INT
+
+    def whole(key: str, lo: int, hi: int) -> int:
+        value = saved[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+            raise ValueError(f"checkpoint/{key}: expected a whole number from {lo} to {hi}, got {value!r}")
+        return int(value)
+
+    iterations = whole("iterations", 1, MAX_INT)
+    whole("seed", 0, MAX_INT)
+    done = whole("done", 0, iterations)
+    if saved["target_at"] is not None:
+        whole("target_at", 1, done)
+    wall = saved["wall_s"]
+    if not isinstance(wall, (int, float)) or not 0 <= wall < float("inf"):
+        raise ValueError(f"checkpoint/wall_s: expected seconds >= 0, got {wall!r}")
+    curves = saved["curves"]
+    lengths = {name: np.asarray(values).shape for name, values in curves.items()}
+    if len(set(lengths.values())) > 1 or any(len(shape) != 1 for shape in lengths.values()):
+        raise ValueError(f"checkpoint/curves: expected 1-D curves of one length, got {lengths}")
+    evaluated = np.asarray(curves["iteration"])
+    if evaluated.size and (np.any(np.diff(evaluated) <= 0) or evaluated[0] < 1 or evaluated[-1] > done):
+        raise ValueError(f"checkpoint/curves/iteration: expected increasing iterations from 1 to done={done}")
 
 
 def run_simulation(sim: Simulation, *, out: str | Path | None = None, checkpoint_every: int | None = None,

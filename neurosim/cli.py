@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from neurosim.errors import ConfigError, DataError, NeurosimError
+from neurosim.errors import ConfigError, DataError, NeurosimError, bounded, interrupt_hint
 from neurosim.results import json_safe
 
 EXIT_USAGE = 2
+EXIT_DIVERGED = 3  # the run went through, but diverged (NaN, or blown up to below chance): see its summary
 logger = logging.getLogger("neurosim")
 
 
@@ -29,11 +30,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def add_memory_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="refuse runs estimated to need more memory than this (e.g. 64GiB; default: "
+                        "$NEUROSIM_MAX_MEMORY, else 16 GiB or the machine's memory if smaller)")
+
+
 def _common_run_args(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("chip", help="chip YAML file")
     p.add_argument("workload", help="workload YAML file")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a workload key (network.width=8) or a chip key (chip.clock=10MHz)")
+    add_memory_arg(p)
     if data:
         p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
 
@@ -63,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, help="override train.iterations")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--out", help="write an HDF5 run file here")
+    train.add_argument("--force", action="store_true",
+                       help="replace the file at --out if it exists (without it, an existing file is an error)")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_memory_arg(train)
 
     describe = sub.add_parser("describe", help="show the network as mapped on the chip, without training")
     _common_run_args(describe, data=False)
@@ -162,7 +173,7 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from neurosim.api import restored_simulation, run_simulation
-    from neurosim.io.runfile import read_checkpoint
+    from neurosim.io.runfile import check_output, read_checkpoint
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
@@ -182,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config, saved, every = read_checkpoint(args.resume)
         checkpoint_every = checkpoint_every or every or None
         out = args.out or args.resume
+        check_output(out, force=args.force, own=args.resume)  # and the stale temporary files of a kill -9 go
         with _workload_context(config):
             sim = restored_simulation(config, saved, args.resume, args.data_dir)
     else:
@@ -191,6 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise NeurosimError("--checkpoint-every needs --out RUN.h5 to hold the checkpoints")
         config = load_config(args.chip, args.workload, args.sets)
         out = args.out
+        if out is not None:  # before anything runs: a folder, an unwritable place or an existing file
+            check_output(out, force=args.force)
         with _workload_context(config):
             sim = Simulation(config, seed=args.seed, iterations=args.iterations, data_dir=args.data_dir)
     bar = None
@@ -207,6 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     logger.info("training %s on %s: %d iterations from %d, seed %d", config.workload.name, config.chip.name,
                 sim.iterations, sim.done, sim.seed)
+    interrupt_hint["run"] = (out, checkpoint_every)
     try:
         result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
     finally:
@@ -221,6 +236,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_summary(summary))
     for warning in warnings:
         print(f"neurosim: {warning.line()}", file=sys.stderr)
+    diverged = summary.get("diverged")
+    if diverged:
+        stopped = "stopped there" if summary["iterations"] < summary["iterations_planned"] else "ran to its end"
+        print(f"neurosim: error: the run diverged at iteration {diverged['iteration']} ({stopped}): "
+              f"{diverged['reason']}" + (f"; {out} records it" if out else ""), file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
@@ -240,7 +261,9 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"chip {s['chip']}, workload {s['workload']}: {s['mode']} mode, {s['perturbation']} perturbation, "
         f"seed {s['seed']}",
-        f"  iterations           {s['iterations']}  (τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']})",
+        f"  iterations           {s['iterations']}  "
+        + f"(τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']}"
+        + (" iterations)" if s["mode"] == "paper" else ")"),
         f"  test accuracy        {s['test_accuracy']:.4f} (best {s['best_test_accuracy']:.4f})",
         f"  reached {s['target_accuracy']:.0%}          "
         + (f"at iteration {target} ({format_quantity(s['simulated_time_to_target_s'], 's')} on chip)"
@@ -256,6 +279,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"per device ({s['endurance_used_max']:.3g} of endurance)",
         f"  wall time            {s['wall_time_s']:.2f} s",
     ]
+    if s.get("diverged"):
+        lines.insert(1, f"  DIVERGED             at iteration {s['diverged']['iteration']}: {s['diverged']['reason']}")
     return "\n".join(lines)
 
 
@@ -269,12 +294,16 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info))
         return 0
+    from neurosim.memory import format_bytes
+
     print(f"{info['workload']} on {info['chip']}: {info['parameters']} parameters, "
           f"{info['perturbed_nodes']} nodes, {info['macs_per_sample']} MACs/sample, {info['tiles']} tiles")
     for layer in info["layers"]:
         print(f"  {layer['name']:<8} {layer['kind']:<8} {str(layer['input_shape']):<14} -> "
               f"{str(layer['output_shape']):<14} params {layer['parameters']:<9} nodes {layer['nodes']:<7} "
               f"tiles {layer['tiles']}")
+    print(f"  memory: about {format_bytes(info['memory_bytes'])} to train "
+          f"(runs above {format_bytes(info['memory_limit_bytes'])} are refused)")
     return 0
 
 
@@ -287,6 +316,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from neurosim.spec.units import QuantityError, format_duration, format_quantity, parse_quantity
 
     config = load_config(args.chip, args.workload, args.sets)
+    from neurosim.memory import check_memory
+
+    with _workload_context(config):
+        check_memory(config, build(config).net)  # estimate refuses what train would refuse
     override = None
     if args.clock is not None:
         try:
@@ -333,10 +366,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from neurosim.validate import validate_file
 
-    for path in args.files:
-        kind = validate_file(path)
+    bad = 0
+    for path in args.files:  # every file is checked and every bad one reported, not only the first
+        try:
+            kind = validate_file(path)
+        except NeurosimError as exc:
+            bad += 1
+            print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
+            continue
         print(f"{path}: valid {kind} file")
-    return 0
+    return EXIT_USAGE if bad else 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -429,18 +468,77 @@ COMMANDS = {"train": cmd_train, "describe": cmd_describe, "estimate": cmd_estima
             "sweep": cmd_sweep, "validate": cmd_validate, "data": cmd_data}
 
 
+def _run_hint(out: str | None, checkpoint_every: int | None) -> str | None:
+    """What an interrupted training left and how to go on from it."""
+    from pathlib import Path
+
+    if out is None and checkpoint_every is None:
+        return None  # interrupted before training started
+    if out is None:
+        return "nothing was saved (train with --out RUN.h5 --checkpoint-every N to be able to --resume)"
+    if not Path(out).is_file():
+        return f"nothing was saved yet: {out} is written at the first evaluation or checkpoint"
+    if checkpoint_every:
+        return f"{out} holds the last checkpoint; continue with: neurosim train --resume {out}"
+    return (f"{out} holds the run up to its last evaluation, without a checkpoint (train with "
+            "--checkpoint-every N to be able to --resume)")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` and temporary-file cleanup runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="neurosim: %(message)s", stream=sys.stderr)
+    interrupt_hint.clear()
+    from neurosim.memory import ENV
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    limit = os.environ.get(ENV)
     try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if limit is None:  # --max-memory held for this command (and the workers it started) only
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = limit
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        if getattr(args, "max_memory", None) is not None:  # for this process and the workers it starts
+            from neurosim.memory import ENV, parse_bytes
+
+            parse_bytes(args.max_memory, "--max-memory")
+            os.environ[ENV] = args.max_memory
         return COMMANDS[args.command](args)
-    except NeurosimError as exc:
-        print(f"neurosim: error: {exc}", file=sys.stderr)
+    except MemoryError:  # the estimate's safety net: a run that outgrew it still ends in one line
+        from neurosim.memory import ENV
+
+        print(f"neurosim: error: out of memory; the run needs more than this machine can give (lower its size; "
+              f"runs estimated above --max-memory / ${ENV} are refused before they start)", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("neurosim: interrupted", file=sys.stderr)
-        return 130
+    except NeurosimError as exc:
+        print(f"neurosim: error: {bounded(' '.join(str(exc).split()), 1200)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        hint = interrupt_hint.get("text") or _run_hint(*interrupt_hint.get("run", (None, None)))
+        print(f"neurosim: {what}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # `neurosim ... | head`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

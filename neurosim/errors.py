@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+MAX_MESSAGE_CHARS = 600  # an error is one readable line, whatever value it quotes
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters, saying how long it was (a quoted value can be huge)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters in all)"
+
+
 class NeurosimError(Exception):
     """Base class of every error the command line reports as a message (exit status 2)."""
 
@@ -16,8 +26,8 @@ class ConfigError(NeurosimError):
         self.expected = expected
         where = file or "<command line>"
         if key:
-            where += f": {key}"
-        super().__init__(f"{where}: {expected}")
+            where += f": {bounded(str(key), 200)}"
+        super().__init__(f"{where}: {bounded(expected)}")
 
     def __reduce__(self) -> tuple:  # picklable, so it can cross from a sweep's worker process
         return (ConfigError, (self.file, self.key, self.expected))
@@ -25,3 +35,8 @@ class ConfigError(NeurosimError):
 
 class DataError(NeurosimError):
     """A data set that is missing, unreadable or malformed; says where it looked and how to get it."""
+
+
+# What an interrupted command leaves behind, set by the command once it is known and printed by the command
+# line on Ctrl-C or SIGTERM (here, not in neurosim.cli: that module is __main__ under ``python -m``).
+interrupt_hint: dict[str, object] = {}

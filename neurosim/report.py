@@ -195,7 +195,8 @@ def _rows() -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
     from neurosim.spec.units import format_duration, format_quantity
 
     return [
-        ("status", lambda s: "finished"),
+        ("status", lambda s: f"diverged at iteration {s['diverged']['iteration']}" if s.get("diverged")
+         else "finished"),
         ("chip", lambda s: str(s["chip"])),
         ("workload", lambda s: str(s["workload"])),
         ("mode", lambda s: str(s["mode"])),
@@ -220,6 +221,9 @@ def _rows() -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
     ]
 
 
+PARTIAL_ROWS = ("lifetime, 1st failure", "lifetime, 1% failed")  # figures that only mean something for a whole run
+
+
 def format_table(runs: Sequence[RunData]) -> str:
     """One column per run, one row per figure of merit; a missing key shows as '?' rather than failing."""
     header = ["run", *[run.label for run in runs]]
@@ -231,9 +235,13 @@ def format_table(runs: Sequence[RunData]) -> str:
                 cells.append(f"unfinished: {run.done} of {run.summary.get('iterations_planned', run.summary.get('iterations', '?'))} iterations")
                 continue
             try:
-                cells.append(fmt(run.summary))
+                cell = fmt(run.summary)
             except (KeyError, TypeError, ValueError):
-                cells.append("?")
+                cell = "?"
+            if name in PARTIAL_ROWS and not run.complete:
+                # the writes of a part of the run, priced as if they were a whole training: not a lifetime
+                cell += f" (partial: from {run.done} of {run.summary.get('iterations_planned', '?')} iterations)"
+            cells.append(cell)
         body.append(cells)
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
@@ -242,9 +250,12 @@ def format_table(runs: Sequence[RunData]) -> str:
 
 
 def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:
-    """The summaries as stored, each with the file it came from and whether the run had finished;
-    non-finite numbers become null."""
-    return [json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary}) for run in runs]
+    """The summaries as stored, each with the file it came from and whether the run had finished (an
+    unfinished one lists under ``partial`` the figures that hold only for the part run); non-finite numbers
+    become null."""
+    return [json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary,
+                        **({} if run.complete else {"partial": ["lifetime_trainings_first_failure",
+                                                                "lifetime_trainings_1pct"]})}) for run in runs]
 
 
 # ---- plots --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ a summary whose hardware figures come from the ledger.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from neurosim import streams
 from neurosim.chip.chip import Chip
 from neurosim.data import Dataset, load_dataset
 from neurosim.engine.clocks import ClockDomain, Engine
+from neurosim.memory import check_memory, memory_limit
 from neurosim.mgd.fused import FusedChipMode, fusable
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream
@@ -40,12 +42,16 @@ class Simulation:
         workload = config.workload
         self.seed = workload.train.seed if seed is None else seed
         self.iterations = workload.train.iterations if iterations is None else iterations
+        if dataset is None:  # before anything is allocated: refused above the limit
+            self.memory = check_memory(config, build(config).net)
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
         self.x_train = to_network_layout(data.x_train, workload.network)
         self.x_test = to_network_layout(data.x_test, workload.network)
         self.model = model = build(config, input_shape=self.x_train.shape[1:], n_classes=data.n_classes)
         self.net, self.timing, self.clock_hz = model.net, model.timing, model.clock_hz
+        if dataset is not None:
+            self.memory = check_memory(config, self.net)
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES),
@@ -70,6 +76,7 @@ class Simulation:
         self.target_time: float | None = None
         self.wall_s = 0.0
         self._evaluated: dict[tuple[str, int], tuple[np.ndarray, float]] = {}  # (split, n) -> (weights, accuracy)
+        self.diverged: dict[str, Any] | None = None  # {"iteration", "reason"} once the run has diverged
 
     def make_engine(self, coalesce: bool = True, start: int = 0) -> Engine:
         """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
@@ -111,7 +118,8 @@ class Simulation:
         started = time.perf_counter()
         model = self.chip.cost_model
         # stop_at_target: the ledger and the wear are then those of one training to the target
-        while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None):
+        while self.done < self.iterations and not (train.stop_at_target and self.target_at is not None) \
+                and self.diverged is None:
             next_eval = next_evaluation(self.done, train)
             stop = min(self.iterations, next_eval)
             if checkpoint_every:
@@ -135,11 +143,14 @@ class Simulation:
                 c.test_accuracy.append(accuracy)
                 if self.target_at is None and accuracy >= train.target_accuracy:
                     self.target_at, self.target_time = stop, c.simulated_time_s[-1]
+                reason = nonfinite(self, c.train_cost[-1])
+                if reason is not None:  # nothing after a NaN means anything: stop here, and say where
+                    self.diverged = {"iteration": stop, "reason": reason}
                 if progress is not None:
                     progress({"iteration": stop, "iterations": self.iterations, "test_accuracy": accuracy,
                               "simulated_time_s": c.simulated_time_s[-1], "energy_j": c.energy_j[-1]})
             if on_checkpoint is not None and (not checkpoint_every or stop % checkpoint_every == 0) \
-                    and stop < self.iterations:
+                    and stop < self.iterations and self.diverged is None:
                 self.wall_s += time.perf_counter() - started
                 started = time.perf_counter()
                 on_checkpoint(self)
@@ -155,6 +166,7 @@ class Simulation:
     def checkpoint(self) -> dict[str, Any]:
         """Everything needed to continue bit-identically: chip, procedure, engine position, curves."""
         return {"done": self.done, "iterations": self.iterations, "seed": self.seed,
+                "engine_events": self.engine.events,  # so that a resumed summary counts the whole run
                 "target_at": self.target_at, "target_time": self.target_time, "wall_s": self.wall_s,
                 "curves": {k: np.asarray(v) for k, v in self.curves.__dict__.items()},
                 "chip": self.chip.checkpoint(), "procedure": self.procedure.checkpoint()}
@@ -169,6 +181,30 @@ class Simulation:
         kinds = {"iteration": int}
         self.curves = Curves(**{k: [kinds.get(k, float)(x) for x in v] for k, v in saved["curves"].items()})
         self.engine = self.make_engine(self.coalesce, start=self.done)
+        self.engine.events = int(saved.get("engine_events", 0))
+
+    def _divergence(self) -> dict[str, Any] | None:
+        """The run's divergence: where it stopped on a NaN, or, for a run that went to its end, the
+        evaluation from which the training cost stayed above twice chance level's while the test accuracy
+        stayed near chance (on average at most a quarter of the way from chance to perfect: a blown-up
+        network's accuracy jumps around chance). Flagged, not stopped, since a cost can come back down."""
+        if self.diverged is not None or self.done < self.iterations or not self.curves.test_accuracy:
+            return self.diverged
+        k = self.net.n_outputs
+        chance, chance_cost = 1.0 / k, (math.log(k) if self.config.workload.loss.kind == "cross_entropy" else 1.0 / k)
+        costs = self.curves.train_cost
+        since = len(costs)
+        while since > 0 and costs[since - 1] > 2 * chance_cost:
+            since -= 1
+        if since == len(costs):
+            return None
+        accuracy = float(np.mean(self.curves.test_accuracy[since:]))
+        if accuracy > chance + 0.25 * (1 - chance):
+            return None
+        return {"iteration": self.curves.iteration[since],
+                "reason": f"the training cost stayed above twice chance level's ({2 * chance_cost:.4g}; last "
+                          f"{costs[-1]:.4g}) with the test accuracy near chance ({chance:.4f}; {accuracy:.4f} on "
+                          f"average) since then: the learning rate is likely too large"}
 
     def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
         counts = self.chip.counts
@@ -196,6 +232,7 @@ class Simulation:
             "target_accuracy": self.config.workload.train.target_accuracy,
             "iterations_to_target": target_at,
             "simulated_time_to_target_s": target_time,
+            "diverged": self._divergence(),
             "engine_events": self.engine.events,
             "engine_path": "compiled chip-mode kernels" if self.why_not_fused is None
             else f"Python events ({self.why_not_fused})",
@@ -212,10 +249,25 @@ def next_evaluation(done: int, train: TrainSpec) -> int:
     return (done // train.eval_interval + 1) * train.eval_interval
 
 
+def nonfinite(sim: Simulation, train_cost: float) -> str | None:
+    """Why the run cannot go on, checked at an evaluation: a weight, the outputs on a few test samples or the
+    training cost not finite. An observer: reads the weights, draws nothing."""
+    weights = sim.chip.weights()
+    for layer, (w, b) in zip(sim.net.layers, weights):
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            return f"a weight of layer {layer.name} is not finite"
+    if not np.isfinite(compute.forward(sim.net, weights, sim.x_test[:16])).all():
+        return "the network's outputs are not finite (NaN or infinite)"
+    if not math.isfinite(train_cost):
+        return f"the training cost is {train_cost}"
+    return None
+
+
 def describe(config: RunConfig) -> dict[str, Any]:
     """The network as mapped onto the chip, without training and without reading the data."""
     model = build(config)
     clock_hz, net = model.clock_hz, model.net
+    memory = check_memory(config, net)  # describe refuses what train would refuse
     xbar = config.chip.crossbar
     layers = [{
         "name": layer.name, "kind": layer.kind, "input_shape": list(layer.in_shape),
@@ -232,5 +284,7 @@ def describe(config: RunConfig) -> dict[str, Any]:
         "perturbed_nodes": net.nodes,
         "macs_per_sample": net.macs,
         "tiles": sum(entry["tiles"] for entry in layers),
+        "memory_bytes": memory.total_bytes,
+        "memory_limit_bytes": memory_limit()[0],
         "layers": layers,
     }

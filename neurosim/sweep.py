@@ -35,15 +35,19 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,7 @@ import yaml
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.results import json_safe
 from neurosim.io import ensure_folder
+from neurosim.io.runfile import remove_stale_temps
 from neurosim.spec import RunConfig
 
 SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out")
@@ -64,6 +69,7 @@ RESULT_KEYS = ("iterations", "test_accuracy", "best_test_accuracy", "iterations_
                "lifetime_trainings_first_failure", "lifetime_trainings_1pct", "wall_time_s")
 
 SCHEDULER_TIMEOUT_S = 15
+MAX_RUNS = 100_000  # runs in one sweep
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     raw_seeds = data.get("seeds")
     if raw_seeds is not None:
         if _is_int(raw_seeds):
+            if raw_seeds > MAX_RUNS:
+                raise ConfigError(file, "seeds", f"expected at most {MAX_RUNS} seeds, got {raw_seeds}")
             if raw_seeds < 1:
                 raise ConfigError(file, "seeds", f"expected a count >= 1 or a list of seeds, got {raw_seeds!r}")
             seeds = tuple(range(raw_seeds))
@@ -180,6 +188,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
             raise ConfigError(file, where, "the 'iterations' key overrides it; drop one of them")
         grid.append((key, tuple(values)))
 
+    runs = math.prod(len(values) for _, values in grid) * (len(seeds) if seeds is not None else 1)
+    if runs > MAX_RUNS:  # planning loads every run's config: a typo in seeds must not hang the machine
+        raise ConfigError(file, "seeds" if seeds is not None and len(seeds) > MAX_RUNS else "grid",
+                          f"expected a sweep of at most {MAX_RUNS} runs, this one has {runs}")
     out = data.get("out")
     if out is not None and (not isinstance(out, str) or not out.strip()):
         raise ConfigError(file, "out", f"expected a folder path, got {out!r}")
@@ -239,11 +251,16 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path) -> list[PlannedRun]:
     keys = [key for key, _ in spec.grid]
     runs: list[PlannedRun] = []
     seen: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []  # keys that do not apply to some runs: a grid may set them on purpose
+    affected = points = 0
     for combo in itertools.product(*(values for _, values in spec.grid)):
         settings = dict(zip(keys, combo))
+        points += 1
         sets = (*spec.sets, *(f"{k}={_set_value(v)}" for k, v in settings.items()))
+        noted = len(notes)
         try:
-            config = load_config(spec.chip, spec.workload, sets)
+            config = load_config(spec.chip, spec.workload, sets, notes=notes)
+            affected += len(notes) > noted
             describe(config)  # timing closure and the network on the data set's shape, without data
         except ConfigError as exc:
             raise _blame(spec, settings, exc) from None
@@ -257,6 +274,13 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path) -> list[PlannedRun]:
                                   f"{_describe_settings(settings)} are the same run")
             seen[rid] = settings
             runs.append(PlannedRun(rid, settings, seed, iterations, sets, config, out / f"{rid}.h5"))
+    if notes:
+        from neurosim.errors import bounded
+
+        unique = list(dict.fromkeys(notes))
+        logging.getLogger("neurosim").warning(
+            "warning: %s: ignored where they do not apply (in %d of %d grid points): %s", spec.file,
+            affected, points, bounded("; ".join(unique), 800))
     return runs
 
 
@@ -311,7 +335,8 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
     from neurosim.api import train
 
     try:
-        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out).summary
+        # force: the sweep redoes only runs without a finished file, and the file it replaces is its own
+        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True).summary
     except NeurosimError as exc:
         raise NeurosimError(str(exc)) from None
 
@@ -334,6 +359,7 @@ def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[
     row: dict[str, Any] = {"run_id": run.run_id, **run.settings, "seed": run.seed}
     for key in RESULT_KEYS:
         row[key] = summary.get(key)
+    row["diverged_at"] = (summary.get("diverged") or {}).get("iteration")
     row["run_file"] = os.path.relpath(run.path, out_dir)
     return row
 
@@ -375,6 +401,75 @@ def write_results(rows: Sequence[dict[str, Any]], out_dir: Path) -> None:
 Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
 
 
+def _worker_exit(signum: int = signal.SIGTERM, frame: Any = None) -> None:
+    """A worker told to stop (its sweep ended, was interrupted or died): remove the temporary run file it
+    is writing and exit at once (a worker has nobody to report to)."""
+    from neurosim.io.runfile import remove_live_temps
+
+    remove_live_temps()
+    os._exit(128 + signum)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed parent not yet reaped is a zombie: as good as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _worker_init(sweep_pid: int) -> None:
+    """Tie a pool worker's life to the sweep's: a worker outliving a killed sweep (kill -9 included) would
+    sit idle forever, or keep computing a run nobody collects. Linux: the kernel signals the worker when
+    its parent dies (PR_SET_PDEATHSIG); everywhere: a thread polls the sweep's process."""
+    import threading
+
+    signal.signal(signal.SIGTERM, _worker_exit)
+    signal.signal(signal.SIGINT, _worker_exit)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while _alive(sweep_pid):
+            time.sleep(WATCH_INTERVAL_S)
+        _worker_exit()
+
+    threading.Thread(target=watch, name="neurosim-sweep-watch", daemon=True).start()
+    if not _alive(sweep_pid):
+        _worker_exit()
+
+
+WATCH_INTERVAL_S = 0.5
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, its running workers too (they remove their temporary files as they go)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """forkserver where there is one: workers start clean (no threads or open files inherited from the
     parent) and still get the parent's environment, hence the same single-thread defaults."""
@@ -401,6 +496,9 @@ def run_sweep(spec_path: str | Path | SweepSpec, out_dir: str | Path | None = No
         raise ConfigError(str(spec.file), "out", "missing: set out: in the sweep file or pass --out")
     if workers is not None and workers < 1:
         raise NeurosimError("--workers: expected a whole number >= 1")
+    most = max(64, 4 * (os.cpu_count() or 1))
+    if workers is not None and workers > most:  # one process each: a typo must not fork thousands
+        raise NeurosimError(f"--workers: expected at most {most} (4 per CPU), got {workers}")
     runs = plan_sweep(spec, out_value)
     return execute_runs(runs, out_value, workers, scheduler, data_dir=data_dir, progress=progress,
                         source=str(spec.file))
@@ -414,6 +512,8 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
     that a study can plan its own runs (several specs into one folder) and still resume like a sweep.
     ``source`` names what planned them in the error of a failed run."""
     out = ensure_folder(Path(out_dir).resolve(), "the sweep's output folder")
+    for table in ("results.csv", "results.json"):  # what a kill -9 during their rewrite left
+        remove_stale_temps(out / table)
 
     summaries: dict[str, dict[str, Any]] = {}
     todo: list[PlannedRun] = []
@@ -449,16 +549,26 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
             _run_on_dask(scheduler, todo, args, finished)
         else:
             n = min(workers or os.cpu_count() or 1, len(todo))
-            with ProcessPoolExecutor(max_workers=n, mp_context=_pool_context()) as pool:
+            for run in todo:  # what a killed worker of an earlier sweep left
+                remove_stale_temps(run.path)
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=_pool_context(), initializer=_worker_init,
+                                       initargs=(os.getpid(),))
+            try:
                 futures: dict[Future, PlannedRun] = {pool.submit(train_run, *a): r for r, a in zip(todo, args)}
                 for future in as_completed(futures):
                     finished(futures[future], future)
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: no worker may outlive the sweep
+                _stop_workers(pool)
+                raise
+            pool.shutdown(wait=True)
     result = rows()
     write_results(result, out)
     if failures:
         order = {r.run_id: i for i, r in enumerate(runs)}
         failures.sort(key=lambda failure: order[failure[0].run_id])  # report in grid order, not finishing order
         failed_run, error = failures[0]
+        if isinstance(error, BrokenProcessPool):  # a worker killed from outside (the OOM killer, kill -9)
+            error = NeurosimError(f"its worker process died ({error})")
         if not isinstance(error, NeurosimError):
             raise error
         more = f" (and {len(failures) - 1} more failed runs)" if len(failures) > 1 else ""
@@ -536,6 +646,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: the sweep file's out:, relative to it)")
     p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    from neurosim.cli import add_memory_arg
+
+    add_memory_arg(p)
     return p
 
 
@@ -553,6 +666,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
         print(f"[{counter['n']}/{total}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
+    from neurosim.errors import interrupt_hint
+
+    interrupt_hint["text"] = "finished runs are kept; run the same sweep again to do the rest"
     rows = run_sweep(args.sweep, args.out, args.workers, args.scheduler, data_dir=args.data_dir,
                      progress=progress)
     if args.json:
@@ -562,6 +678,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else spec.out
         if out is not None:
             print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
+    diverged = [row for row in rows if row.get("diverged_at") is not None]
+    if diverged:
+        from neurosim.cli import EXIT_DIVERGED
+        from neurosim.errors import bounded
+
+        names = ", ".join(f"{row['run_id']} (at {row['diverged_at']})" for row in diverged)
+        print(f"neurosim: error: {len(diverged)} of {len(rows)} runs diverged: {bounded(names, 600)}",
+              file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 

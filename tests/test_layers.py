@@ -17,14 +17,15 @@ PAPER_D2 = ("[{conv: 2}, {conv: 2}, {pool: 2}, {conv: 4}, {conv: 4}, pool, {conv
 
 
 def test_the_paper_cnn_written_out_is_the_shorthand() -> None:
-    listed = build(config_with("network.kind=layers", f"network.layers={PAPER_D2}", "network.width=1",
+    listed = build(config_with("network.kind=layers", f"network.layers={PAPER_D2}",
                                workload="workloads/fashion-cnn.yaml"))
     assert listed.net == paper_cnn(2, (28, 28, 1), 10, "tanh", "identity")
 
 
 def test_an_mlp_written_out_is_the_shorthand_and_runs_compiled() -> None:
     shorthand = config_with(*TINY_PARITY)
-    listed = config_with(*TINY_PARITY, "network.kind=layers", "network.hidden=[]",
+    parity = [s for s in TINY_PARITY if not s.startswith("network.hidden")]
+    listed = config_with(*parity, "network.kind=layers",
                          "network.layers=[{dense: 6}, {dense: classes}]")
     assert build(listed).net == build(shorthand).net
     a, b = Simulation(shorthand, iterations=200).run(), Simulation(listed, iterations=200).run()
@@ -82,4 +83,5 @@ def test_layers_need_kind_layers_and_the_output_fits_the_task() -> None:
     with pytest.raises(ConfigError, match="has 4 classes"):
         build(config_with("network.kind=layers", "network.layers=[{dense: 8}, {dense: 3}]"))
     with pytest.raises(ConfigError, match="needs image"):
-        build(config_with(*TINY_PARITY, "network.kind=layers", "network.layers=[{conv: 2}, {dense: classes}]"))
+        parity = [s for s in TINY_PARITY if not s.startswith("network.hidden")]
+        build(config_with(*parity, "network.kind=layers", "network.layers=[{conv: 2}, {dense: classes}]"))

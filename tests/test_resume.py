@@ -25,7 +25,7 @@ def wear(path: Path) -> dict[str, np.ndarray]:
 
 
 def same_run(a: dict, b: dict) -> None:
-    skip = ("wall_time_s", "engine_events")
+    skip = ("wall_time_s",)  # engine_events included: a resumed run counts the whole run
     assert {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
 
 
@@ -44,7 +44,8 @@ def same_run(a: dict, b: dict) -> None:
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
     config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)
-    whole = Simulation(config, iterations=600).run()
+    # checkpointed like the resumed run (a compiled stretch ends at every checkpoint: engine_events counts them)
+    whole = Simulation(config, iterations=600).run(checkpoint_every=250)
     saved = tmp_path / "partial.h5"
 
     def stop_here(sim: Simulation) -> None:

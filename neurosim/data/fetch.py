@@ -56,19 +56,35 @@ def fetch_dataset(name: str, dest_root: str | os.PathLike[str] | None = None, *,
                         f"(fetchable: {', '.join(IDX_DATASETS)})")
     root = Path(dest_root).expanduser() if dest_root is not None else default_data_root()
     folder = root / name
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # what a failed fetch must not leave
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_empty(created)
         raise DataError(f"{folder}: cannot create the data folder: {exc.strerror or exc}") from None
     url_root = (base_url or BASE_URLS[name]).rstrip("/") + "/"
     checksums = CHECKSUMS[name]
-    for base in IDX_FILES:
-        filename = f"{base}.gz"
-        target = folder / filename
-        if target.is_file() and _md5_file(target) == checksums[filename]:
-            continue
-        _download(url_root + filename, target, checksums[filename])
+    try:
+        for base in IDX_FILES:
+            filename = f"{base}.gz"
+            target = folder / filename
+            if target.is_file() and _md5_file(target) == checksums[filename]:
+                continue
+            _download(url_root + filename, target, checksums[filename])
+    except BaseException:
+        _remove_empty(created)
+        raise
     return folder
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed fetch created, innermost first, as far as they are still empty (files
+    already verified stay: a later fetch keeps them)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _download(url: str, target: Path, md5: str) -> None:

@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,15 +46,83 @@ FORMAT = "neurosim-run"
 FORMAT_VERSION = 1
 
 
+def _temp_pattern(path: Path) -> re.Pattern[str]:
+    """The names of this run file's temporary files: ``mkstemp(prefix=".NAME.", suffix=".tmp")``."""
+    return re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporary files a killed writer of ``path`` left (kill -9 or a power cut leave them; every
+    exit Python sees removes its own): called before a run writes ``path`` again. Returns those removed."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = _temp_pattern(path)
+    removed = []
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return removed
+    for name in names:
+        if pattern.fullmatch(name):
+            try:
+                (folder / name).unlink()
+                removed.append(folder / name)
+            except OSError:
+                pass
+    return removed
+
+
+def check_output(path: str | Path, *, force: bool = False, own: str | Path | None = None) -> Path:
+    """Before a run starts: ``path`` must name a file in an existing folder this process can write in, and
+    an existing file there is replaced only with ``force`` (or when it is ``own``, the run being resumed).
+    Stale temporary files of ``path`` are removed."""
+    path = Path(path)
+    if path.is_dir():
+        raise NeurosimError(f"{path}: --out: is a folder; give a run file name (such as {path / 'run.h5'})")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NeurosimError(f"{path}: cannot write the run file: folder {folder} does not exist")
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO...: never renamed over, even with force
+        raise NeurosimError(f"{path}: --out: not a regular file; give a run file name")
+    is_own = own is not None and path.exists() and Path(own).exists() and os.path.samefile(path, own)
+    if (path.exists() or path.is_symlink()) and not force and not is_own:
+        raise NeurosimError(f"{path}: --out: the file exists ({_what_is(path)}); pass --force to replace it, "
+                            "or choose another name")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot write the run file in {folder} ({exc.strerror or exc})") from None
+    remove_stale_temps(path)
+    return path
+
+
+def _what_is(path: Path) -> str:
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                return "an HDF5 file that is not a neurosim run file"
+            return "a finished run file" if f.attrs.get("complete") else "an unfinished run file"
+    except (OSError, KeyError, ValueError):
+        return "not a run file"
+
+
 def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
               checkpoint: dict[str, Any] | None = None, checkpoint_every: int | None = None) -> None:
-    """Write the run file atomically (a temporary file in the same folder, renamed into place)."""
+    """Write the run file atomically (a temporary file in the same folder, renamed into place); the
+    temporary file is removed on any exception, KeyboardInterrupt (and so SIGTERM, see the command line)
+    included."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NeurosimError(f"{path}: cannot write the run file: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot write the run file in {folder} ({exc.strerror or exc})") from None
     os.close(fd)
+    _LIVE_TEMPS.add(tmp)
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
@@ -94,9 +163,26 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a run file is as readable as any output
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a folder made read-only or removed meanwhile...
+        Path(tmp).unlink(missing_ok=True)
+        raise NeurosimError(f"{path}: cannot write the run file ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        _LIVE_TEMPS.discard(tmp)
+
+
+_LIVE_TEMPS: set[str] = set()  # temporary files being written now (a sweep worker's SIGTERM removes them)
+
+
+def remove_live_temps() -> None:
+    """Remove the temporary files this process is writing: for a signal handler that exits at once."""
+    for tmp in list(_LIVE_TEMPS):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def resolved_config(result: RunResult) -> dict[str, Any]:
@@ -133,6 +219,9 @@ def _version(package: str) -> str:
 @contextmanager
 def _open_run(path: str | Path) -> Iterator[h5py.File]:
     """A run file opened for reading; anything unreadable, foreign or damaged is one clear error."""
+    if not Path(path).is_file():
+        raise NeurosimError(f"{path}: no such run file" if not Path(path).exists() else
+                            f"{path}: not a run file (a folder or a device)")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
@@ -165,4 +254,8 @@ def read_checkpoint(path: str | Path) -> tuple[RunConfig, dict[str, Any], int]:
         if "checkpoint" not in f:
             raise NeurosimError(f"{path}: no checkpoint to resume from (train with --checkpoint-every N)")
         config = config_from_yaml(f["config"].attrs["chip_yaml"], f["config"].attrs["workload_yaml"], str(path))
-        return config, load_state(f["checkpoint"]), int(f["checkpoint"].attrs["checkpoint_every"])
+        every = f["checkpoint"].attrs["checkpoint_every"]
+        if not isinstance(every, np.integer) or every < 0:
+            raise NeurosimError(f"{path}: a damaged or edited checkpoint (checkpoint/checkpoint_every: expected a "
+                                f"whole number >= 0, got {every!r})")
+        return config, load_state(f["checkpoint"]), int(every)

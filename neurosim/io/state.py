@@ -74,3 +74,47 @@ def rng_state(rng: np.random.Generator) -> str:
 
 def set_rng_state(rng: np.random.Generator, text: str) -> None:
     rng.bit_generator.state = json.loads(text)
+
+
+def check_state(saved: Any, fresh: Any, where: str = "checkpoint") -> None:
+    """Check a loaded state against the state a freshly built simulation of the same configuration has:
+    the same arrays with the same shapes and kinds of number, lists of the same lengths, non-negative
+    counters still non-negative, sample orders still indices. A hand-edited or damaged checkpoint then
+    fails here, naming the entry, instead of resuming into an inconsistent run. Entries only one side has
+    are left to ``restore`` (older checkpoints lack some)."""
+    if isinstance(fresh, dict):
+        if not isinstance(saved, dict):
+            raise ValueError(f"{where}: expected a group")
+        for key, value in fresh.items():
+            if key in saved:
+                check_state(saved[key], value, f"{where}/{key}")
+    elif isinstance(fresh, list):
+        if not isinstance(saved, list) or len(saved) != len(fresh):
+            raise ValueError(f"{where}: expected a list of {len(fresh)} entries")
+        for i, (s, f) in enumerate(zip(saved, fresh)):
+            check_state(s, f, f"{where}/{i}")
+    elif isinstance(fresh, np.ndarray):
+        if not isinstance(saved, np.ndarray):
+            raise ValueError(f"{where}: expected an array of shape {fresh.shape}")
+        legacy_shorter = where.endswith("/fs") and saved.ndim == 1 and saved.size <= fresh.size
+        if (saved.shape != fresh.shape and not legacy_shorter) or saved.dtype.kind != fresh.dtype.kind:
+            raise ValueError(f"{where}: expected an array of shape {fresh.shape} ({fresh.dtype}), "
+                             f"got {saved.shape} ({saved.dtype})")
+        if fresh.dtype.kind in "iu" and saved.size and (fresh.size == 0 or fresh.min() >= 0) and saved.min() < 0:
+            raise ValueError(f"{where}: expected counts >= 0, got {saved.min()}")
+        if where.endswith("/order") and saved.size and (saved.min() < 0 or saved.max() >= saved.size):
+            raise ValueError(f"{where}: expected sample indices from 0 to {saved.size - 1}")
+    elif isinstance(fresh, bool):
+        if not isinstance(saved, (bool, np.bool_)):
+            raise ValueError(f"{where}: expected true or false, got {saved!r}")
+    elif isinstance(fresh, (int, np.integer)):
+        if isinstance(saved, (bool, np.bool_)) or not isinstance(saved, (int, np.integer)):
+            raise ValueError(f"{where}: expected a whole number, got {saved!r}")
+        if fresh >= 0 and saved < 0:
+            raise ValueError(f"{where}: expected a whole number >= 0, got {saved}")
+    elif isinstance(fresh, (float, np.floating)):
+        if not isinstance(saved, (int, float, np.integer, np.floating)) or isinstance(saved, (bool, np.bool_)):
+            raise ValueError(f"{where}: expected a number, got {saved!r}")
+    elif isinstance(fresh, str):
+        if not isinstance(saved, str):
+            raise ValueError(f"{where}: expected text, got {saved!r}")

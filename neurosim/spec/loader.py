@@ -6,6 +6,7 @@ the workload by dotted path (``network.width=8``) and the chip when the path sta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,54 @@ from neurosim.spec.fields import build, to_plain
 from neurosim.spec.workload import WorkloadSpec
 
 
+logger = logging.getLogger("neurosim")
+
+# A chip or workload file is a few kilobytes; these bounds stop a hostile file before it eats time or memory.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_YAML_VALUES = 100_000  # values after every alias is expanded (an "alias bomb" expands exponentially)
+
+
+class YAMLTooLarge(Exception):
+    """A document whose aliases expand beyond MAX_YAML_VALUES values, or refer to themselves."""
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds once every alias is expanded, counted on the node graph (shared
+    nodes once per reference) without expanding it; stops at the first count above the bound."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise YAMLTooLarge("an alias refers to the collection that holds it (a recursive alias)")
+        total = 1
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            open_nodes.add(key)
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [child for pair in node.value for child in pair]
+            for child in children:
+                total += size(child)
+                if total > MAX_YAML_VALUES:
+                    raise YAMLTooLarge(f"its aliases expand to more than {MAX_YAML_VALUES} values (an alias bomb?)")
+            open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent last-one-wins hides typos)."""
+    """SafeLoader that refuses duplicate keys (a silent last-one-wins hides typos) and documents whose
+    aliases expand past MAX_YAML_VALUES values (checked on the node graph, before anything is built)."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node)
+        return node
 
 
 def _mapping_no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -45,20 +92,34 @@ def read_yaml(path: str | Path) -> Any:
     """Parse one YAML file; a missing or malformed file is a ConfigError naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(str(path), None, f"expected a configuration file of at most {MAX_FILE_BYTES // 1024**2} "
+                              "MiB; this one is larger")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), None, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), None, f"could not read the file ({exc})") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str, key: str | None = None) -> Any:
+    """Parse YAML text (a file's, or a --set value's); anything malformed or oversized is a ConfigError."""
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except YAMLTooLarge as exc:
+        raise ConfigError(source, key, f"refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), None, f"malformed YAML{where}: {problem}") from None
+        raise ConfigError(source, key, f"malformed YAML{where}: {problem}") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit conversion limit
-        raise ConfigError(str(path), None, f"malformed YAML: {exc}") from None
+        raise ConfigError(source, key, f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, key, "malformed YAML: nested too deeply") from None
 
 
 @dataclass(frozen=True)
@@ -73,9 +134,11 @@ class Override:
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError("--set", text, "expected KEY=VALUE with a dotted KEY such as network.width=8")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
+            value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else None  # noqa: S506
+        except YAMLTooLarge as exc:
+            raise ConfigError("--set", key, f"refused: {exc}") from None
+        except (yaml.YAMLError, ValueError, RecursionError):
+            value = raw  # not YAML: the text itself (the field then says what it expected)
         return cls(key, value)
 
 
@@ -158,23 +221,88 @@ def _laid_over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_workload(path: str | Path, overrides: Iterable[Override] = ()) -> WorkloadSpec:
+def load_workload(path: str | Path, overrides: Iterable[Override] = (),
+                  notes: list[str] | None = None) -> WorkloadSpec:
+    """The workload file with its overrides; a key that does not apply is an error (see
+    :func:`check_applicable`), or, with ``notes``, a note appended there (a sweep setting it on purpose)."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), None, "expected a workload file: a mapping with dataset, network, mgd...")
     if "chip" in data:
         raise ConfigError(str(path), "chip", "this is a chip file; a workload file was expected here")
+    overrides = list(overrides)
     data = apply_overrides(data, overrides, str(path))
-    return build(WorkloadSpec, data, str(path))
+    workload = build(WorkloadSpec, data, str(path))
+    check_applicable(data, workload, [o.key for o in overrides], str(path), notes)
+    return workload
 
 
-def load_config(chip_path: str | Path, workload_path: str | Path, sets: Iterable[str] = ()) -> RunConfig:
-    """Load both files with ``--set`` overrides split by the ``chip.`` prefix."""
+# (key, the key that decides, when the key does not apply, why): a key given but ignored is refused
+_APPLIES: tuple[tuple[str, str, Any, str], ...] = (
+    ("network.width", "network.kind", lambda w: w.network.kind != "paper_cnn",
+     "applies only to network.kind paper_cnn (an MLP's size is network.hidden)"),
+    ("network.hidden", "network.kind", lambda w: w.network.kind != "mlp",
+     "applies only to network.kind mlp (the CNN's size is network.width)"),
+    ("mgd.batch_size", "mgd.mode", lambda w: w.mgd.mode == "chip",
+     "applies only in paper mode (chip mode takes one sample per cycle)"),
+    ("mgd.node_batch", "mgd.mode", lambda w: w.mgd.mode == "chip",
+     "applies only in paper mode with node perturbation"),
+    ("mgd.momentum", "mgd.optimizer", lambda w: w.mgd.optimizer != "momentum",
+     "applies only to mgd.optimizer momentum"),
+    ("mgd.beta1", "mgd.optimizer", lambda w: w.mgd.optimizer != "adam", "applies only to mgd.optimizer adam"),
+    ("mgd.beta2", "mgd.optimizer", lambda w: w.mgd.optimizer != "adam", "applies only to mgd.optimizer adam"),
+    ("mgd.epsilon", "mgd.optimizer", lambda w: w.mgd.optimizer != "adam", "applies only to mgd.optimizer adam"),
+)
+
+
+def _given(data: Any, key: str) -> bool:
+    node = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None
+
+
+def _covers(set_keys: Iterable[str], key: str) -> bool:
+    """Whether a --set key sets ``key`` (itself, or a section holding it)."""
+    return any(key == k or key.startswith(k + ".") for k in set_keys)
+
+
+def check_applicable(data: Any, workload: WorkloadSpec, set_keys: list[str], file: str,
+                     notes: list[str] | None = None) -> None:
+    """A key given (in the file or by --set) that the run would ignore is a ConfigError naming it. Where
+    only a --set of the deciding key (``mgd.mode=chip`` on a paper-mode file) made a key of the file moot,
+    it is one warning instead; with ``notes`` (sweeps), every case is a note there."""
+    for key, decider, moot, why in _APPLIES:
+        if not _given(data, key) or not moot(workload):
+            continue
+        by_set = _covers(set_keys, key)
+        message = f"{'--set ' if by_set else ''}{key}: {why}; here {decider} is {_value(workload, decider)}"
+        if notes is not None:
+            notes.append(message)
+        elif by_set or not _covers(set_keys, decider):
+            raise ConfigError(file, key, f"{why}; here {decider} is {_value(workload, decider)}: remove it")
+        else:
+            logger.warning("warning: %s: %s (set by --set %s); ignored", file, message, decider)
+
+
+def _value(workload: WorkloadSpec, key: str) -> Any:
+    node: Any = workload
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def load_config(chip_path: str | Path, workload_path: str | Path, sets: Iterable[str] = (),
+                notes: list[str] | None = None) -> RunConfig:
+    """Load both files with ``--set`` overrides split by the ``chip.`` prefix (``notes``: see
+    :func:`load_workload`)."""
     overrides = [Override.parse(s) for s in sets]
     chip_overrides = [o for o in overrides if o.key.startswith("chip.")]
     workload_overrides = [o for o in overrides if not o.key.startswith("chip.")]
     chip = load_chip(chip_path, chip_overrides)
-    workload = load_workload(workload_path, workload_overrides)
+    workload = load_workload(workload_path, workload_overrides, notes)
     return RunConfig(chip, workload, str(chip_path), str(workload_path))
 
 
@@ -183,7 +311,7 @@ def config_from_yaml(chip_yaml: str, workload_yaml: str, source: str) -> RunConf
     try:
         chip_data = yaml.load(chip_yaml, Loader=_StrictLoader)  # noqa: S506
         workload_data = yaml.load(workload_yaml, Loader=_StrictLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, YAMLTooLarge, ValueError, RecursionError) as exc:
         raise ConfigError(source, "config", f"unreadable stored configuration ({exc})") from None
     if not isinstance(chip_data, dict) or "chip" not in chip_data:
         raise ConfigError(source, "config", "the stored chip configuration is missing")

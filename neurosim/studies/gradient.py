@@ -58,8 +58,8 @@ def study_config(chip: str, workload: str, sets: list[str], perturbation: str | 
     """The workload with the weights frozen and no update in the window (and, in chip mode, the sample held
     for the whole window unless ``fresh_batches``)."""
     extra = ["mgd.learning_rate=0", f"mgd.tau_theta={iterations + 1}", f"train.iterations={iterations}"]
-    if not fresh_batches:
-        extra.append(f"mgd.tau_x={iterations + 1}")
+    if not fresh_batches and load_config(chip, workload, sets).workload.mgd.mode == "chip":
+        extra.append(f"mgd.tau_x={iterations + 1}")  # paper mode has no sample period to hold
     if perturbation:
         extra.append(f"mgd.perturbation={perturbation}")
     return load_config(chip, workload, [*sets, *extra])
