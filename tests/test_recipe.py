@@ -64,6 +64,22 @@ def test_loss_shorthand_and_section_are_the_same() -> None:
         config_with("loss={kind: cross_entropy, label_smoothing: 1.0}")
 
 
+def test_a_key_can_be_set_below_a_loss_written_in_its_shorthand(tmp_path) -> None:
+    """``--set loss.label_smoothing=...`` on a file that writes ``loss: cross_entropy`` (or after ``--set
+    loss=mse``) sets the key of the section the shorthand stands for, instead of refusing the section."""
+    from neurosim.spec import load_workload
+    from neurosim.spec.loader import Override
+
+    path = tmp_path / "w.yaml"
+    path.write_text("dataset: {name: nist7x7}\nnetwork: {kind: mlp}\nloss: cross_entropy\n")
+    loss = load_workload(path, [Override.parse("loss.label_smoothing=0.1")]).loss
+    assert (loss.kind, loss.label_smoothing) == ("cross_entropy", 0.1)
+    loss = config_with("loss=mse", "loss.label_smoothing=0.05").workload.loss
+    assert (loss.kind, loss.label_smoothing) == ("mse", 0.05)
+    with pytest.raises(ConfigError, match="name"):  # a plain value without a shorthand is still no section
+        config_with("name.x=1")
+
+
 def test_sampling_with_replacement_repeats_and_is_the_same_in_any_chunks() -> None:
     x = np.zeros((10, 1), np.float32)
     y = np.arange(10)

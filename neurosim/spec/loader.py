@@ -15,7 +15,7 @@ import yaml
 
 from neurosim.errors import ConfigError
 from neurosim.spec.chip import ChipSpec
-from neurosim.spec.fields import build, to_plain
+from neurosim.spec.fields import build, shorthand_of, to_plain
 from neurosim.spec.workload import WorkloadSpec
 
 
@@ -79,8 +79,10 @@ class Override:
         return cls(key, value)
 
 
-def apply_overrides(data: Any, overrides: Iterable[Override], file: str) -> Any:
-    """Set each dotted key in a copy of the parsed YAML, creating sections as needed."""
+def apply_overrides(data: Any, overrides: Iterable[Override], file: str, spec: type | None = None) -> Any:
+    """Set each dotted key in a copy of the parsed YAML, creating sections as needed. A section written in its
+    shorthand (``loss: mse`` in a workload, ``spec`` its dataclass) opens to its mapping (``{kind: mse}``), so
+    that a key below it can be set."""
     data = _deep_copy(data)
     for override in overrides:
         parts = override.key.split(".")
@@ -89,6 +91,9 @@ def apply_overrides(data: Any, overrides: Iterable[Override], file: str) -> Any:
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
                 child = node[part] = {}
+            shorthand = None if spec is None or isinstance(child, dict) else shorthand_of(spec, parts[:depth + 1])
+            if shorthand is not None:
+                child = node[part] = {shorthand: child}
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise ConfigError(file, where, f"--set {override.key}: {where} is a value, not a section")
@@ -164,7 +169,7 @@ def load_workload(path: str | Path, overrides: Iterable[Override] = ()) -> Workl
         raise ConfigError(str(path), None, "expected a workload file: a mapping with dataset, network, mgd...")
     if "chip" in data:
         raise ConfigError(str(path), "chip", "this is a chip file; a workload file was expected here")
-    data = apply_overrides(data, overrides, str(path))
+    data = apply_overrides(data, overrides, str(path), WorkloadSpec)
     return build(WorkloadSpec, data, str(path))
 
 
