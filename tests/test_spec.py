@@ -590,6 +590,8 @@ def test_set_chip_base_starts_the_chip_from_another_file(tmp_path):
     own = tmp_path / "own.yaml"
     own.write_text("chip:\n  name: own\n", encoding="utf-8")  # a file without a base may be given one
     assert load_chip(own, [Override.parse("chip.base=fast.yaml")]).clock_hz == 5e6
+    with pytest.raises(ConfigError, match="missing required key"):  # null: the file alone, which lacks a clock
+        load_chip(child, [Override.parse("chip.base=null")])
     with pytest.raises(ConfigError, match="no chip file") as info:
         load_chip(child, [Override.parse("chip.base=missing.yaml")])
     assert info.value.key == "chip.base"

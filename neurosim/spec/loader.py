@@ -125,7 +125,7 @@ class RunConfig:
 
 def load_chip(path: str | Path, overrides: Iterable[Override] = ()) -> ChipSpec:
     """A chip file with its bases laid under it and ``--set chip...`` over it. ``--set chip.base=FILE``
-    replaces the file's base (a path relative to the chip file, as written in it). A bad value is reported
+    replaces the file's base (a path relative to the chip file, as written in it; null: none). A bad value is reported
     in the file it was written in, a base file included."""
     overrides = list(overrides)
     base = [o.value for o in overrides if o.key == "chip.base"]
@@ -156,8 +156,8 @@ def _chip_section(path: Path, seen: tuple[Path, ...], base: Any) -> tuple[dict[s
     if not isinstance(data, dict) or set(data) != {"chip"}:
         raise ConfigError(str(path), None, "expected a chip file with one top-level key 'chip:'")
     section = data["chip"]
-    if isinstance(section, dict) and base is not _NO_BASE:
-        section = {**section, "base": base}
+    if isinstance(section, dict) and base is not _NO_BASE:  # --set chip.base (null: the file alone)
+        section = {k: v for k, v in section.items() if k != "base"} if base is None else {**section, "base": base}
     if not isinstance(section, dict) or "base" not in section:
         return section, _origins(section, str(path))
     base = section["base"]
