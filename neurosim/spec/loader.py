@@ -125,8 +125,8 @@ class RunConfig:
 
 def load_chip(path: str | Path, overrides: Iterable[Override] = ()) -> ChipSpec:
     """A chip file with its bases laid under it and ``--set chip...`` over it. ``--set chip.base=FILE``
-    replaces the file's base (a path relative to the chip file, as written in it; null: none). A bad value is reported
-    in the file it was written in, a base file included."""
+    replaces the file's base (a path relative to the chip file, as written in it; null: none). A bad value
+    is reported in the file it was written in, a base file included."""
     overrides = list(overrides)
     base = [o.value for o in overrides if o.key == "chip.base"]
     section, origins = _chip_section(Path(path), (), base[-1] if base else _NO_BASE)
