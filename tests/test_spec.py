@@ -445,6 +445,14 @@ def test_override_parse_rejects_malformed(text):
     assert "expected KEY=VALUE" in str(info.value)
 
 
+def test_set_refuses_a_list_entry_instead_of_making_a_key_named_like_it():
+    """--set network.layers[0].conv=3 used to create a key "layers[0]" and fail as "network.layers[0]: unknown
+    key", which reads as if the first layer were unknown."""
+    with pytest.raises(ConfigError, match="set the whole list") as info:
+        Override.parse("network.layers[0].conv=3")
+    assert info.value.file == "--set"
+
+
 def test_overrides_take_effect_in_both_files():
     config = load_config(CHIP, FASHION, ["chip.clock=10MHz", "network.width=8", "mgd.tau_theta=4",
                                          "chip.timing.tau_p=3", "chip.weights.device.levels=16",

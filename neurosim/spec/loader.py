@@ -72,6 +72,9 @@ class Override:
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError("--set", text, "expected KEY=VALUE with a dotted KEY such as network.width=8")
+        if "[" in key or "]" in key:  # no key has brackets: it would become a new key named like a list entry
+            raise ConfigError("--set", text, "a list entry cannot be set on its own; set the whole list, e.g. "
+                                             "network.layers=[{conv: 8}, {pool: 2}, flatten, {dense: classes}]")
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
