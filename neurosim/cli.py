@@ -334,11 +334,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             raise NeurosimError(f"{args.from_run}: a run of {summary.get('workload')} on {summary.get('chip')}, "
                                 f"not of {config.workload.name} on {config.chip.name}")
         # the run's own clock unless --clock asks for another (checked against the chip's stages)
-        clock_hz = build(config, clock_override_hz=override if override is not None else summary["clock_hz"]).clock_hz
+        model = build(config, clock_override_hz=override if override is not None else summary["clock_hz"])
         n = args.scale_to or summary["iterations"]
         if n < 1:
             raise NeurosimError("--scale-to: expected a whole number >= 1")
-        result = from_run(summary, n, clock_hz)
+        result = from_run(summary, n, model.clock_hz, model.held_updates, model.timing.tau_theta)
     else:
         if args.iterations < 1:
             raise NeurosimError("--iterations: expected a whole number >= 1")

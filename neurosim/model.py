@@ -217,7 +217,9 @@ def to_network_layout(x: np.ndarray, network: NetworkSpec) -> np.ndarray:
     vectors otherwise."""
     if network.takes_images():
         if x.ndim != 4:
-            what = "paper_cnn" if network.kind == "paper_cnn" else "a network that starts with a convolution"
-            raise ConfigError(None, "network.kind", f"{what} needs image data, got samples of shape {x.shape[1:]}")
+            cnn = network.kind == "paper_cnn"
+            what = "paper_cnn" if cnn else "a network that starts with a convolution"
+            raise ConfigError(None, "network.kind" if cnn else "network.layers",
+                              f"{what} needs image data, got samples of shape {x.shape[1:]}")
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
     return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)

@@ -433,6 +433,30 @@ def test_estimate_from_a_run_file_extrapolates(tmp_path: Path, capsys: pytest.Ca
     assert same["events"] == sim["events"] and same["simulated_time_s"] == pytest.approx(sim["simulated_time_s"])
 
 
+def test_estimate_from_a_run_with_a_learning_rate_hold_scales_the_writing_updates(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The held updates write nothing however long the run: a run of 400 updates, 100 held, measured the
+    writes of 300; 800 updates write 700 times, not 600. The extrapolation agrees with the schedule."""
+    hold = ("mgd.lr_hold_updates=100",)
+    result = Simulation(config_with(*hold, "train.eval_interval=400", "train.eval_size=50"), iterations=400).run()
+    path = tmp_path / "run.h5"
+    write_run(path, result)
+    sim = result.summary
+    assert sim["events"]["write_rounds"] == 300
+    est = estimated(capsys, "--from", str(path), "--scale-to", "800", sets=hold)
+    assert est["events"]["write_rounds"] == 700 and est["events"]["updates"] == 800
+    assert est["weight_writes_max_per_device"] == pytest.approx(700)
+    assert est["lifetime_trainings_first_failure"] == pytest.approx(1e9 / 700)
+    fresh = estimated(capsys, "--iterations", "800", sets=hold)
+    assert_within_one_percent(fresh, est, ("simulated_time_s", "energy_j", "weight_writes_total"))
+    same = estimated(capsys, "--from", str(path), sets=hold)   # its own length: what was measured
+    assert same["events"] == sim["events"]
+    capsys.readouterr()
+    assert main(["estimate", CHIP, WORKLOAD, "--from", str(path), "--scale-to", "800",
+                 "--set", "mgd.lr_hold_updates=400"]) == 2  # held throughout: nothing to extrapolate from
+    assert "learning-rate hold" in capsys.readouterr().err
+
+
 def test_estimate_endurance_used_max_with_spread(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     spread = ("chip.weights.device.endurance_cycles=1e6", "chip.weights.device.endurance_spread=0.5")
     result = Simulation(config_with(*spread, "train.eval_interval=400", "train.eval_size=50"), iterations=400).run()

@@ -96,6 +96,25 @@ def test_maxpool_matches_numpy_and_routes_gradient(rng: np.random.Generator, hw:
     np.testing.assert_array_equal(np.sort(x[grad_in != 0]), np.sort(out.ravel()))
 
 
+@pytest.mark.parametrize("hw", [(4, 6), (7, 7), (5, 3)])
+def test_maxpool_select_passes_on_the_held_winners(rng: np.random.Generator, hw: tuple[int, int]) -> None:
+    """The held-winner pool against numpy: each window passes on the input at the recorded argmax, whatever
+    the values are now (the same input gives the max-pool itself)."""
+    x = rng.standard_normal((2, *hw, 3)).astype(np.float32)
+    out = np.empty((2, hw[0] // 2, hw[1] // 2, 3), np.float32)
+    argmax = np.empty(out.shape, np.int8)
+    mac.maxpool2_forward(x, out, argmax)
+    again = np.empty_like(out)
+    mac.maxpool2_select(x, argmax, again)
+    np.testing.assert_array_equal(again, out)
+    moved = rng.standard_normal(x.shape).astype(np.float32)
+    mac.maxpool2_select(moved, argmax, again)
+    b, h2, w2, c = out.shape
+    windows = moved[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c).transpose(0, 1, 3, 5, 2, 4)
+    expected = np.take_along_axis(windows.reshape(b, h2, w2, c, 4), argmax[..., None].astype(np.int64), axis=-1)
+    np.testing.assert_array_equal(again, expected[..., 0])
+
+
 def test_counter_rng_matches_reference_and_is_balanced() -> None:
     out = np.empty(64, np.float32)
     fill_signs(np.uint64(99), np.uint64(5), np.uint64(3), np.float32(0.5), out)

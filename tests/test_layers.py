@@ -82,6 +82,10 @@ def test_layers_need_kind_layers_and_the_output_fits_the_task() -> None:
         config_with("network.kind=layers")
     with pytest.raises(ConfigError, match="has 4 classes"):
         build(config_with("network.kind=layers", "network.layers=[{dense: 8}, {dense: 3}]"))
-    with pytest.raises(ConfigError, match="needs image"):
-        parity = [s for s in TINY_PARITY if not s.startswith("network.hidden")]
+    parity = [s for s in TINY_PARITY if not s.startswith("network.hidden")]
+    with pytest.raises(ConfigError, match="needs image") as info:
         build(config_with(*parity, "network.kind=layers", "network.layers=[{conv: 2}, {dense: classes}]"))
+    assert info.value.key == "network.layers"
+    with pytest.raises(ConfigError, match="needs image") as info:  # the data laid out for it: the same key
+        Simulation(config_with(*parity, "network.kind=layers", "network.layers=[{conv: 2}, {dense: classes}]"))
+    assert info.value.key == "network.layers"

@@ -151,3 +151,22 @@ def test_one_sample_cross_entropy_is_exactly_the_batch_formula() -> None:
     batch = rng.standard_normal((5, 10)).astype(np.float32)
     labels = rng.integers(10, size=5)
     assert losses.cost("cross_entropy", batch, labels) == float(losses.per_sample_cost("cross_entropy", batch, labels).mean())
+
+
+def test_held_pool_winners_from_another_batch_or_a_partial_pass_are_refused() -> None:
+    """``pool_from`` must be a whole pass of the same samples: the selecting kernel does not check its
+    indices, so held winners of another batch size read past their array (NaN or garbage, no error)."""
+    net = paper_cnn(1, (8, 8, 1), 3, "relu", "identity")
+    weights = compute.init_weights(net, np.random.default_rng(0), "glorot")
+    rng = np.random.default_rng(1)
+    one, four = rng.random((1, 8, 8, 1), dtype=np.float32), rng.random((4, 8, 8, 1), dtype=np.float32)
+    trace = compute.Trace()
+    compute.forward(net, weights, one, trace=trace)
+    with pytest.raises(ValueError, match="same samples"):
+        compute.forward(net, weights, four, pool_from=trace)
+    partial = compute.Trace()
+    compute.forward(net, weights, one, start=2, reuse=trace, trace=partial)
+    with pytest.raises(ValueError, match="whole pass"):
+        compute.forward(net, weights, one, pool_from=partial)
+    held = compute.forward(net, weights, one, pool_from=trace)  # the same samples: the same output
+    assert np.array_equal(held, trace.output)

@@ -64,6 +64,22 @@ def test_loss_shorthand_and_section_are_the_same() -> None:
         config_with("loss={kind: cross_entropy, label_smoothing: 1.0}")
 
 
+def test_a_key_can_be_set_below_a_loss_written_in_its_shorthand(tmp_path) -> None:
+    """``--set loss.label_smoothing=...`` on a file that writes ``loss: cross_entropy`` (or after ``--set
+    loss=mse``) sets the key of the section the shorthand stands for, instead of refusing the section."""
+    from neurosim.spec import load_workload
+    from neurosim.spec.loader import Override
+
+    path = tmp_path / "w.yaml"
+    path.write_text("dataset: {name: nist7x7}\nnetwork: {kind: mlp}\nloss: cross_entropy\n")
+    loss = load_workload(path, [Override.parse("loss.label_smoothing=0.1")]).loss
+    assert (loss.kind, loss.label_smoothing) == ("cross_entropy", 0.1)
+    loss = config_with("loss=mse", "loss.label_smoothing=0.05").workload.loss
+    assert (loss.kind, loss.label_smoothing) == ("mse", 0.05)
+    with pytest.raises(ConfigError, match="name"):  # a plain value without a shorthand is still no section
+        config_with("name.x=1")
+
+
 def test_sampling_with_replacement_repeats_and_is_the_same_in_any_chunks() -> None:
     x = np.zeros((10, 1), np.float32)
     y = np.arange(10)
@@ -161,3 +177,21 @@ def test_the_recipe_workload_line_by_line() -> None:
     assert (w.mgd.tau_p, w.mgd.lr_hold_iterations) == (1, 1000)
     assert (w.train.sampling, w.train.eval_schedule, w.train.eval_interval) == ("replacement", "paper", 100)
     assert w.train.eval_size >= 10000
+
+
+def test_paper_mode_gamma_counts_the_distinct_perturbations_of_an_update() -> None:
+    """τp applies in paper mode: with τp = τx = τθ = 4 an update sums one perturbation of one batch four
+    times, which is the estimate of a single iteration (τθ = 1). The Γ normalisation must count the one
+    distinct perturbation (as chip mode does), not τθ = 4 of them: the first update is then the same."""
+    base = (*TINY_PARITY, "mgd.mode=paper", "mgd.batch_size=4", "mgd.normalize=gamma", "train.eval_interval=4")
+    weights = []
+    for sets, iterations in ((("mgd.tau_p=4", "mgd.tau_x=4", "mgd.tau_theta=4"), 4),
+                             (("mgd.tau_p=1", "mgd.tau_x=1", "mgd.tau_theta=1"), 1)):
+        sim = Simulation(config_with(*base, *sets), iterations=iterations)
+        before = [a.copy() for pair in sim.chip.weights() for a in pair]
+        sim.run()
+        weights.append([a - b for a, b in zip((a for pair in sim.chip.weights() for a in pair), before)])
+    held, single = weights
+    assert any(np.abs(d).max() > 0 for d in single)
+    for a, b in zip(held, single):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)

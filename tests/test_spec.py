@@ -445,6 +445,14 @@ def test_override_parse_rejects_malformed(text):
     assert "expected KEY=VALUE" in str(info.value)
 
 
+def test_set_refuses_a_list_entry_instead_of_making_a_key_named_like_it():
+    """--set network.layers[0].conv=3 used to create a key "layers[0]" and fail as "network.layers[0]: unknown
+    key", which reads as if the first layer were unknown."""
+    with pytest.raises(ConfigError, match="set the whole list") as info:
+        Override.parse("network.layers[0].conv=3")
+    assert info.value.file == "--set"
+
+
 def test_overrides_take_effect_in_both_files():
     config = load_config(CHIP, FASHION, ["chip.clock=10MHz", "network.width=8", "mgd.tau_theta=4",
                                          "chip.timing.tau_p=3", "chip.weights.device.levels=16",
@@ -553,3 +561,45 @@ def test_the_device_chips_inherit_the_reference_periphery():
         assert "base: reference.yaml" in (REPO / f"chips/{name}.yaml").read_text(encoding="utf-8")
         for section in ("timing", "perturbation", "mac", "cost", "bus", "accumulator"):
             assert getattr(chip, section) == getattr(reference, section), (name, section)
+
+
+def test_a_bad_value_in_a_base_file_is_reported_in_that_file(tmp_path):
+    """The user must be sent to the file that holds the bad value: the base, not the chip file that names it
+    (and a value set on the command line stays the command line's)."""
+    base = tmp_path / "base.yaml"
+    base.write_text("chip:\n  name: base\n  clock: banana\n  weights:\n    frobnicate: 1\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    middle = tmp_path / "middle.yaml"
+    middle.write_text("chip:\n  base: base.yaml\n  name: middle\n", encoding="utf-8")
+    child = tmp_path / "sub" / "child.yaml"
+    child.write_text("chip:\n  base: ../middle.yaml\n  name: child\n  crossbar: {rows: 0}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_chip(child, [Override.parse("chip.weights.frobnicate=null"), Override.parse("chip.crossbar.rows=8")])
+    assert (Path(info.value.file).resolve(), info.value.key) == (base.resolve(), "chip.clock")
+    with pytest.raises(ConfigError) as info:  # unknown keys too
+        load_chip(child, [Override.parse("chip.clock=1MHz"), Override.parse("chip.crossbar.rows=8")])
+    assert (Path(info.value.file).resolve(), info.value.key) == (base.resolve(), "chip.weights.frobnicate")
+    with pytest.raises(ConfigError) as info:  # the child's own value
+        load_chip(child, [Override.parse("chip.clock=1MHz"), Override.parse("chip.weights={}")])
+    assert (info.value.file, info.value.key) == (str(child), "chip.crossbar.rows")
+    with pytest.raises(ConfigError) as info:  # a value given on the command line: the chip file given
+        load_chip(child, [Override.parse("chip.clock=zz"), Override.parse("chip.weights={}")])
+    assert (info.value.file, info.value.key) == (str(child), "chip.clock")
+
+
+def test_set_chip_base_starts_the_chip_from_another_file(tmp_path):
+    """--set chip.base=FILE replaces the file's base (relative to the chip file, as written there)."""
+    (tmp_path / "fast.yaml").write_text("chip:\n  name: fast\n  clock: 5 MHz\n", encoding="utf-8")
+    (tmp_path / "slow.yaml").write_text("chip:\n  name: slow\n  clock: 1 MHz\n", encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("chip:\n  base: slow.yaml\n  name: child\n", encoding="utf-8")
+    assert load_chip(child).clock_hz == 1e6
+    assert load_chip(child, [Override.parse("chip.base=fast.yaml")]).clock_hz == 5e6
+    own = tmp_path / "own.yaml"
+    own.write_text("chip:\n  name: own\n", encoding="utf-8")  # a file without a base may be given one
+    assert load_chip(own, [Override.parse("chip.base=fast.yaml")]).clock_hz == 5e6
+    with pytest.raises(ConfigError, match="missing required key"):  # null: the file alone, which lacks a clock
+        load_chip(child, [Override.parse("chip.base=null")])
+    with pytest.raises(ConfigError, match="no chip file") as info:
+        load_chip(child, [Override.parse("chip.base=missing.yaml")])
+    assert info.value.key == "chip.base"

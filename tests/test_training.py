@@ -149,6 +149,8 @@ COMPILED_CASES = [
     ("chip.weights.device.endurance_cycles=20", "chip.weights.device.failure_mode=low"),   # wear-out in the kernel
     ("chip.weights.device.endurance_cycles=30", "chip.weights.device.endurance_spread=0.3",
      "chip.weights.device.failure_mode=high", "mgd.perturbation=node"),
+    ("train.sampling=replacement", "mgd.tau_x=3", "mgd.tau_theta=5", "mgd.optimizer=adam",
+     "mgd.lr_hold_iterations=17"),                     # the recipe's sampling and hold, drawn per stretch
 ]
 
 

@@ -433,11 +433,12 @@ class PaperMode(Procedure):
             self.write_update([1.0 / tau] * len(self.net.layers))
             return
         scales = []
+        distinct = max(1, -(-tau // self.timing.tau_p))  # perturbations of an update period, as in chip mode
         for index in range(len(self.net.layers)):
             k = self.layer_size(index)
             scale = 1.0 / (tau * self.amplitude / np.sqrt(k) * self.source.power(index, self.mgd.perturbation))
             if self.normalize():
-                scale *= gamma_scale(k, tau)
+                scale *= gamma_scale(k, distinct)
             scales.append(scale)
         self.write_update(scales)
 

@@ -101,6 +101,9 @@ def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
         batch = h.shape[0]
         out = np.empty((batch, *layer.output_shape), dtype=np.float32)
         if winners is not None:
+            if winners.shape != out.shape:  # the kernel does not check its indices: refuse, do not read past
+                raise ValueError(f"{layer.name}: held max-pool winners of shape {winners.shape} for a pool "
+                                 f"output of shape {out.shape} (pool_from must be a pass of the same samples)")
             argmax = winners
             mac.maxpool2_select(h, winners, out)
         else:
@@ -133,6 +136,9 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     """
     batch = x.shape[0]
     a = x
+    if pool_from is not None and len(pool_from.argmax) != len(net.layers):
+        raise ValueError(f"pool_from recorded {len(pool_from.argmax)} of the network's {len(net.layers)} layers "
+                         "(it must be a whole pass, from the first layer)")
     for index in range(start, len(net.layers)):
         layer = net.layers[index]
         weight, bias = weights[index]

@@ -23,8 +23,10 @@ MAX_INT = 2 ** 53  # whole numbers beyond this overflow compiled kernels and HDF
 
 
 def _field(parse: Parser, default: Any, key: str | None, doc: str, unit: str | None = None,
-           is_mapping: bool = False, auto: bool = False) -> Any:
-    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit, "mapping": is_mapping, "auto": auto}
+           is_mapping: bool = False, auto: bool = False, section: type | None = None,
+           shorthand: str | None = None) -> Any:
+    metadata = {"parse": parse, "key": key, "doc": doc, "unit": unit, "mapping": is_mapping, "auto": auto,
+                "section": section, "shorthand": shorthand}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple default")
     return dataclasses.field(default=default, metadata=metadata)
@@ -199,11 +201,25 @@ def nested(cls: type, *, optional: bool = False, key: str | None = None, shortha
         return build(cls, {} if value is None else value, file, path)
 
     default = None if optional else _REQUIRED
-    f = _field(parse, default, key, doc)
+    f = _field(parse, default, key, doc, section=cls, shorthand=shorthand)
     if not optional:
         f.default = dataclasses.MISSING
         f.default_factory = cls  # type: ignore[assignment]
     return f
+
+
+def shorthand_of(cls: type, parts: Sequence[str]) -> str | None:
+    """The key a plain value stands for at the dotted path ``parts`` below ``cls`` (``loss`` in a workload:
+    ``kind``), or None where the path is not a section with a shorthand."""
+    for depth, part in enumerate(parts):
+        fields = {yaml_key(f): f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+        f = fields.get(part)
+        if f is None or f.metadata.get("section") is None:
+            return None
+        if depth == len(parts) - 1:
+            return f.metadata.get("shorthand")
+        cls = f.metadata["section"]
+    return None
 
 
 def build(cls: type[T], data: Any, file: str, path: str = "") -> T:

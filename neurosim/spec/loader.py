@@ -16,7 +16,7 @@ import yaml
 
 from neurosim.errors import ConfigError
 from neurosim.spec.chip import ChipSpec
-from neurosim.spec.fields import build, to_plain
+from neurosim.spec.fields import build, shorthand_of, to_plain
 from neurosim.spec.workload import WorkloadSpec
 
 
@@ -133,6 +133,9 @@ class Override:
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError("--set", text, "expected KEY=VALUE with a dotted KEY such as network.width=8")
+        if "[" in key or "]" in key:  # no key has brackets: it would become a new key named like a list entry
+            raise ConfigError("--set", text, "a list entry cannot be set on its own; set the whole list, e.g. "
+                                             "network.layers=[{conv: 8}, {pool: 2}, flatten, {dense: classes}]")
         try:
             value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else None  # noqa: S506
         except YAMLTooLarge as exc:
@@ -142,8 +145,10 @@ class Override:
         return cls(key, value)
 
 
-def apply_overrides(data: Any, overrides: Iterable[Override], file: str) -> Any:
-    """Set each dotted key in a copy of the parsed YAML, creating sections as needed."""
+def apply_overrides(data: Any, overrides: Iterable[Override], file: str, spec: type | None = None) -> Any:
+    """Set each dotted key in a copy of the parsed YAML, creating sections as needed. A section written in its
+    shorthand (``loss: mse`` in a workload, ``spec`` its dataclass) opens to its mapping (``{kind: mse}``), so
+    that a key below it can be set."""
     data = _deep_copy(data)
     for override in overrides:
         parts = override.key.split(".")
@@ -152,6 +157,9 @@ def apply_overrides(data: Any, overrides: Iterable[Override], file: str) -> Any:
             child = node.get(part) if isinstance(node, dict) else None
             if child is None:
                 child = node[part] = {}
+            shorthand = None if spec is None or isinstance(child, dict) else shorthand_of(spec, parts[:depth + 1])
+            if shorthand is not None:
+                child = node[part] = {shorthand: child}
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise ConfigError(file, where, f"--set {override.key}: {where} is a value, not a section")
@@ -182,32 +190,78 @@ class RunConfig:
 
 
 def load_chip(path: str | Path, overrides: Iterable[Override] = ()) -> ChipSpec:
-    data = {"chip": read_chip_section(path)}
-    data = apply_overrides(data, overrides, str(path))
-    return build(ChipSpec, data["chip"], str(path), "chip")
+    """A chip file with its bases laid under it and ``--set chip...`` over it. ``--set chip.base=FILE``
+    replaces the file's base (a path relative to the chip file, as written in it; null: none). A bad value
+    is reported in the file it was written in, a base file included."""
+    overrides = list(overrides)
+    base = [o.value for o in overrides if o.key == "chip.base"]
+    section, origins = _chip_section(Path(path), (), base[-1] if base else _NO_BASE)
+    data = apply_overrides({"chip": section}, [o for o in overrides if o.key != "chip.base"], str(path))
+    try:
+        return build(ChipSpec, data["chip"], str(path), "chip")
+    except ConfigError as exc:
+        origin = _origin(origins, exc, str(path), overrides)
+        if origin is None:
+            raise
+        raise ConfigError(origin, exc.key, exc.expected) from None
 
 
-def read_chip_section(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+_NO_BASE = object()  # no --set chip.base: the file's own
+
+
+def read_chip_section(path: str | Path) -> dict[str, Any]:
     """A chip file's ``chip:`` mapping, with ``base: OTHER.yaml`` (a path relative to this file) resolved:
     this file's keys are laid over the base's, section by section, so that a device chip states only what
     differs from the chip it starts from (gem5's presets inherit the same way)."""
-    path = Path(path)
+    return _chip_section(Path(path), (), _NO_BASE)[0]
+
+
+def _chip_section(path: Path, seen: tuple[Path, ...], base: Any) -> tuple[dict[str, Any], dict[tuple, str]]:
+    """The resolved ``chip:`` mapping and, for every key path in it, the file that wrote it."""
     data = read_yaml(path)
     if not isinstance(data, dict) or set(data) != {"chip"}:
         raise ConfigError(str(path), None, "expected a chip file with one top-level key 'chip:'")
     section = data["chip"]
+    if isinstance(section, dict) and base is not _NO_BASE:  # --set chip.base (null: the file alone)
+        section = {k: v for k, v in section.items() if k != "base"} if base is None else {**section, "base": base}
     if not isinstance(section, dict) or "base" not in section:
-        return section
+        return section, _origins(section, str(path))
     base = section["base"]
     if not isinstance(base, str) or not base:
         raise ConfigError(str(path), "chip.base", f"expected the path of another chip file, got {base!r}")
     base_path = (path.parent / base).resolve()
-    if base_path in _seen or base_path == path.resolve():
+    if base_path in seen or base_path == path.resolve():
         raise ConfigError(str(path), "chip.base", f"{base} leads back to this file (a cycle of base files)")
     if not base_path.is_file():
         raise ConfigError(str(path), "chip.base", f"no chip file {base_path}")
-    inherited = read_chip_section(base_path, (*_seen, path.resolve()))
-    return _laid_over(inherited, {k: v for k, v in section.items() if k != "base"})
+    inherited, origins = _chip_section(base_path, (*seen, path.resolve()), _NO_BASE)
+    own = {k: v for k, v in section.items() if k != "base"}
+    return _laid_over(inherited, own), {**origins, **_origins(own, str(path))}
+
+
+def _origins(section: Any, file: str, prefix: tuple = ()) -> dict[tuple, str]:
+    """Every key path of a parsed section, mappings included, to ``file``."""
+    out: dict[tuple, str] = {}
+    if isinstance(section, dict):
+        for key, value in section.items():
+            out[(*prefix, str(key))] = file
+            out.update(_origins(value, file, (*prefix, str(key))))
+    return out
+
+
+def _origin(origins: dict[tuple, str], exc: ConfigError, top: str, overrides: list[Override]) -> str | None:
+    """The file that wrote the key ``exc`` is about, when that is not ``top`` (a base file); None otherwise."""
+    if exc.file != top or not exc.key or not exc.key.startswith("chip."):
+        return None
+    parts = tuple(exc.key.split(".")[1:])
+    for o in overrides:
+        below = tuple(o.key.split(".")[1:])
+        if parts[:len(below)] == below:
+            return None  # set on the command line
+    for n in range(len(parts), 0, -1):
+        if parts[:n] in origins:
+            return None if origins[parts[:n]] == top else origins[parts[:n]]
+    return None
 
 
 def _laid_over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +285,7 @@ def load_workload(path: str | Path, overrides: Iterable[Override] = (),
     if "chip" in data:
         raise ConfigError(str(path), "chip", "this is a chip file; a workload file was expected here")
     overrides = list(overrides)
-    data = apply_overrides(data, overrides, str(path))
+    data = apply_overrides(data, overrides, str(path), WorkloadSpec)
     workload = build(WorkloadSpec, data, str(path))
     check_applicable(data, workload, [o.key for o in overrides], str(path), notes)
     return workload

@@ -191,9 +191,10 @@ class MGDSpec:
                                      doc="perturbation amplitude δ (weight units); null = the chip's")
     learning_rate: float = number(default=0.01, min_value=0.0, doc="η")
     tau_p: int | None = integer(default=None, min_value=1, optional=True,
-                                doc="perturbation period (cycles); null = the chip's")
+                                doc="perturbation period (cycles; iterations in paper mode); null = the chip's")
     tau_x: int | None = integer(default=None, min_value=1, optional=True,
-                                doc="sample period (cycles); null = the chip's")
+                                doc="sample period (cycles; iterations in paper mode, a mini-batch held so long); "
+                                    "null = the chip's")
     tau_theta: int | None = integer(default=None, min_value=1, optional=True,
                                     doc="weight-update period (cycles; iterations in paper mode); null = the chip's")
     batch_size: int = integer(default=100, min_value=1, doc="paper mode: samples per iteration")
