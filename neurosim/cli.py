@@ -228,7 +228,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     summary = json_safe(result.summary)
-    warnings = train_warnings(sim, summary)
+    # a diverged run has its own one-line cause below; a guess at why it "did not learn" would mislead
+    warnings = [] if summary.get("diverged") else train_warnings(sim, summary)
     summary["warnings"] = [w.as_dict() for w in warnings]
     if args.json:
         print(json.dumps(summary))
