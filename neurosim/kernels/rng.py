@@ -8,6 +8,8 @@ the hash of block i // 64.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -84,3 +86,27 @@ def signs_reference(key: int, counter: int, offset: int, n: int) -> np.ndarray:
         bits = mix((base + (index >> 6) * 0x9E3779B97F4A7C15) & mask)
         out[i] = 1.0 if (bits >> (index & 63)) & 1 == 0 else -1.0
     return out
+
+
+# ---- uniform and normal draws, for noise and stochastic rounding ------------------------------------------
+# Element i of a draw takes the hash of (base + i·golden), base = stream_base(key, counter): the same
+# numbers in a compiled kernel, in a resumed run and in the tests' numpy twin, with no generator state.
+
+_TWO_PI = 6.283185307179586
+_UNIT = 1.0 / 9007199254740992.0  # 2^-53
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def uniform_at(base: np.uint64, index: np.uint64) -> float:
+    """A uniform draw in [0, 1) (53 bits) for element ``index`` of the stream whose base is ``base``."""
+    return float(mix64(base + index * _GOLDEN) >> np.uint64(11)) * _UNIT
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def normal_at(base: np.uint64, index: np.uint64) -> float:
+    """A standard normal draw for element ``index`` (Box–Muller from the uniforms of 2·index and 2·index + 1;
+    the first is taken in (0, 1] so its logarithm is finite)."""
+    two = np.uint64(2) * index
+    u1 = 1.0 - uniform_at(base, two)
+    u2 = uniform_at(base, two + np.uint64(1))
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
