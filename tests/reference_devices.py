@@ -26,17 +26,56 @@ def stream_base(key: int, counter: int) -> np.uint64:
         return mix64(np.uint64(key) ^ (np.uint64(counter) * _GOLDEN))
 
 
+def unit(h: np.ndarray) -> np.ndarray:
+    return (np.asarray(h, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
 def uniform(base: np.uint64, index: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        h = mix64(base + np.asarray(index, dtype=np.uint64) * _GOLDEN)
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+        return unit(mix64(base + np.asarray(index, dtype=np.uint64) * _GOLDEN))
+
+
+def _next(h: int) -> np.uint64:
+    with np.errstate(over="ignore"):
+        return mix64(np.uint64(h) + _GOLDEN)
+
+
+def _rejected(h: np.uint64, i: int, u: float) -> float:
+    """The ziggurat's wedge and tail, one draw at a time, as the kernel does it."""
+    from neurosim.kernels.rng import ZIG_R, ZIG_RATIO, ZIG_STRIPS, ZIG_X
+    while True:
+        if i == 0:
+            while True:
+                h = _next(h)
+                x = np.log(1.0 - unit(h)) / ZIG_R
+                h = _next(h)
+                y = np.log(1.0 - unit(h))
+                if -2.0 * y >= x * x:
+                    return float(x - ZIG_R if u < 0 else ZIG_R - x)
+        x = u * ZIG_X[i]
+        f0 = np.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
+        f1 = np.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
+        h = _next(h)
+        if f1 + unit(h) * (f0 - f1) < 1.0:
+            return float(x)
+        h = _next(h)
+        i = int(h & np.uint64(ZIG_STRIPS - 1))
+        u = 2.0 * float(unit(h)) - 1.0
+        if abs(u) < ZIG_RATIO[i]:
+            return float(u * ZIG_X[i])
 
 
 def normal(base: np.uint64, index: np.ndarray) -> np.ndarray:
-    two = np.uint64(2) * np.asarray(index, dtype=np.uint64)
-    u1 = 1.0 - uniform(base, two)
-    u2 = uniform(base, two + np.uint64(1))
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    """Standard normal draws by the kernel's ziggurat: the strips in numpy, the rare rest one by one."""
+    from neurosim.kernels.rng import ZIG_RATIO, ZIG_STRIPS, ZIG_X
+    with np.errstate(over="ignore"):
+        h = mix64(base + np.asarray(index, dtype=np.uint64) * _GOLDEN)
+    strip = (h & np.uint64(ZIG_STRIPS - 1)).astype(np.int64)
+    u = 2.0 * unit(h) - 1.0
+    out = u * ZIG_X[strip]
+    for at in zip(*np.nonzero(np.abs(u) >= ZIG_RATIO[strip])):
+        out[at] = _rejected(h[at], int(strip[at]), float(u[at]))
+    return out
 
 
 def exp_curve(pulses: np.ndarray, a: float, p_max: float) -> np.ndarray:
