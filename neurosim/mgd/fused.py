@@ -80,13 +80,12 @@ class FusedChipMode:
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
             layout[index] = (fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
-            w.state, b.state  # noqa: B018 (derived now if stale)
             # the device arrays now view the flat buffers the kernels write
             for array, lo, hi in ((w, offset, offset + fi * fo), (b, offset + fi * fo, offset + fi * fo + fo)):
                 for mine, theirs in (*per_weight.items(), *per_device.items()):
                     flat = getattr(self, mine)
                     part = flat[lo:hi] if flat.ndim == 1 else flat[:, lo:hi]
-                    old = getattr(array, theirs)
+                    old = array.state if theirs == "_state" else getattr(array, theirs)  # derived if stale
                     np.copyto(part, old.reshape(part.shape))
                     view = part.reshape(old.shape)
                     assert np.shares_memory(view, flat)
