@@ -143,21 +143,22 @@ def requested_pulses(delta: np.ndarray, step_w: float, stochastic: bool, base_ro
 
 
 @nb.njit(**_INLINE)
-def _saturating(q: float, effective: float, a: float, e: float, p_max: float) -> float:
+def _saturating(q: float, effective: float, inv_a: float, inv_e: float, p_max: float) -> float:
     """NeuroSim's curve p(P) = (1 − e^(−P/A)) / (1 − e^(−Pmax/A)) moved on by ``effective`` pulses from the
-    state q, capped at the top: p(p⁻¹(q) + n) in closed form, q + (1 + q·E)·expm1(−n/A)/E with
-    E = expm1(−Pmax/A), one transcendental function instead of three (A = inf: the straight line)."""
-    if math.isinf(a):
+    state q, capped at the top: p(p⁻¹(q) + n) in closed form, q + (1/E + q)·expm1(−n/A) with
+    E = expm1(−Pmax/A), one transcendental function instead of three (1/A = 0: the straight line)."""
+    if inv_a == 0.0:
         return min(q * p_max + effective, p_max) / p_max
-    return min(q + (1.0 + q * e) * math.expm1(-effective / a) / e, 1.0)
+    return min(q + (inv_e + q) * math.expm1(-effective * inv_a), 1.0)
 
 
 @nb.njit(**_INLINE)
 def respond(p: float, change_w: float, n: int, up: bool, gain: float, own: float, step_p: float, span: float,
-            model: int, shrink: float, a: float, e: float, p_max: float, sigma: float, multiplicative: bool,
-            z: float) -> float:
+            model: int, log_shrink: float, inv_a: float, inv_e: float, p_max: float, sigma: float,
+            multiplicative: bool, z: float) -> float:
     """A device's state after n pulses up (potentiate) or down, ``own`` its step in nominal steps (step
-    variation, asymmetry), ``z`` its standard normal write-noise draw. An analog device (step_p = 0) takes
+    variation, asymmetry), ``z`` its standard normal write-noise draw; the curves' constants as products
+    (log of the soft-bounds shrink factor, 1/A and 1/E of the exponential one: no pow and no division). An analog device (step_p = 0) takes
     the requested weight change ``change_w`` in one pulse, scaled by its own range. Write noise is additive
     (NeuroSim: std sigma·own step·sqrt(n); analog: sigma·the state range) or multiplicative (aihwkit's
     mult_noise: std sigma·|actual change|/sqrt(n), each of the n pulses off by sigma times its own step)."""
@@ -174,10 +175,10 @@ def respond(p: float, change_w: float, n: int, up: bool, gain: float, own: float
     if model == MODEL_LINEAR:
         new = p + (1.0 if up else -1.0) * effective * step_p
     elif model == MODEL_SOFT_BOUNDS:
-        rest = (1.0 - p if up else p) * shrink ** effective   # left to the bound; the step is nominal mid-range
+        rest = (1.0 - p if up else p) * math.exp(effective * log_shrink)   # left to the bound; nominal mid-range
         new = 1.0 - rest if up else rest
     else:
-        moved = _saturating(q, effective, a, e, p_max)
+        moved = _saturating(q, effective, inv_a, inv_e, p_max)
         new = moved if up else 1.0 - moved
     if sigma > 0:
         if multiplicative:
@@ -237,7 +238,10 @@ def write(dc: np.ndarray, di: np.ndarray, key: np.uint64, counter: int, offset: 
     model, fail_mode = di[I_MODEL], di[I_FAIL]
     step_p, step_w, span, sigma = dc[D_STEP_P], dc[D_STEP_W], dc[D_SPAN], dc[D_NOISE]
     factor_up, factor_down, shrink, p_max = dc[D_UP], dc[D_DOWN], dc[D_SHRINK], dc[D_P_MAX]
-    a_up, a_down, e_up, e_down = dc[D_A_UP], dc[D_A_DOWN], dc[D_E_UP], dc[D_E_DOWN]
+    log_shrink = math.log(shrink) if shrink > 0 else np.nan
+    inv_a_up, inv_a_down = 1.0 / dc[D_A_UP], 1.0 / dc[D_A_DOWN]   # 0 for a straight line (A = inf)
+    inv_e_up = 1.0 / dc[D_E_UP] if dc[D_E_UP] != 0 else 0.0
+    inv_e_down = 1.0 / dc[D_E_DOWN] if dc[D_E_DOWN] != 0 else 0.0
     w_max, mid, w_range, threshold = dc[D_W_MAX], dc[D_MID], dc[D_RANGE], dc[D_REFRESH]
     refresh = pair and threshold <= 1.0
     base_noise = stream_base(key, np.uint64(2 * counter))
@@ -269,7 +273,8 @@ def write(dc: np.ndarray, di: np.ndarray, key: np.uint64, counter: int, offset: 
             z = normal_at(base_noise, np.uint64(2) * g + np.uint64(j)) if sigma > 0 else 0.0
             own = step_scale[j, k] * (factor_up if up else factor_down)
             p[j, k] = respond(p[j, k], float(delta[k]) * (landed / count), landed, up, gain[j, k], own, step_p,
-                              span, model, shrink, a_up if up else a_down, e_up if up else e_down, p_max,
+                              span, model, log_shrink, inv_a_up if up else inv_a_down,
+                              inv_e_up if up else inv_e_down, p_max,
                               sigma, multiplicative, z)
         if refresh:
             p0, p1 = p[0, k], p[1, k]
