@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.kernels import mac, updates
+from neurosim.kernels import devices, mac, updates
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.nn.shapes import paper_cnn
@@ -169,22 +169,27 @@ def test_scaled_add_rounds_as_numpy_does(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(y, expected)
 
 
-def test_write_analog_matches_numpy_and_keeps_failed_devices(rng: np.random.Generator) -> None:
-    old = rng.uniform(-1, 1, 500).astype(np.float32)
+def test_ideal_device_write_matches_numpy_and_keeps_failed_devices(rng: np.random.Generator) -> None:
+    old = rng.uniform(-0.8, 0.8, 500).astype(np.float32)  # weights stay in their range
     delta = np.where(rng.random(500) < 0.3, 0.0, rng.normal(0, 0.5, 500)).astype(np.float32)
     failed = rng.random(500) < 0.1
     writes = np.zeros(500, np.int64)
-    new, pulses = np.empty(500, np.float32), np.empty(500, np.int64)
-    assert updates.write_analog(old, delta, -0.8, 0.8, failed, new, pulses, writes)
-    expected = np.where(failed, old, np.clip(old + delta, -0.8, 0.8))
+    new = old.copy()
+    step = delta.copy()
+    limits = np.full(500, 1e9)
+    assert devices.write_ideal(new, step, writes, limits, failed, np.float32(-0.8), np.float32(0.8),
+                               devices.FAIL_STUCK) == int((delta != 0).sum())
+    assert not step.any()  # the step is consumed
+    expected = np.where(failed, old, np.clip(old + delta, np.float32(-0.8), np.float32(0.8)))
     np.testing.assert_array_equal(new, expected)
-    np.testing.assert_array_equal(pulses, delta != 0)
     np.testing.assert_array_equal(writes, delta != 0)  # a failed device is still pulsed, and worn
-    assert not updates.write_analog(old, delta, -0.8, 0.8, np.zeros(500, bool), new, pulses, writes)
-    wide = delta.astype(np.float64) * 3.0  # a float64 step, and weights pushed onto both bounds
-    updates.write_analog(old, wide, -0.8, 0.8, failed, new, pulses, writes)
-    np.testing.assert_array_equal(new, np.where(failed, old, np.clip(old + wide, -0.8, 0.8)).astype(np.float32))
     assert (new == np.float32(0.8)).any() and (new == np.float32(-0.8)).any()
+    # a device whose pulse reaches its limit fails at once, at the low weight in this mode
+    new, step, writes = old.copy(), delta.copy(), np.zeros(500, np.int64)
+    worn = np.zeros(500, bool)
+    devices.write_ideal(new, step, writes, np.ones(500), worn, np.float32(-0.8), np.float32(0.8), devices.FAIL_LOW)
+    np.testing.assert_array_equal(worn, delta != 0)
+    np.testing.assert_array_equal(new, np.where(delta != 0, np.float32(-0.8), old))
 
 
 def test_compiled_updates_refuse_arrays_of_other_sizes() -> None:
@@ -194,7 +199,7 @@ def test_compiled_updates_refuse_arrays_of_other_sizes() -> None:
         updates.scaled_add(y, np.float32(1.0), x)
     w = np.zeros(8, np.float32)
     with pytest.raises(ValueError, match="size"):
-        updates.write_analog(w, np.zeros(3, np.float32), -1.0, 1.0, np.zeros(8, bool), np.empty(8, np.float32),
-                             np.empty(8, np.int64), np.zeros(8, np.int64))
+        devices.write_ideal(w, np.zeros(3, np.float32), np.zeros(8, np.int64), np.ones(8), np.zeros(8, bool),
+                            np.float32(-1.0), np.float32(1.0), 0)
     with pytest.raises(ValueError, match="size"):
         fill_stream_counting_flips(np.uint64(1), np.uint64(2), np.empty(200, np.float32), np.ones(10, np.float32))

@@ -41,6 +41,17 @@ def same_run(a: dict, b: dict) -> None:
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.tau_x=7", "mgd.tau_p=3", "train.sampling=replacement",
      "loss.label_smoothing=0.01", "mgd.lr_hold_iterations=100"),  # the authors' recipe: a batch held at 250
     ("train.sampling=replacement", "mgd.tau_x=3"),                 # compiled chip mode, drawn with replacement
+    # compiled chip mode on realistic devices: pairs with refresh, read and multiplicative write noise, wear
+    ("chip.weights.encoding=pair", "chip.weights.refresh_threshold=0.8", "chip.weights.device.levels=74",
+     "chip.weights.device.model=exponential", "chip.weights.device.nonlinearity_up=3.17",
+     "chip.weights.device.write_noise=0.6", "chip.weights.device.write_noise_model=multiplicative",
+     "chip.weights.device.step_variation=0.2", "chip.weights.device.range_variation=0.1",
+     "chip.weights.device.read_noise=0.006", "chip.weights.device.endurance_cycles=2000",
+     "chip.weights.device.endurance_spread=0.3"),
+    # stochastic rounding, soft bounds, row-serial writes, node perturbation with ± baselines
+    ("chip.weights.device.levels=200", "chip.weights.device.model=soft_bounds", "chip.weights.write.rounding=stochastic",
+     "chip.weights.device.write_noise=0.3", "chip.weights.write.parallelism=row", "chip.crossbar.rows=4",
+     "chip.weights.device.read_noise=0.01", "mgd.perturbation=node", "mgd.baseline=antithetic"),
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
     config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)
@@ -120,10 +131,12 @@ def neurosim(*args: str) -> list[str]:
     return [sys.executable, "-m", "neurosim.cli", *args]
 
 
-def test_killed_with_sigkill_then_resumed_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    """The real thing: a process killed at a random moment after its first checkpoint, then resumed."""
-    args = ["train", str(REPO / "chips/reram.yaml"), str(REPO / "workloads/nist7x7.yaml"), "--iterations", "6000",
-            "--set", "train.eval_interval=500", "--set", "train.eval_size=200", "--checkpoint-every", "1000",
+@pytest.mark.parametrize("chip", ["reram.yaml", "pcm.yaml"])
+def test_killed_with_sigkill_then_resumed_matches_an_uninterrupted_run(tmp_path: Path, chip: str) -> None:
+    """The real thing: a process killed at a random moment after its first checkpoint, then resumed (both
+    chips run chip mode compiled, their device state in the kernels' flat arrays)."""
+    args = ["train", str(REPO / "chips" / chip), str(REPO / "workloads/nist7x7.yaml"), "--iterations", "100000",
+            "--set", "train.eval_interval=10000", "--set", "train.eval_size=200", "--checkpoint-every", "10000",
             "--json", "--quiet"]
     whole = tmp_path / "whole.h5"
     done = subprocess.run(neurosim(*args, "--out", str(whole)), capture_output=True, text=True, cwd=REPO,

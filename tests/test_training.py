@@ -139,6 +139,28 @@ def test_paper_mode_cnn_learns_fashion_mnist(fashion_data_dir: Path) -> None:
     assert result.summary["best_test_accuracy"] > 0.15  # chance is 0.10; measured 0.162
 
 
+# realistic devices on the compiled path (spec keys under chip.weights), each after one of the chips in chips/
+DEVICE_CASES = [
+    ("device.levels=128", "device.model=exponential", "device.nonlinearity_up=0.0317",        # ReRAM-like
+     "device.nonlinearity_down=0.5007", "device.write_noise=4.7", "device.step_variation=0.3",
+     "device.range_variation=0.21"),
+    ("encoding=pair", "refresh_threshold=0.9", "device.levels=74", "device.model=exponential",  # PCM-like, wearing
+     "device.nonlinearity_up=3.17", "device.write_noise=0.6", "device.write_noise_model=multiplicative",
+     "device.step_variation=0.2", "device.range_variation=0.1", "device.read_noise=0.006",
+     "device.endurance_cycles=3000", "device.failure_mode=low"),
+    ("device.levels=1200", "device.model=soft_bounds", "device.write_noise=0.3",               # SONOS-like
+     "device.write_noise_model=multiplicative", "device.step_variation=0.3", "device.read_noise=0.008",
+     "write.parallelism=row", "write.during_write=perturb", "device.write_time=10 us"),
+    ("device.levels=32", "device.asymmetry=0.2", "write.rounding=stochastic", "device.endurance_cycles=200",
+     "device.endurance_spread=0.3", "device.failure_mode=high", "write.parallelism=device"),
+    ("encoding=pair", "device.read_noise=0.01", "device.write_noise=0.01", "device.range_variation=0.1"),  # analog
+]
+
+# with each, a different chip-mode variant (read noise under node perturbation and ± baselines among them)
+DEVICE_MGD = [(), ("mgd.baseline=antithetic", "mgd.tau_p=2", "mgd.tau_x=3", "mgd.tau_theta=5"),
+              ("mgd.perturbation=node", "mgd.baseline=antithetic"), ("mgd.optimizer=adam", "mgd.tau_theta=3"),
+              ("mgd.perturbation=node", "mgd.tau_x=4")]
+
 COMPILED_CASES = [
     (),
     ("mgd.perturbation=node",),
@@ -151,7 +173,8 @@ COMPILED_CASES = [
      "chip.weights.device.failure_mode=high", "mgd.perturbation=node"),
     ("train.sampling=replacement", "mgd.tau_x=3", "mgd.tau_theta=5", "mgd.optimizer=adam",
      "mgd.lr_hold_iterations=17"),                     # the recipe's sampling and hold, drawn per stretch
-]
+    ("chip.weights.write.parallelism=row", "chip.crossbar.rows=16", "mgd.optimizer=momentum"),  # ideal, row-serial
+] + [(*(f"chip.weights.{s}" for s in case), *mgd) for case, mgd in zip(DEVICE_CASES, DEVICE_MGD)]
 
 
 @pytest.mark.parametrize("sets", COMPILED_CASES)
@@ -173,7 +196,7 @@ def test_stretches_are_bit_identical_to_stepping_event_by_event(sets: tuple[str,
     assert a.summary["engine_events"] == 4 and b.summary["engine_events"] > 1000  # stretches vs events
 
 
-@pytest.mark.parametrize("sets", COMPILED_CASES)
+@pytest.mark.parametrize("sets", COMPILED_CASES[:-len(DEVICE_CASES)])
 def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) -> None:
     """Two implementations of chip mode: the same events exactly, the same weights up to float32 rounding
     (short runs: training amplifies rounding differences, by momentum most of all)."""
@@ -191,6 +214,40 @@ def test_compiled_chip_mode_matches_the_python_procedure(sets: tuple[str, ...]) 
     for x, y in zip([w for p in fused.chip.weights() for w in p], [w for p in python.chip.weights() for w in p]):
         np.testing.assert_allclose(x, y, atol=1e-3)
     assert a.curves.train_cost == pytest.approx(b.curves.train_cost, rel=1e-3)
+
+
+@pytest.mark.parametrize("sets", COMPILED_CASES[-len(DEVICE_CASES):])
+def test_compiled_devices_match_the_python_procedure(sets: tuple[str, ...]) -> None:
+    """Both engine paths write through the one device kernel with the same counter-based draws (write noise,
+    rounding, read noise): over a few updates the same events, and the same pulses, wear and weights but for
+    the rounding of the costs, which the two forward passes make differently (read noise makes the steps,
+    and so these differences, large; once a residual sits on a step boundary a pulse differs)."""
+    config = config_with("train.eval_interval=5", *sets)
+    fused = Simulation(config, iterations=15)
+    python = Simulation(config, iterations=15, compiled=False)
+    assert fused.why_not_fused is None and python.why_not_fused is not None
+    a, b = fused.run(), python.run()
+    ea, eb = a.summary["events"], b.summary["events"]
+    assert ea["write_pulses"] > 0
+    pulse_counts = ("write_pulses", "write_rounds", "write_stall_s")
+    assert {k: v for k, v in ea.items() if k not in pulse_counts} == {k: v for k, v in eb.items() if k not in pulse_counts}
+    assert ea["write_pulses"] == pytest.approx(eb["write_pulses"], rel=1e-3)
+    assert ea["write_stall_s"] == pytest.approx(eb["write_stall_s"], rel=1e-3)
+    writes_a, writes_b = np.concatenate(a.wear), np.concatenate(b.wear)
+    assert np.mean(writes_a != writes_b) < 0.01
+    assert np.mean(np.concatenate(a.failed) != np.concatenate(b.failed)) < 0.01
+    wa = np.concatenate([w.ravel() for p in fused.chip.weights() for w in p])
+    wb = np.concatenate([w.ravel() for p in python.chip.weights() for w in p])
+    assert np.mean(np.abs(wa - wb) > 1e-3) < 0.01   # a pulse more or less on a few weights, no more
+    assert np.median(np.abs(wa - wb)) < 1e-4
+    assert fused.chip.reads == python.chip.reads
+
+
+def test_every_shipped_chip_runs_chip_mode_compiled() -> None:
+    for chip in sorted((REPO / "chips").glob("*.yaml")):
+        sim = Simulation(config_with(chip=f"chips/{chip.name}"), iterations=10)
+        assert sim.why_not_fused is None, chip.name
+        assert sim.run().summary["engine_path"].startswith("compiled"), chip.name
 
 
 def test_node_sums_fold_once_per_held_sample_and_match_integrating_every_cycle(monkeypatch) -> None:

@@ -2,7 +2,8 @@
 
     python tools/bench.py [--quick] [--json] [--widths 1 8 48]
 
-Prints each figure as a time and as a ratio to the bare forward pass of the same batch. Single thread
+Prints each figure as a time and as a ratio to the bare forward pass of the same batch, and 20,000 NIST7x7
+cycles on every chip in chips/ as the command line runs them, beside chips/reference.yaml. Single thread
 (neurosim pins numba and BLAS to one thread on import). Compile time is measured separately.
 """
 
@@ -75,13 +76,14 @@ def bench_forward(name: str, net: NetworkShape, rng: np.random.Generator, quick:
     return out
 
 
-def bench_iteration(workload: str, sets: list[str], iterations: int, forward: dict, segments: int = 1) -> dict:
+def bench_iteration(workload: str, sets: list[str], iterations: int, forward: dict, segments: int = 1,
+                    compiled: bool = True) -> dict:
     """Seconds per iteration through the engine. With ``segments`` > 1 the iterations run in that many equal
     stretches, each timed: the median is reported (this shared machine's speed drifts by tens of percent
     within a minute), and the fastest beside it."""
     config = load_config(REPO / "chips/ideal.yaml", REPO / workload,
                          sets + [f"train.eval_interval={iterations}", "train.eval_size=1"])
-    sim = Simulation(config, iterations=iterations + 2)
+    sim = Simulation(config, iterations=iterations + 2, compiled=compiled)
     sim.engine.run_until(2)  # warm up
     per_segment = iterations // segments
     times, cycles = [], []
@@ -99,6 +101,31 @@ def bench_iteration(workload: str, sets: list[str], iterations: int, forward: di
     if segments > 1:
         out["segments"] = segments
         out["cycles_per_s_fastest_segment"] = max(c / t for c, t in zip(cycles, times))
+    return out
+
+
+def bench_chips(iterations: int = 20_000, repeats: int = 3) -> dict:
+    """Every chip in chips/ on the default NIST7x7 workload, as ``neurosim train chips/X.yaml
+    workloads/nist7x7.yaml --iterations N --json`` runs it (evaluations included, compiled kernels loaded
+    from the cache by a first short run): the median wall time of ``repeats`` runs, its cycles per second,
+    the ratio to chips/reference.yaml (the target: at least 0.5 for every realistic chip) and the engine
+    path. The chips take turns, so a drift of this shared machine's speed spreads over all of them."""
+    chips = sorted(p.name for p in (REPO / "chips").glob("*.yaml"))
+    configs = {chip: load_config(REPO / "chips" / chip, REPO / "workloads/nist7x7.yaml", []) for chip in chips}
+    for config in configs.values():
+        Simulation(config, iterations=10).run()  # compile, or load from the cache
+    walls: dict[str, list[float]] = {chip: [] for chip in chips}
+    paths: dict[str, str] = {}
+    for _ in range(repeats):
+        for chip, config in configs.items():
+            result = Simulation(config, iterations=iterations).run()
+            walls[chip].append(result.summary["wall_time_s"])
+            paths[chip] = result.summary["engine_path"]
+    out = {chip: {"wall_s": float(np.median(w)), "cycles_per_s": iterations / float(np.median(w)),
+                  "engine_path": paths[chip]} for chip, w in walls.items()}
+    reference = out["reference.yaml"]["cycles_per_s"]
+    for row in out.values():
+        row["ratio_to_reference"] = row["cycles_per_s"] / reference
     return out
 
 
@@ -180,11 +207,13 @@ def main() -> None:
     for label, sets in {"chip_weight_tau1": [], "chip_node_tau1": ["mgd.perturbation=node"],
                         "chip_weight_tau1000": ["mgd.tau_theta=1000"],
                         "chip_node_tau1000": ["mgd.perturbation=node", "mgd.tau_theta=1000"],
-                        "chip_weight_tau1_python_events": ["chip.weights.device.levels=100000"]}.items():
+                        "chip_weight_tau1_python_events": []}.items():
         python_events = "python" in label
         report["nist7x7_mlp"][label] = bench_iteration("workloads/nist7x7.yaml", sets,
                                                        n // 20 if python_events else n, fwd,
-                                                       segments=1 if python_events else 10)
+                                                       segments=1 if python_events else 10,
+                                                       compiled=not python_events)
+    report["nist7x7_chips"] = bench_chips(2000 if args.quick else 20_000, 1 if args.quick else 3)
     for d in args.widths:
         if d > 8 and args.quick:
             continue

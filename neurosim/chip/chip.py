@@ -11,6 +11,7 @@ from neurosim.chip.devices import DeviceArray
 from neurosim.chip.ledger import CostModel, EventCounts
 from neurosim.chip.periphery import CostCircuit
 from neurosim.io.state import rng_state, set_rng_state
+from neurosim.kernels import devices as device_kernel
 from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.chip import ChipSpec
 
@@ -25,10 +26,15 @@ class Chip:
         self.net = net
         self.clock_hz = clock_hz
         variation = streams.stream(seed, streams.DEVICE_VARIATION)
-        noise = self.write_rng = streams.stream(seed, streams.WRITE_NOISE)
-        self.arrays = [(DeviceArray(spec.weights, w, variation, noise), DeviceArray(spec.weights, b, variation, noise))
-                       for w, b in initial]
-        self.read_rng = streams.stream(seed, streams.READ_NOISE)
+        write_key, read_key = streams.key(seed, streams.WRITE_NOISE), streams.key(seed, streams.READ_NOISE)
+        self.arrays = []
+        offset = 0  # the chip's weights in order, each layer's weights then its bias: the draws' indices
+        for w, b in initial:
+            weight = DeviceArray(spec.weights, w, variation, write_key, read_key, offset)
+            bias = DeviceArray(spec.weights, b, variation, write_key, read_key, offset + w.size)
+            self.arrays.append((weight, bias))
+            offset += w.size + b.size
+        self.reads = 0  # inferences that read the weights so far: the counter of the read-noise draws
         self.cost_circuit = CostCircuit(spec.cost, streams.stream(seed, streams.COST_NOISE))
         self.counts = EventCounts()
         self.cost_model = CostModel(spec, clock_hz)
@@ -48,7 +54,7 @@ class Chip:
         return {
             "arrays": [{"weight": w.checkpoint(), "bias": b.checkpoint()} for w, b in self.arrays],
             "counts": self.counts.as_dict(),
-            "write_rng": rng_state(self.write_rng), "read_rng": rng_state(self.read_rng),
+            "reads": self.reads,
             "cost_rng": rng_state(self.cost_circuit.rng),
         }
 
@@ -57,8 +63,7 @@ class Chip:
             w.restore(entry["weight"])
             b.restore(entry["bias"])
         self.counts = EventCounts(**saved["counts"])
-        set_rng_state(self.write_rng, saved["write_rng"])
-        set_rng_state(self.read_rng, saved["read_rng"])
+        self.reads = int(saved.get("reads", 0))
         set_rng_state(self.cost_circuit.rng, saved["cost_rng"])
 
     @property
@@ -73,7 +78,9 @@ class Chip:
         """The weights as one inference sees them (with read noise when the device has any)."""
         if self.spec.weights.device.read_noise <= 0:
             return self.weights()
-        return [(w.read(self.read_rng), b.read(self.read_rng)) for w, b in self.arrays]
+        reads = [(w.read(self.reads), b.read(self.reads)) for w, b in self.arrays]
+        self.reads += 1
+        return reads
 
     def measure_cost(self, cost: float) -> float:
         return self.cost_circuit.measure(cost)
@@ -143,18 +150,11 @@ class Chip:
 def pulse_slots(spec: ChipSpec, pulses: np.ndarray) -> float:
     """Pulse durations the slowest tile needs to write one layer's pulses (rows = crossbar rows, bias row
     included), given the write parallelism: all devices at once, a row at a time, or a device at a time."""
-    xbar = spec.crossbar
     rows, cols = pulses.shape
-    tr, tc = math.ceil(rows / xbar.rows), math.ceil(cols / xbar.cols)
-    padded = np.zeros((tr * xbar.rows, tc * xbar.cols), dtype=np.int64)
-    padded[:rows, :cols] = pulses
-    tiles = padded.reshape(tr, xbar.rows, tc, xbar.cols)
-    mode = spec.weights.write.parallelism
-    if mode == "all":
-        return float(tiles.max())
-    if mode == "row":
-        return float(tiles.max(axis=3).sum(axis=1).max())
-    return float(tiles.sum(axis=(1, 3)).max())
+    xbar = spec.crossbar
+    return float(device_kernel.pulse_slots(np.ascontiguousarray(pulses, dtype=np.int64).reshape(-1), rows, cols,
+                                           xbar.rows, xbar.cols,
+                                           device_kernel.PARALLELISMS[spec.weights.write.parallelism]))
 
 
 def lifetime(writes_per_training: np.ndarray, limits: np.ndarray) -> dict[str, float | None]:

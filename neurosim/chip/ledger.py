@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from neurosim.kernels import devices as device_kernel
 from neurosim.spec.chip import ChipSpec
 
 COMPONENTS = ("mac_reads", "perturbation_toggles", "cost_evaluations", "bus_broadcasts",
@@ -61,9 +62,8 @@ class CostModel:
     def write_stall_s(self, write_time_s: float, update_period_s: float) -> float:
         """How long one update's writing stops the chip: all of it, or (keeping on perturbing while devices
         are written) only what exceeds the update period."""
-        if self.chip.weights.write.during_write == "perturb":
-            return max(0.0, write_time_s - update_period_s)
-        return write_time_s
+        return device_kernel.write_stall_s(write_time_s, update_period_s,
+                                           self.chip.weights.write.during_write == "perturb")
 
     def time_s(self, counts: EventCounts) -> float:
         """Simulated wall-clock time: the clocked cycles plus the stalls while devices are written."""

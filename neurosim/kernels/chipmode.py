@@ -8,7 +8,9 @@ synapse or each cycle.
 
 All state lives in flat arrays (parameters, accumulators, signs, activations) indexed through ``layout``,
 one row per layer: fan_in, fan_out, weight offset, bias offset, node offset, activation input offset,
-activation code. Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below.
+activation code. Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
+devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written (and read, with
+read noise) by its kernels: the same ones :class:`~neurosim.chip.devices.DeviceArray` calls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import numba as nb
 import numpy as np
 
+from neurosim.kernels import devices as dev
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
 
 # layout columns
@@ -29,15 +32,14 @@ F_C0, F_COST_SUM, F_STALL_S, F_LR, F_SCALE, F_DELTA, F_W_MIN, F_W_MAX, F_MOM, F_
 N_F = 15
 # int64 scalars
 I_CYCLE, I_STALE, I_PSTEP, I_SAMPLE_POS, I_COST_COUNT, I_UPDATES, I_HOLD, I_KIND, I_BASELINE, I_LOSS, \
-    I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE = range(14)
-N_I = 14
+    I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE, I_READS, I_PARALLEL, I_TILE_ROWS, I_TILE_COLS = range(18)
+N_I = 18
 # event counts, in the order of neurosim.chip.ledger.EventCounts (write_stall_s kept in fs)
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
 KIND_WEIGHT, KIND_NODE = 0, 1
 LOSS_CE, LOSS_MSE = 0, 1
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
-FAIL_STUCK, FAIL_LOW, FAIL_HIGH = 0, 1, 2
 
 _JIT = {"nogil": True, "cache": True}
 # Inlined (numba IR) into their callers: the per-cycle actions, so a stretch makes no call per cycle, and the
@@ -235,29 +237,54 @@ def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, fs: np.ndar
 
 
 @nb.njit(**_INLINE)
+def _read(params: np.ndarray, readbuf: np.ndarray, dc: np.ndarray, read_key: np.uint64,
+          ist: np.ndarray) -> np.ndarray:
+    """The weights one inference reads: the parameters themselves, or with read noise a fresh read of them
+    into ``readbuf`` (read number ``ist[I_READS]``, as the chip's own reads are numbered)."""
+    sigma = dc[dev.D_READ_SIGMA_W]
+    if sigma > 0:
+        dev.read(params, read_key, ist[I_READS], 0, np.float32(sigma), readbuf)
+        ist[I_READS] += 1
+        return readbuf
+    return params
+
+
+@nb.njit(**_INLINE)
+def _perturb_weights(read: np.ndarray, signs: np.ndarray, delta: np.float32, perturbed: np.ndarray) -> np.ndarray:
+    for k in range(read.size):
+        perturbed[k] = read[k] + delta * signs[k]
+    return perturbed
+
+
+@nb.njit(**_INLINE)
 def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.ndarray,
              h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray, z_pert: np.ndarray,
              y_train: np.ndarray, label: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
-             macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray) -> None:
+             macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, readbuf: np.ndarray,
+             dc: np.ndarray, read_key: np.uint64) -> None:
     """Perturbed inference, ΔC on the bus, and every synapse's accumulator integrates ΔC·s.
 
     Under weight perturbation the +θ weights are made once per cycle into ``perturbed`` (parameter-sized
     scratch), the very sums :func:`forward` would make inline, so the perturbed inference runs at the speed
-    of an unperturbed one."""
+    of an unperturbed one. With read noise every inference reads the weights afresh, in the order the Python
+    procedure reads them (baseline first, then the perturbed; + then −), so the baseline's first-layer sums
+    are never shared."""
     y = y_train[label[0]]
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
     delta = np.float32(fs[F_DELTA])
+    noisy = dc[dev.D_READ_SIGMA_W] > 0
     n_in = layout[0, L_FAN_IN]
     for i in range(n_in):
         h_pert[i] = h_base[i]
-    if kind == KIND_WEIGHT:
-        for k in range(params.size):
-            perturbed[k] = params[k] + delta * signs[k]
     if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ); node inputs from the + pass
         if kind == KIND_WEIGHT:
-            forward(layout, perturbed, none, none, delta, h_pert, z_pert, scratch)
-            forward(layout, params, signs, none, -delta, h_base, z_base, scratch)
+            plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), signs, delta, perturbed)
+            forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), signs, none, -delta, h_base, z_base, scratch)
+        elif noisy:
+            forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, delta, h_pert, z_pert, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, -delta, h_base, z_base, scratch)
         else:
             node_forward_twice(layout, params, signs, delta, h_pert, z_pert, -delta, True, h_base, z_base, scratch)
         plus = cost(ist[I_LOSS], _output(layout, h_pert), y)
@@ -269,15 +296,18 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         inferences = 2
     else:
         inferences = 1
-        if ist[I_STALE] == 1 and kind == KIND_NODE:  # the baseline and the perturbed inference together
+        if ist[I_STALE] == 1 and kind == KIND_NODE and not noisy:  # the baseline and the perturbed together
             node_forward_twice(layout, params, signs, delta, h_pert, z_pert, delta, False, h_base, z_base, scratch)
         else:
             if ist[I_STALE] == 1:
-                forward(layout, params, none, none, delta, h_base, z_base, scratch)
+                forward(layout, _read(params, readbuf, dc, read_key, ist), none, none, delta, h_base, z_base,
+                        scratch)
             if kind == KIND_WEIGHT:
-                forward(layout, perturbed, none, none, delta, h_pert, z_pert, scratch)
+                plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), signs, delta, perturbed)
+                forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
             else:
-                forward(layout, params, none, signs, delta, h_pert, z_pert, scratch)
+                forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, delta, h_pert, z_pert,
+                        scratch)
         if ist[I_STALE] == 1:
             fs[F_C0] = cost(ist[I_LOSS], _output(layout, h_base), y)
             ist[I_STALE] = 0
@@ -311,62 +341,6 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     ist[I_CYCLE] += 1
 
 
-@nb.njit(**_JIT)
-def endurance_headroom(writes: np.ndarray, limits: np.ndarray, failed: np.ndarray) -> float:
-    """Pulses every device can still take before one of them may fail (-inf once one has failed): while it
-    exceeds 1, an update cannot wear any device out, and the write loop needs no endurance checks."""
-    headroom = np.inf
-    for k in range(writes.size):
-        if failed[k]:
-            return -np.inf
-        headroom = min(headroom, limits[k] - writes[k])
-    return headroom
-
-
-@nb.njit(**_JIT)
-def _write_far_from_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, lr: np.float32,
-                              scale: np.float32, w_min: np.float32, w_max: np.float32) -> int:
-    """The step -lr·(acc·scale) written as one pulse per changed device, no device failing: branch-free, so
-    it vectorizes (the same arithmetic as :func:`_write_near_endurance`). SGD passes its learning rate and
-    G's scale, so its step is made as it is written, one sweep of the arrays less; an optimizer whose step
-    is already in ``acc`` passes lr = -1 and scale = 1, which leave it exactly as it is."""
-    pulses = 0
-    for k in range(params.size):
-        delta = -lr * (acc[k] * scale)
-        acc[k] = np.float32(0.0)
-        moved = delta != 0
-        w = params[k]
-        params[k] = min(max(w + delta, w_min), w_max) if moved else w
-        writes[k] += moved
-        pulses += moved
-    return pulses
-
-
-@nb.njit(**_JIT)
-def _write_near_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, limits: np.ndarray,
-                          failed: np.ndarray, w_min: np.float32, w_max: np.float32, fail_mode: int) -> int:
-    """The step written device by device; a device whose pulses reach its endurance limit fails (stuck,
-    or at the low or high conductance), and a failed one is still pulsed (and worn) but no longer moves."""
-    pulses = 0
-    for k in range(params.size):
-        delta = acc[k]
-        acc[k] = 0.0
-        if delta == 0:
-            continue
-        writes[k] += 1
-        pulses += 1
-        if failed[k]:
-            continue
-        params[k] = min(max(params[k] + delta, w_min), w_max)
-        if writes[k] >= limits[k]:
-            failed[k] = True
-            if fail_mode == FAIL_LOW:
-                params[k] = w_min
-            elif fail_mode == FAIL_HIGH:
-                params[k] = w_max
-    return pulses
-
-
 @nb.njit(**_INLINE)
 def _optimizer_step(opt: int, acc: np.ndarray, m: np.ndarray, v: np.ndarray, lr: np.float32, scale: np.float32,
                     fs: np.ndarray) -> None:
@@ -390,44 +364,88 @@ def _optimizer_step(opt: int, acc: np.ndarray, m: np.ndarray, v: np.ndarray, lr:
             acc[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + eps))
 
 
+@nb.njit(**_JIT)
+def _write_slots(layout: np.ndarray, pulses: np.ndarray, most: int, ist: np.ndarray) -> int:
+    """Pulse durations the update's writing takes: the slowest tile of the slowest layer
+    (:func:`neurosim.kernels.devices.pulse_slots`, as the Python chip counts them)."""
+    mode = ist[I_PARALLEL]
+    if mode == dev.PARALLEL_ALL:
+        return most
+    slowest = 0
+    for layer in range(layout.shape[0]):
+        fan_in, fan_out, w0 = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT], layout[layer, L_W]
+        rows = fan_in + 1  # the bias row follows the weight rows
+        slowest = max(slowest, dev.pulse_slots(pulses[w0:w0 + rows * fan_out], rows, fan_out, ist[I_TILE_ROWS],
+                                               ist[I_TILE_COLS], mode))
+    return slowest
+
+
+@nb.njit(**_JIT)
+def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray, writes: np.ndarray,
+                   limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray,
+                   residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray, di: np.ndarray,
+                   write_key: np.uint64, lr: np.float32, scale: np.float32, fs: np.ndarray, ist: np.ndarray) -> tuple:
+    """The optimizer's step written by the device kernel (any device but the ideal one); ``acc`` is zeroed.
+    Its own compiled function, not inlined into the stretch loop."""
+    _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
+    pulses, most = dev.write(dc, di, write_key, ist[I_UPDATES] - 1, 0, acc, p, gain, step_scale, limits, writes,
+                             failed, residual, params, pulse_buf)
+    for k in range(acc.size):
+        acc[k] = np.float32(0.0)
+    return pulses, most
+
+
 @nb.njit(**_INLINE)
-def on_update(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray, writes: np.ndarray,
-              limits: np.ndarray, failed: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
-    """G = S·scale; the optimizer's step is written into ideal analog devices (one pulse per change), with
-    endurance checks only once a device may wear out (``fs[F_HEADROOM]``: 0 makes the next update check)."""
+def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
+              writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray,
+              step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray,
+              di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+    """G = S·scale; the optimizer's step is written into the devices by :mod:`neurosim.kernels.devices`.
+    Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
+    out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel."""
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
-    w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
-    far = fs[F_HEADROOM] > 1.0
-    if far and ist[I_OPT] == OPT_SGD:  # the hot path at τθ = 1: SGD's step made as it is written
-        pulses = _write_far_from_endurance(params, acc, writes, lr, scale, w_min, w_max)
-    else:
-        _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
-        if far:
-            pulses = _write_far_from_endurance(params, acc, writes, np.float32(-1.0), np.float32(1.0), w_min,
-                                               w_max)
+    slots_needed = ist[I_PARALLEL] != dev.PARALLEL_ALL and fs[F_WRITE_TIME_S] > 0
+    most = 1
+    if di[dev.I_IDEAL] == 1:
+        w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
+        far = fs[F_HEADROOM] > 1.0
+        if far and ist[I_OPT] == OPT_SGD and not slots_needed:  # the hot path at τθ = 1: SGD's step made as written
+            pulses = dev.write_ideal_far_from_endurance(params, acc, writes[0], lr, scale, w_min, w_max)
         else:
-            pulses = _write_near_endurance(params, acc, writes, limits, failed, w_min, w_max, ist[I_FAIL_MODE])
-            if fs[F_HEADROOM] != -np.inf:  # once a device has failed, every update checks (no rescan)
-                fs[F_HEADROOM] = endurance_headroom(writes, limits, failed)
-    if far:
-        fs[F_HEADROOM] -= 1.0  # each device takes at most one pulse per update
+            _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
+            if slots_needed:  # one pulse per changed weight
+                for k in range(acc.size):
+                    pulse_buf[k] = acc[k] != 0
+            if far:
+                pulses = dev.write_ideal_far_from_endurance(params, acc, writes[0], np.float32(-1.0),
+                                                            np.float32(1.0), w_min, w_max)
+            else:
+                pulses = dev.write_ideal(params, acc, writes[0], limits[0], failed[0], w_min, w_max, di[dev.I_FAIL])
+                if fs[F_HEADROOM] != -np.inf:  # once a device has failed, every update checks (no rescan)
+                    fs[F_HEADROOM] = dev.endurance_headroom(writes[0], limits[0], failed[0])
+        if far:
+            fs[F_HEADROOM] -= 1.0  # each device takes at most one pulse per update
+    else:
+        pulses, most = _write_devices(params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual,
+                                      pulse_buf, dc, di, write_key, lr, scale, fs, ist)
     counts[C_UPDATES] += 1
     counts[C_PULSES] += pulses
     if pulses > 0:
         counts[C_ROUNDS] += 1
-        write_time = fs[F_WRITE_TIME_S]
-        if ist[I_STALL_MODE] == 1:
-            write_time = max(0.0, write_time - fs[F_UPDATE_PERIOD_S])
-        fs[F_STALL_S] += write_time
+        slots = _write_slots(layout, pulse_buf, most, ist) if slots_needed else most
+        fs[F_STALL_S] += dev.write_stall_s(slots * fs[F_WRITE_TIME_S], fs[F_UPDATE_PERIOD_S], ist[I_STALL_MODE] == 1)
     ist[I_STALE] = 1
 
 
 @nb.njit(**_JIT)
 def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.uint64, layout: np.ndarray,
                 params: np.ndarray, signs: np.ndarray, words: np.ndarray, acc: np.ndarray, m: np.ndarray,
-                v: np.ndarray, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
+                v: np.ndarray, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray,
+                gain: np.ndarray, step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray,
+                readbuf: np.ndarray, dc: np.ndarray, di: np.ndarray, write_key: np.uint64, read_key: np.uint64,
+                x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
                 macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray) -> None:
@@ -439,6 +457,7 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
         if cycle % tau_p == 0:
             on_perturb(key, signs, words, fs, ist, counts)
         on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
-                 counts, macs_per_inference, scratch, perturbed)
+                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key)
         if (cycle + 1) % tau_theta == 0:
-            on_update(params, acc, m, v, writes, limits, failed, fs, ist, counts)
+            on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
+                      dc, di, write_key, fs, ist, counts)

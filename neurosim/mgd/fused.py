@@ -1,7 +1,8 @@
 """Chip mode on the compiled kernels of :mod:`neurosim.kernels.chipmode`, for the configurations they cover.
 
-The kernels hold the whole chip-mode cycle of a fully connected network on ideal analog devices with ideal
-periphery. :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
+The kernels hold the whole chip-mode cycle of a fully connected network, on any weight devices (the device
+kernel of :mod:`neurosim.kernels.devices`, shared with :class:`~neurosim.chip.devices.DeviceArray`), with
+ideal periphery (exact cost, ideal accumulators, matched perturbation amplitudes). :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
 runs it event by event in Python); :class:`FusedChipMode` then offers both the per-event actions for the
 SimPy clock domains and :meth:`FusedChipMode.run_stretch`, which hands a whole stretch of cycles to one
 compiled call with a bit-identical result.
@@ -15,6 +16,7 @@ import numpy as np
 
 from neurosim.chip.chip import Chip
 from neurosim.kernels import chipmode as k
+from neurosim.kernels import devices as dev
 from neurosim.mgd.perturbations import _NODE_STREAM
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
 from neurosim.model import Timing, held_updates, strategy
@@ -26,19 +28,16 @@ def fusable(config: RunConfig) -> str | None:
     """None when the compiled chip-mode path covers this configuration, else the reason it does not (the
     choice depends on the configuration alone, never on the run's length)."""
     chip, workload = config.chip, config.workload
-    mgd, device = workload.mgd, chip.weights.device
+    mgd = workload.mgd
     checks = [
         (mgd.mode == "chip", "paper mode"),
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
         (mgd.code == "bernoulli", "a deterministic perturbation code"),
         (not any(isinstance(e, ConvEntry) for e in workload.network.entries()), "convolutional network"),
         (workload.loss.label_smoothing == 0, "label smoothing"),
-        (chip.weights.encoding == "single" and device.levels is None, "devices with finite levels or pairs"),
-        (device.write_noise == 0 and device.range_variation == 0 and device.read_noise == 0, "device noise"),
         (chip.perturbation.mismatch == 0, "perturbation mismatch"),
         (chip.cost.bits is None and chip.cost.noise == 0, "cost ADC"),
         (chip.accumulator.full_scale is None and chip.accumulator.leak_time_s is None, "accumulator limits"),
-        (chip.weights.write.parallelism == "all" or device.write_time_s == 0, "row or device-serial writes"),
     ]
     for ok, reason in checks:
         if not ok:
@@ -65,27 +64,37 @@ class FusedChipMode:
         n_params = self.net.parameters
         layout = np.zeros((len(layers), 7), dtype=np.int64)
         offset = node = inputs = 0
+        first = chip.arrays[0][0]
+        self.dc, self.di = first.dc, first.di
+        self.write_key, self.read_key = first.write_key, first.read_key
+        n_dev = first.state.shape[0]
+        ideal = bool(self.di[dev.I_IDEAL])
+        # the chip's devices as one flat range: (devices per weight, parameters), weights then bias per layer
         self.params = np.empty(n_params, dtype=np.float32)
-        self.writes = np.zeros(n_params, dtype=np.int64)
-        self.limits = np.empty(n_params, dtype=np.float64)
-        self.failed = np.zeros(n_params, dtype=np.bool_)
+        self.residual = np.zeros(n_params, dtype=np.float64)
+        self.p = np.zeros((n_dev, n_params), dtype=np.float64)
+        self.gain = np.ones((n_dev, n_params), dtype=np.float64)
+        self.step_scale = np.ones((n_dev, n_params), dtype=np.float64)
+        self.limits = np.empty((n_dev, n_params), dtype=np.float64)
+        self.writes = np.zeros((n_dev, n_params), dtype=np.int64)
+        self.failed = np.zeros((n_dev, n_params), dtype=np.bool_)
+        per_weight = {"params": "value", "residual": "residual"}
+        per_device = {"p": "_state", "gain": "gain", "step_scale": "step_scale", "limits": "endurance",
+                      "writes": "writes", "failed": "failed"}
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
             layout[index] = (fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
             # the device arrays now view the flat buffers the kernels write
-            self.params[offset:offset + fi * fo] = w.value.ravel()
-            self.params[offset + fi * fo:offset + fi * fo + fo] = b.value
-            w.value = self.params[offset:offset + fi * fo].reshape(fi, fo)
-            b.value = self.params[offset + fi * fo:offset + fi * fo + fo]
-            for name in ("writes", "failed"):
-                flat = getattr(self, name)
-                np.copyto(flat[offset:offset + fi * fo], getattr(w, name).ravel())
-                np.copyto(flat[offset + fi * fo:offset + fi * fo + fo], getattr(b, name).ravel())
-                setattr(w, name, flat[offset:offset + fi * fo].reshape(1, fi, fo))
-                setattr(b, name, flat[offset + fi * fo:offset + fi * fo + fo].reshape(1, fo))
-            self.limits[offset:offset + fi * fo] = w.endurance.ravel()
-            self.limits[offset + fi * fo:offset + fi * fo + fo] = b.endurance.ravel()
-            w._state_stale = b._state_stale = True
+            for array, lo, hi in ((w, offset, offset + fi * fo), (b, offset + fi * fo, offset + fi * fo + fo)):
+                for mine, theirs in (*per_weight.items(), *per_device.items()):
+                    flat = getattr(self, mine)
+                    part = flat[lo:hi] if flat.ndim == 1 else flat[:, lo:hi]
+                    old = array.state if theirs == "_state" else getattr(array, theirs)  # derived if stale
+                    np.copyto(part, old.reshape(part.shape))
+                    view = part.reshape(old.shape)
+                    assert np.shares_memory(view, flat)
+                    setattr(array, theirs, view)
+                array._state_stale = ideal  # ideal devices: the kernels keep the weights only
             offset += fi * fo + fo
             node += fo
             inputs += fi
@@ -103,6 +112,8 @@ class FusedChipMode:
         self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
         self.scratch = np.zeros(max(layer.fan_out for layer in layers), dtype=np.float32)  # a layer's sums
         self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
+        self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
+        self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
         self.label = np.zeros(1, dtype=np.int64)
         self.order = np.zeros(1, dtype=np.int64)
         self.counts = np.zeros(k.N_C, dtype=np.int64)
@@ -126,15 +137,17 @@ class FusedChipMode:
         ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)
-        ist[k.I_FAIL_MODE] = {"stuck": k.FAIL_STUCK, "low": k.FAIL_LOW, "high": k.FAIL_HIGH}[
-            spec.weights.device.failure_mode]
+        ist[k.I_FAIL_MODE] = self.di[dev.I_FAIL]
+        ist[k.I_READS] = chip.reads
+        ist[k.I_PARALLEL] = dev.PARALLELISMS[spec.weights.write.parallelism]
+        ist[k.I_TILE_ROWS], ist[k.I_TILE_COLS] = spec.crossbar.rows, spec.crossbar.cols
         self.fs, self.ist = fs, ist
         self.stall_base = chip.counts.write_stall_s
 
     # ---- checkpoints ----------------------------------------------------------------------------------
 
-    _ARRAYS = ("params", "writes", "failed", "signs", "sign_words", "acc", "m", "v", "h_base", "z_base", "h_pert", "z_pert",
-               "label", "fs", "ist")
+    _ARRAYS = ("params", "writes", "failed", "p", "residual", "signs", "sign_words", "acc", "m", "v", "h_base",
+               "z_base", "h_pert", "z_pert", "label", "fs", "ist")
 
     def checkpoint(self) -> dict:
         return {"stream": self.stream.checkpoint(), "stall_base": self.stall_base,
@@ -145,8 +158,10 @@ class FusedChipMode:
         self.stream.restore(saved["stream"])
         self.stall_base = float(saved["stall_base"])
         for name in self._ARRAYS:
-            if name == "fs":  # a checkpoint may predate the later scalars
-                np.copyto(self.fs[:len(saved[name])], saved[name])
+            if name in ("fs", "ist"):  # a checkpoint may predate the later scalars
+                np.copyto(getattr(self, name)[:len(saved[name])], saved[name])
+            elif name in ("p", "residual") and name not in saved:  # older: the chip's checkpoint has them
+                continue
             elif name == "sign_words" and name not in saved:  # an older checkpoint: the words from the signs
                 bits = np.zeros(len(self.sign_words) * 64, dtype=np.uint64)
                 bits[:self.signs.size] = np.asarray(saved["signs"]) < 0
@@ -154,8 +169,9 @@ class FusedChipMode:
             else:
                 np.copyto(getattr(self, name), saved[name])
         self.fs[k.F_HEADROOM] = 0.0  # the next update checks every device's endurance, then relies on it
-        for w, b in self.chip.arrays:  # the kernels write through views: derive device states when asked
-            w._state_stale = b._state_stale = True
+        if self.di[dev.I_IDEAL]:
+            for w, b in self.chip.arrays:  # the kernels write ideal weights only: derive states when asked
+                w._state_stale = b._state_stale = True
 
     # ---- the ledger and the running cost --------------------------------------------------------------
 
@@ -176,6 +192,7 @@ class FusedChipMode:
         # the stall time is summed inside the kernel for the whole run, so its rounding never depends on how
         # the run was cut into stretches
         c.write_stall_s = self.stall_base + float(self.fs[k.F_STALL_S])
+        self.chip.reads = int(self.ist[k.I_READS])
         n[:] = 0
 
     def take_mean_cost(self) -> float:
@@ -204,12 +221,13 @@ class FusedChipMode:
     def on_cycle(self, cycle: int) -> None:
         k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
-                   self.net.macs, self.scratch, self.perturbed)
+                   self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key)
         self._sync()
 
     def on_update(self, cycle: int) -> None:
-        k.on_update(self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.fs, self.ist,
-                    self.counts)
+        k.on_update(self.layout, self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
+                    self.gain, self.step_scale, self.residual, self.pulse_buf, self.dc, self.di, self.write_key,
+                    self.fs, self.ist, self.counts)
         self._sync()
 
     # ---- a stretch in one call ------------------------------------------------------------------------
@@ -221,7 +239,8 @@ class FusedChipMode:
         self.order = self.stream.take_indices(samples) if samples else np.zeros(1, dtype=np.int64)
         self.ist[k.I_SAMPLE_POS] = 0
         k.run_stretch(n, t.tau_p, t.tau_x, t.tau_theta, self.key, self.layout, self.params, self.signs,
-                      self.sign_words, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.x_train, self.y_train, self.order,
-                      self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
+                      self.sign_words, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
+                      self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
+                      self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
                       self.counts, self.net.macs, self.scratch, self.perturbed)
         self._sync()

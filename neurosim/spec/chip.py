@@ -50,8 +50,12 @@ class WeightDeviceSpec:
     asymmetry: float = number(default=0.0, min_value=-0.99, max_value=0.99,
                               doc="up/down step imbalance: up steps are (1+a) and down steps (1-a) times nominal")
     write_noise: float = number(default=0.0, min_value=0.0,
-                                doc="cycle-to-cycle write noise: std of each pulse's change, in nominal steps "
+                                doc="cycle-to-cycle write noise: std of each pulse's change, in the device's own steps "
                                     "(analog devices: std of each write's error, as a fraction of the range)")
+    write_noise_model: str = choice(("additive", "multiplicative"), default="additive",
+                                    doc="additive (NeuroSim): std write_noise x the device's own step x sqrt(pulses); "
+                                        "multiplicative (aihwkit mult_noise): each pulse off by write_noise x its "
+                                        "actual step, std write_noise x the actual change / sqrt(pulses)")
     step_variation: float = number(default=0.0, min_value=0.0,
                                    doc="device-to-device std of the step size, relative (fixed per chip)")
     range_variation: float = number(default=0.0, min_value=0.0,
