@@ -22,7 +22,7 @@ def weights_spec(device: dict | None = None, **top) -> WeightsSpec:
 
 def random_config(rng: np.random.Generator) -> tuple[dict, dict]:
     """A random device and weights configuration (spec dicts), valid by construction."""
-    model = str(rng.choice(["linear", "soft_bounds", "exponential"]))
+    model = str(rng.choice(sorted(kernel.MODELS)))  # every model the kernel knows, a new one included
     analog = model == "linear" and rng.random() < 0.3
     pair = rng.random() < 0.4
     device = {
