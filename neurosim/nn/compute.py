@@ -81,8 +81,9 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
 
 
 def direct_convolution(layer: LayerShape) -> bool:
-    """Convolve without im2col? Measured on the paper CNN's shapes (batch 100, tools/bench.py machine): the
-    direct kernel is 1.4-5x faster when in x out channels are few on a large image, slower otherwise."""
+    """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (batch 100,
+    tools/bench.py): 1.7-2.4x faster than im2col + product for the few-channel layers this picks, within
+    noise or slower for the others."""
     if layer.kind != "conv3x3":
         return False
     height, width, channels = layer.in_shape
@@ -140,6 +141,11 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         theta = None if node_theta is None else node_theta[index]
         winners = None if pool_from is None else pool_from.argmax[index]
         if index == start and reuse is not None and theta is not None and trace is None:
+            if winners is not None and layer.pool:  # only the pre-activations the held pool passes on
+                a = np.empty((batch, *layer.output_shape), dtype=np.float32)
+                mac.select_winners(reuse.pre[index], winners, _as_images(theta, layer), a)  # the same values
+                a = activate(layer.activation, a)
+                continue
             z = reuse.pre[index].copy()
             z += theta  # as below: float32, and θ must fit z's shape
             a = finish_layer(layer, z, None, winners)
@@ -154,7 +160,7 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             rows = None if direct else crossbar_rows(layer, a)
         if rows is None:
             z = np.empty((batch, *layer.out_shape), dtype=np.float32)
-            mac.conv3x3_direct(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
+            mac.conv3x3_planar(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
         else:
             z = layer_mac(layer, rows, weight, bias, batch)
         if theta is not None:
@@ -167,6 +173,11 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     if trace is not None:
         trace.output = out
     return out
+
+
+def _as_images(theta: np.ndarray, layer: LayerShape) -> np.ndarray:
+    """A node perturbation of a convolution as (1 or B, H, W, C) float32, as ``z += theta`` broadcasts it."""
+    return np.ascontiguousarray(theta.reshape((-1, *layer.out_shape)), dtype=np.float32)
 
 
 def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.ndarray,
