@@ -94,7 +94,12 @@ def direct_convolution(layer: LayerShape) -> bool:
 def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
                  winners: np.ndarray | None = None) -> np.ndarray:
     """Activation and pooling after the MAC; records into ``trace``. With ``winners`` (an unperturbed pass's
-    argmax) the pool passes those inputs on instead of comparing the current values."""
+    argmax) the pool passes those inputs on instead of comparing the current values; unrecorded, it picks
+    them before the activation, which is element-wise, so three quarters of it are not computed."""
+    if layer.pool and winners is not None and trace is None:
+        picked = np.empty((z.shape[0], *layer.output_shape), dtype=np.float32)
+        mac.maxpool2_select(z, winners, picked)
+        return activate(layer.activation, picked)
     h = activate(layer.activation, z)
     argmax = None
     out = h
