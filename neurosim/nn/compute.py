@@ -80,6 +80,16 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
     return out
 
 
+def images_per_product(layer: LayerShape, batch: int) -> int:
+    """How many images :func:`mac.conv3x3_forward` unrolls per product: the fewest that make it at least
+    2·10^6 MACs, split evenly over the batch. Smaller products would fall to BLAS's small-matrix kernel,
+    which sums in another order, and the results would depend on the split (at these sizes they do not:
+    tested to the bit); at d = 8 a chunk's rows take 0.3-1.1 MB, in cache."""
+    images = max(1, -(-2_000_000 // (layer.positions * layer.fan_in * layer.fan_out)))
+    chunks = max(1, batch // images)
+    return -(-batch // chunks)
+
+
 def direct_convolution(layer: LayerShape) -> bool:
     """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (batch 100,
     tools/bench.py): 1.7-2.4x faster than im2col + product for the few-channel layers this picks, within
@@ -161,13 +171,17 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             rows = None if direct else reuse.layer_rows(layer, index)
             if direct:
                 a = reuse.inputs[index]
-        else:
-            rows = None if direct else crossbar_rows(layer, a)
-        if rows is None:
-            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
-            mac.conv3x3_planar(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
-        else:
+        else:  # a convolution's rows are unrolled whole only for a trace to keep
+            rows = None if direct or (trace is None and layer.kind == "conv3x3") else crossbar_rows(layer, a)
+        if rows is not None:
             z = layer_mac(layer, rows, weight, bias, batch)
+        else:
+            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
+            images = np.ascontiguousarray(a.reshape((batch, *layer.in_shape)))
+            if direct:
+                mac.conv3x3_planar(images, weight, bias, z)
+            else:  # unrolled a few images at a time, kept in cache
+                mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), z)
         if theta is not None:
             z += theta
         if trace is not None:
