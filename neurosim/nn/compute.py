@@ -92,8 +92,9 @@ def images_per_product(layer: LayerShape, batch: int) -> int:
 
 def direct_convolution(layer: LayerShape) -> bool:
     """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (batch 100,
-    tools/bench.py): 1.7-2.4x faster than im2col + product for the few-channel layers this picks, within
-    noise or slower for the others."""
+    tools/bench.py): 1.7x or more faster than im2col + product on the few-channel layers this picks.
+    The rule is the one the element-wise direct kernel had, so each layer keeps its rounding: the planar
+    kernel would also be 1.4-1.7x faster on d = 2's conv3-4, but rounds otherwise than BLAS there."""
     if layer.kind != "conv3x3":
         return False
     height, width, channels = layer.in_shape
