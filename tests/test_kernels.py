@@ -49,13 +49,55 @@ def test_conv3x3_matches_numpy(rng: np.random.Generator, shape: tuple[int, ...])
     x = rng.standard_normal((batch, h, w, c_in)).astype(np.float32)
     weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
     bias = rng.standard_normal(c_out).astype(np.float32)
-    cols = np.empty((batch * h * w, 9 * c_in), np.float32)
     out = np.empty((batch, h, w, c_out), np.float32)
-    mac.conv3x3_forward(x, weight, bias, cols, out)
+    mac.conv3x3_forward(x, weight, bias, batch, out)
     np.testing.assert_allclose(out, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
+    by_image = np.full_like(out, np.nan)  # one image per product: the same rows, every output written
+    mac.conv3x3_forward(x, weight, bias, 1, by_image)
+    np.testing.assert_allclose(by_image, out, rtol=1e-6, atol=1e-6)
     direct = np.full_like(out, np.nan)  # every output written, none left over
-    mac.conv3x3_direct(x, weight, bias, direct)
+    mac.conv3x3_planar(x, weight, bias, direct)
     np.testing.assert_allclose(direct, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
+
+
+def conv3x3_direct_rounding(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The reference twin of conv3x3_planar's rounding: per output the bias, then each tap's float32
+    product added in float32, taps in im2col order (ky, kx, c)."""
+    batch, h, w, c_in = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    acc = np.broadcast_to(bias, (batch, h, w, weight.shape[1])).astype(np.float32)
+    for ky in range(3):
+        for kx in range(3):
+            for c in range(c_in):
+                acc = acc + padded[:, ky:ky + h, kx:kx + w, c:c + 1] * weight[(ky * 3 + kx) * c_in + c]
+    return acc
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 1, 3), (1, 7, 7, 3, 2), (3, 4, 4, 4, 5), (2, 28, 28, 1, 1)])
+def test_planar_convolution_rounds_as_the_direct_formula(rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    """The planar kernel's floats are the direct formula's to the bit (so replacing the element-wise kernel
+    changed no result)."""
+    batch, h, w, c_in, c_out = shape
+    x = rng.standard_normal((batch, h, w, c_in)).astype(np.float32)
+    weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
+    bias = rng.standard_normal(c_out).astype(np.float32)
+    out = np.full((batch, h, w, c_out), np.nan, np.float32)
+    mac.conv3x3_planar(x, weight, bias, out)
+    np.testing.assert_array_equal(out, conv3x3_direct_rounding(x, weight, bias))
+
+
+def test_select_winners_matches_pooling_the_perturbed_layer(rng: np.random.Generator) -> None:
+    """A node-perturbed pooled layer's output through select_winners: the same floats as adding θ to the
+    whole pre-activation and pooling with the held winners, with θ per sample or shared over the batch."""
+    pre = rng.standard_normal((3, 6, 4, 2)).astype(np.float32)
+    argmax = rng.integers(0, 4, (3, 3, 2, 2)).astype(np.int8)
+    for theta in (rng.standard_normal((3, 6, 4, 2)).astype(np.float32),
+                  rng.standard_normal((1, 6, 4, 2)).astype(np.float32)):
+        expected = np.empty(argmax.shape, np.float32)
+        mac.maxpool2_select(pre + theta, argmax, expected)
+        got = np.full(argmax.shape, np.nan, np.float32)
+        mac.select_winners(pre, argmax, theta, got)
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:

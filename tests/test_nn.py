@@ -170,3 +170,16 @@ def test_held_pool_winners_from_another_batch_or_a_partial_pass_are_refused() ->
         compute.forward(net, weights, one, pool_from=partial)
     held = compute.forward(net, weights, one, pool_from=trace)  # the same samples: the same output
     assert np.array_equal(held, trace.output)
+
+
+def test_a_pass_without_a_trace_gives_the_traced_floats() -> None:
+    """Untraced passes unroll a convolution a few images at a time (compute.images_per_product), traced
+    ones whole: the outputs are the same to the bit, so a perturbed pass differs from its baseline by the
+    perturbation only. Paper CNN d = 8 at the paper's batch of 100."""
+    net = paper_cnn(8, (28, 28, 1), 10, "tanh", "identity")
+    assert any(compute.images_per_product(layer, 100) < 100 for layer in net.layers if layer.kind == "conv3x3")
+    rng = np.random.default_rng(7)
+    weights = compute.init_weights(net, rng, "glorot")
+    x = rng.random((100, 28, 28, 1)).astype(np.float32)
+    traced = compute.forward(net, weights, x, trace=compute.Trace())
+    np.testing.assert_array_equal(compute.forward(net, weights, x), traced)

@@ -1,10 +1,12 @@
 """Benchmark: forward passes, MGD iterations through the engine, and engine overhead, in one process.
 
-    python tools/bench.py [--quick] [--json] [--widths 1 8 48]
+    python tools/bench.py [--quick] [--json] [--widths 1 8 48] [--paper-widths 1 2 4 8]
 
 Prints each figure as a time and as a ratio to the bare forward pass of the same batch, and 20,000 NIST7x7
 cycles on every chip in chips/ as the command line runs them, beside chips/reference.yaml. Single thread
-(neurosim pins numba and BLAS to one thread on import). Compile time is measured separately.
+(neurosim pins numba and BLAS to one thread on import). Compile time is measured separately. The section
+``paper_mode_vs_limit`` sets the paper-mode iteration (weight, node, backprop) against the arithmetic limit:
+the time its minimum MACs take at this machine's single-thread fp32 matmul rate, measured in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import neurosim  # noqa: E402,F401  (first: it pins BLAS to one thread, which must happen before numpy loads)
 import numpy as np  # noqa: E402
 
 from neurosim.engine.clocks import ClockDomain, Engine  # noqa: E402
@@ -148,6 +151,46 @@ def bench_straightforward_paper(net: NetworkShape, rng: np.random.Generator, bat
     return timeit(iteration, 0.2, 2)
 
 
+def matmul_rate(size: int = 2048, runs: int = 5) -> float:
+    """This machine's single-thread fp32 matmul rate, MAC/s: the median of ``runs`` products of two
+    size x size matrices (BLAS is pinned to one thread on import)."""
+    a = np.random.default_rng(1).standard_normal((size, size)).astype(np.float32)
+    out = np.empty_like(a)
+    np.dot(a, a, out)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        np.dot(a, a, out)
+        times.append(time.perf_counter() - t)
+    return size ** 3 / float(np.median(times))
+
+
+def iteration_macs(net: NetworkShape, batch: int = 100) -> int:
+    """The fewest MACs a paper-mode iteration can do: one baseline pass plus, for every perturbed layer, the
+    layers from it up (the layers below reuse the baseline)."""
+    per_sample = net.macs + sum(layer.macs for index in range(len(net.layers)) for layer in net.layers[index:])
+    return batch * per_sample
+
+
+def bench_paper_limit(widths: list[int], rate: float, quick: bool) -> list[dict]:
+    """Paper-mode iterations (the workload's recipe, updates every iteration, no evaluation) per width and
+    method, as a share of the limit: minimum-MAC time / measured time (100% = at the matmul rate)."""
+    rows = []
+    for d in widths:
+        net = paper_cnn(d, (28, 28, 1), 10, "tanh", "identity")
+        macs = iteration_macs(net)
+        limit_s = macs / rate
+        its = (4 if quick else 10) if d >= 8 else (8 if quick else 20)
+        for method in ("weight", "node", "backprop"):
+            sets = [f"network.width={d}", f"mgd.perturbation={method}", "mgd.lr_hold_iterations=0",
+                    "train.eval_schedule=interval"]
+            timed = bench_iteration("workloads/fashion-cnn.yaml", sets, its, {"forward_b100_s": float("nan")},
+                                    segments=its // 2)
+            rows.append({"d": d, "method": method, "iteration_s": timed["iteration_s"],
+                         "min_mac_s": limit_s, "iteration_macs": macs, "percent_of_limit": 100 * limit_s / timed["iteration_s"]})
+    return rows
+
+
 def bench_engine(events: int = 200_000) -> float:
     """Seconds per SimPy event with a no-op action: the engine's own overhead."""
     engine = Engine([ClockDomain("tick", 1, 0.5, lambda cycle: None)])
@@ -169,9 +212,8 @@ def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict
             w = rng.standard_normal((layer.fan_in, layer.fan_out)).astype(np.float32)
             b = np.zeros(layer.fan_out, np.float32)
             out = np.empty((100, *layer.out_shape), np.float32)
-            cols = np.empty((100 * layer.positions, layer.fan_in), np.float32)
-            t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, cols, out))
-            t_direct = timeit(lambda: mac.conv3x3_direct(x, w, b, out))
+            t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, compute.images_per_product(layer, 100), out))
+            t_direct = timeit(lambda: mac.conv3x3_planar(x, w, b, out))
             rows.append({"d": d, "in_shape": layer.in_shape, "out_channels": layer.fan_out, "im2col_s": t_cols,
                          "direct_s": t_direct, "speedup": t_cols / t_direct,
                          "direct_chosen": compute.direct_convolution(layer)})
@@ -183,10 +225,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--widths", type=int, nargs="+", default=[1, 8, 48])
+    parser.add_argument("--paper-widths", type=int, nargs="+", default=[1, 2, 4, 8],
+                        help="widths of the paper-mode section against the matmul limit (none: --paper-widths 0)")
+    parser.add_argument("--only-paper", action="store_true", help="only the matmul rate and that section")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     report: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                                 "numpy": np.__version__}}
+    rate = matmul_rate()
+    report["matmul_gmacs_single_thread"] = rate / 1e9
+    paper_widths = [d for d in args.paper_widths if d > 0]
+    if paper_widths:
+        report["paper_mode_vs_limit"] = bench_paper_limit(paper_widths, rate, args.quick)
+        report["matmul_gmacs_single_thread_after"] = matmul_rate() / 1e9  # the machine's drift over the section
+    if args.only_paper:
+        print(json.dumps(report, indent=None if args.json else 1))
+        if not args.json:
+            print_paper_table(report)
+        return
     t = time.perf_counter()
     compute.forward(paper_cnn(1, (28, 28, 1), 10, "relu", "identity"),
                     compute.init_weights(paper_cnn(1, (28, 28, 1), 10, "relu", "identity"), rng),
@@ -238,6 +294,17 @@ def main() -> None:
         report[f"paper_cnn_d{d}"]["paper_weight"]["speedup_vs_straightforward"] = (
             straight / report[f"paper_cnn_d{d}"]["paper_weight"]["iteration_s"])
     print(json.dumps(report, indent=None if args.json else 1))
+    if not args.json and paper_widths:
+        print_paper_table(report)
+
+
+def print_paper_table(report: dict) -> None:
+    print(f"\npaper mode against the limit ({report['matmul_gmacs_single_thread']:.1f} GMAC/s before, "
+          f"{report['matmul_gmacs_single_thread_after']:.1f} after):")
+    print("| d | method | iteration | minimum-MAC time | % of limit |\n| --- | --- | --- | --- | --- |")
+    for row in report["paper_mode_vs_limit"]:
+        print(f"| {row['d']} | {row['method']} | {row['iteration_s'] * 1e3:.2f} ms | {row['min_mac_s'] * 1e3:.2f} ms "
+              f"| {row['percent_of_limit']:.1f}% |")
 
 
 if __name__ == "__main__":

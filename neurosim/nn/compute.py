@@ -80,9 +80,21 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
     return out
 
 
+def images_per_product(layer: LayerShape, batch: int) -> int:
+    """How many images :func:`mac.conv3x3_forward` unrolls per product: the fewest that make it at least
+    2·10^6 MACs, split evenly over the batch. Smaller products would fall to BLAS's small-matrix kernel,
+    which sums in another order, and the results would depend on the split (at these sizes they do not:
+    tested to the bit); at d = 8 a chunk's rows take 0.3-1.1 MB, in cache."""
+    images = max(1, -(-2_000_000 // (layer.positions * layer.fan_in * layer.fan_out)))
+    chunks = max(1, batch // images)
+    return -(-batch // chunks)
+
+
 def direct_convolution(layer: LayerShape) -> bool:
-    """Convolve without im2col? Measured on the paper CNN's shapes (batch 100, tools/bench.py machine): the
-    direct kernel is 1.4-5x faster when in x out channels are few on a large image, slower otherwise."""
+    """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (batch 100,
+    tools/bench.py): 1.7x or more faster than im2col + product on the few-channel layers this picks.
+    The rule is the one the element-wise direct kernel had, so each layer keeps its rounding: the planar
+    kernel would also be 1.4-1.7x faster on d = 2's conv3-4, but rounds otherwise than BLAS there."""
     if layer.kind != "conv3x3":
         return False
     height, width, channels = layer.in_shape
@@ -90,10 +102,26 @@ def direct_convolution(layer: LayerShape) -> bool:
     return (pairs <= 4 and width >= 14) or (pairs <= 16 and channels >= 4 and width >= 28)
 
 
+def check_winners(layer: LayerShape, winners: np.ndarray, batch: int) -> None:
+    """Held max-pool winners must come from a pass of the same samples: the selecting kernels do not check
+    their indices, so another batch's winners would read past the array (garbage, no error)."""
+    expected = (batch, *layer.output_shape)
+    if winners.shape != expected:
+        raise ValueError(f"{layer.name}: held max-pool winners of shape {winners.shape} for a pool output of "
+                         f"shape {expected} (pool_from must be a pass of the same samples)")
+
+
 def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
                  winners: np.ndarray | None = None) -> np.ndarray:
     """Activation and pooling after the MAC; records into ``trace``. With ``winners`` (an unperturbed pass's
-    argmax) the pool passes those inputs on instead of comparing the current values."""
+    argmax) the pool passes those inputs on instead of comparing the current values; unrecorded, it picks
+    them before the activation, which is element-wise, so three quarters of it are not computed."""
+    if layer.pool and winners is not None:
+        check_winners(layer, winners, z.shape[0])
+    if layer.pool and winners is not None and trace is None:
+        picked = np.empty((z.shape[0], *layer.output_shape), dtype=np.float32)
+        mac.maxpool2_select(z, winners, picked)
+        return activate(layer.activation, picked)
     h = activate(layer.activation, z)
     argmax = None
     out = h
@@ -101,9 +129,6 @@ def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
         batch = h.shape[0]
         out = np.empty((batch, *layer.output_shape), dtype=np.float32)
         if winners is not None:
-            if winners.shape != out.shape:  # the kernel does not check its indices: refuse, do not read past
-                raise ValueError(f"{layer.name}: held max-pool winners of shape {winners.shape} for a pool "
-                                 f"output of shape {out.shape} (pool_from must be a pass of the same samples)")
             argmax = winners
             mac.maxpool2_select(h, winners, out)
         else:
@@ -146,6 +171,12 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         theta = None if node_theta is None else node_theta[index]
         winners = None if pool_from is None else pool_from.argmax[index]
         if index == start and reuse is not None and theta is not None and trace is None:
+            if winners is not None and layer.pool:  # only the pre-activations the held pool passes on
+                check_winners(layer, winners, batch)
+                a = np.empty((batch, *layer.output_shape), dtype=np.float32)
+                mac.select_winners(reuse.pre[index], winners, _as_images(theta, layer), a)  # the same values
+                a = activate(layer.activation, a)
+                continue
             z = reuse.pre[index].copy()
             z += theta  # as below: float32, and θ must fit z's shape
             a = finish_layer(layer, z, None, winners)
@@ -156,13 +187,17 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             rows = None if direct else reuse.layer_rows(layer, index)
             if direct:
                 a = reuse.inputs[index]
-        else:
-            rows = None if direct else crossbar_rows(layer, a)
-        if rows is None:
-            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
-            mac.conv3x3_direct(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), weight, bias, z)
-        else:
+        else:  # a convolution's rows are unrolled whole only for a trace to keep
+            rows = None if direct or (trace is None and layer.kind == "conv3x3") else crossbar_rows(layer, a)
+        if rows is not None:
             z = layer_mac(layer, rows, weight, bias, batch)
+        else:
+            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
+            images = np.ascontiguousarray(a.reshape((batch, *layer.in_shape)))
+            if direct:
+                mac.conv3x3_planar(images, weight, bias, z)
+            else:  # unrolled a few images at a time, kept in cache
+                mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), z)
         if theta is not None:
             z += theta
         if trace is not None:
@@ -173,6 +208,11 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     if trace is not None:
         trace.output = out
     return out
+
+
+def _as_images(theta: np.ndarray, layer: LayerShape) -> np.ndarray:
+    """A node perturbation of a convolution as (1 or B, H, W, C) float32, as ``z += theta`` broadcasts it."""
+    return np.ascontiguousarray(theta.reshape((-1, *layer.out_shape)), dtype=np.float32)
 
 
 def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.ndarray,
