@@ -195,3 +195,13 @@ def test_paper_mode_gamma_counts_the_distinct_perturbations_of_an_update() -> No
     assert any(np.abs(d).max() > 0 for d in single)
     for a, b in zip(held, single):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+def test_a_single_samples_smoothed_cost_is_the_batch_formulas_float() -> None:
+    """Chip mode measures one sample per cycle through a shorter path: with label smoothing too, it gives
+    the very float of the batch formula."""
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        out = (rng.standard_normal((1, 10)) * 3).astype(np.float32)
+        y = rng.integers(0, 10, 1)
+        assert losses.cost("cross_entropy", out, y, 0.01) == float(losses.per_sample_cost("cross_entropy", out, y, 0.01)[0])
