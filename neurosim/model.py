@@ -90,11 +90,13 @@ class Timing:
 @dataclass(frozen=True)
 class Slot:
     """A named phase of the schedule: a clock domain firing every ``period`` cycles from ``first``, ordered
-    within a cycle by ``phase`` (Brian2's ``when``/``order``). A procedure supplies the action of each name."""
+    within a cycle by ``phase`` (Brian2's ``when``/``order``); ``action`` names the procedure's method that
+    acts in it (every chip-mode procedure has the same methods, so the schedule is written once)."""
 
     name: str
     period: int
     phase: float
+    action: str
     first: int = 0
 
 
@@ -191,13 +193,13 @@ def schedule(mgd: MGDSpec, timing: Timing) -> tuple[Slot, ...]:
     """The clock domains in phase order. Chip mode: a new sample, a new perturbation, the inferences and the
     broadcast, the update. Paper mode: one iteration of Algorithm 1 (its own batch and perturbation periods
     count iterations inside it), the update."""
-    update = Slot("update", timing.tau_theta, 0.75, first=timing.tau_theta - 1)
+    update = Slot("update", timing.tau_theta, 0.75, "on_update", first=timing.tau_theta - 1)
     if mgd.mode == "paper":
-        return Slot("iteration", 1, 0.25), update
-    slots = [Slot("sample", timing.tau_x, 0.0)]
+        return Slot("iteration", 1, 0.25, "on_iteration"), update
+    slots = [Slot("sample", timing.tau_x, 0.0, "on_sample")]
     if strategy(mgd).perturbs:
-        slots.append(Slot("perturbation", timing.tau_p, 0.25))
-    return (*slots, Slot("inference", 1, 0.5), update)
+        slots.append(Slot("perturbation", timing.tau_p, 0.25, "on_perturb"))
+    return (*slots, Slot("inference", 1, 0.5, "on_cycle"), update)
 
 
 def build_network(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> NetworkShape:

@@ -42,16 +42,20 @@ class Simulation:
         workload = config.workload
         self.seed = workload.train.seed if seed is None else seed
         self.iterations = workload.train.iterations if iterations is None else iterations
-        if dataset is None:  # before anything is allocated: refused above the limit
-            self.memory = check_memory(config, build(config).net)
+        # the model of the data set the config names (its shape needs no data), checked against the memory
+        # limit before anything is allocated; a data set handed in has its own shape
+        model = build(config) if dataset is None else None
+        if model is not None:
+            self.memory = check_memory(config, model.net)
         data = dataset if dataset is not None else load_task(config, data_dir)
         self.dataset = data
         self.x_train = to_network_layout(data.x_train, workload.network)
         self.x_test = to_network_layout(data.x_test, workload.network)
-        self.model = model = build(config, input_shape=self.x_train.shape[1:], n_classes=data.n_classes)
+        if model is None:
+            model = build(config, input_shape=self.x_train.shape[1:], n_classes=data.n_classes)
+            self.memory = check_memory(config, model.net)
+        self.model = model
         self.net, self.timing, self.clock_hz = model.net, model.timing, model.clock_hz
-        if dataset is not None:
-            self.memory = check_memory(config, self.net)
         initial = compute.init_weights(self.net, streams.stream(self.seed, streams.INIT), workload.network.init)
         self.chip = Chip(config.chip, self.net, initial, seed=self.seed, clock_hz=self.clock_hz)
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES),
@@ -83,8 +87,7 @@ class Simulation:
         the clock domains stepped event by event. (``compiled=False`` forces the Python chip-mode procedure,
         the reference the compiled kernels are tested against.)"""
         stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
-        actions = self.procedure.actions()
-        domains = [ClockDomain(slot.name, slot.period, slot.phase, actions[slot.name], slot.first)
+        domains = [ClockDomain(slot.name, slot.period, slot.phase, getattr(self.procedure, slot.action), slot.first)
                    for slot in self.model.schedule]
         return Engine(domains, stretch=stretch, start=start)
 

@@ -10,8 +10,6 @@ compiled call with a bit-identical result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from neurosim.chip.chip import Chip
@@ -202,12 +200,7 @@ class FusedChipMode:
         self.ist[k.I_COST_COUNT] = 0
         return mean
 
-    # ---- one event at a time --------------------------------------------------------------------------
-
-    def actions(self) -> dict[str, Callable[[int], None]]:
-        """What each slot of the chip-mode schedule (:func:`neurosim.model.schedule`) does."""
-        return {"sample": self.on_sample, "perturbation": self.on_perturb, "inference": self.on_cycle,
-                "update": self.on_update}
+    # ---- one event at a time (the methods the schedule's slots name) ------------------------------------
 
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)

@@ -13,7 +13,6 @@ optimizer and write the result. In ``backprop`` mode the same loop accumulates t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -228,11 +227,6 @@ class ChipMode(Procedure):
         self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
                                                                    t["output"])
 
-    def actions(self) -> dict[str, Callable[[int], None]]:
-        """What each slot of the chip-mode schedule (:func:`neurosim.model.schedule`) does."""
-        return {"sample": self.on_sample, "perturbation": self.on_perturb, "inference": self.on_cycle,
-                "update": self.on_update}
-
     def on_sample(self, cycle: int) -> None:
         self.fold_node_sums()
         self.x, self.y = self.stream.take(1)
@@ -344,10 +338,6 @@ class ChipMode(Procedure):
 
 class PaperMode(Procedure):
     """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn."""
-
-    def actions(self) -> dict[str, Callable[[int], None]]:
-        """What each slot of the paper-mode schedule (:func:`neurosim.model.schedule`) does."""
-        return {"iteration": self.on_iteration, "update": self.on_update}
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))
