@@ -22,11 +22,10 @@ def per_sample_cost(kind: str, output: np.ndarray, labels: np.ndarray, smoothing
     if kind == "cross_entropy":
         shifted = out - out.max(axis=1, keepdims=True)
         log_z = np.log(np.exp(shifted).sum(axis=1))
-        rho = log_z - shifted[np.arange(out.shape[0]), labels]
+        at_label = shifted[np.arange(out.shape[0]), labels]
         if smoothing:  # -Σ t·log p = log Z - (1-α)·z_label - (α/K)·Σ z
-            rho = log_z - (1.0 - smoothing) * shifted[np.arange(out.shape[0]), labels] \
-                - smoothing / out.shape[1] * shifted.sum(axis=1)
-        return rho
+            return log_z - (1.0 - smoothing) * at_label - smoothing / out.shape[1] * shifted.sum(axis=1)
+        return log_z - at_label
     return ((out - _targets(out, labels, smoothing)) ** 2).mean(axis=1)
 
 
