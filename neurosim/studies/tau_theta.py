@@ -285,13 +285,11 @@ def write_histogram(writes: np.ndarray) -> dict[str, list]:
 
 
 def _read_run_extras(path: Path) -> tuple[dict[str, list], dict[str, list]]:
-    import h5py
+    from neurosim.report import read_run
 
-    from neurosim.io.runfile import read_curves
-
-    with h5py.File(path, "r") as f:
-        writes = np.concatenate([f["wear"][name][()].ravel() for name in f["wear"]]) if "wear" in f else np.zeros(0)
-    curves = read_curves(path)
+    run = read_run(path)  # the checked reader of run files (format, damage) that report uses
+    writes = np.concatenate([w.ravel() for w in run.wear.values()]) if run.wear else np.zeros(0)
+    curves = run.curves
     keep = ("iteration", "simulated_time_s", "test_accuracy")
     return write_histogram(writes), {k: [float(x) for x in curves[k]] for k in keep if k in curves}
 
