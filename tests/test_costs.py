@@ -126,7 +126,7 @@ def test_slowest_layer_sets_the_write_time(parallelism: str, slots: int) -> None
 # ------------------------------------------------------------------------------------------------ cost circuit
 
 def cost_circuit(seed: int = 0, **spec) -> CostCircuit:
-    return CostCircuit(build(CostCircuitSpec, spec, "t.yaml", "chip.cost"), np.random.default_rng(seed))
+    return CostCircuit(build(CostCircuitSpec, spec, "t.yaml", "chip.cost"), np.uint64(1000 + seed))
 
 
 def test_cost_adc_quantises_and_clips_by_hand() -> None:
@@ -139,10 +139,14 @@ def test_cost_adc_quantises_and_clips_by_hand() -> None:
 
 
 def test_cost_noise_statistics() -> None:
+    from neurosim.kernels.rng import normal_at, stream_base
     noisy = cost_circuit(seed=4, noise=0.2)
-    twin = np.random.default_rng(4)
-    first = noisy.measure(1.0)
-    assert first == 1.0 + 0.2 * twin.standard_normal()    # one fresh draw per evaluation
+    base = np.uint64(stream_base(np.uint64(1004), np.uint64(0)))
+    first, second = noisy.measure(1.0), noisy.measure(1.0)
+    # one fresh draw per evaluation: measurement n draws element n of the cost-noise stream
+    assert (first, second) == (1.0 + 0.2 * normal_at(base, np.uint64(0)), 1.0 + 0.2 * normal_at(base, np.uint64(1)))
+    batch = cost_circuit(seed=4, noise=0.2).measure_each(np.array([1.0, 1.0]))
+    assert list(batch) == [first, second]                  # a batch measures one cost after another
     draws = np.array([noisy.measure(1.0) for _ in range(20000)])
     assert draws.mean() == pytest.approx(1.0, abs=0.006)  # standard error 0.0014
     assert draws.std() == pytest.approx(0.2, rel=0.03)

@@ -32,7 +32,10 @@ def same_run(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("sets", [
     (),                                                              # compiled chip mode
     ("chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.bits=8",
-     "mgd.optimizer=adam"),                                          # Python chip mode, with noise streams
+     "chip.cost.noise=0.001", "mgd.optimizer=adam"),                 # compiled, with the noise streams
+    ("python", "chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.noise=0.001",
+     "mgd.optimizer=adam"),                                          # the Python chip-mode procedure
+    ("python", "mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6"),  # its node sums
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
     ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums
     # and a perturbation held at 250
@@ -54,9 +57,10 @@ def same_run(a: dict, b: dict) -> None:
      "chip.weights.device.read_noise=0.01", "mgd.perturbation=node", "mgd.baseline=antithetic"),
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
-    config = config_with(*TINY_PARITY, "train.eval_interval=100", *sets)
+    compiled = "python" not in sets  # "python": the Python chip-mode procedure (the CNN's), not the kernels
+    config = config_with(*TINY_PARITY, "train.eval_interval=100", *(s for s in sets if s != "python"))
     # checkpointed like the resumed run (a compiled stretch ends at every checkpoint: engine_events counts them)
-    whole = Simulation(config, iterations=600).run(checkpoint_every=250)
+    whole = Simulation(config, iterations=600, compiled=compiled).run(checkpoint_every=250)
     saved = tmp_path / "partial.h5"
 
     def stop_here(sim: Simulation) -> None:
@@ -65,10 +69,10 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
             raise KeyboardInterrupt  # as if killed right after this checkpoint
 
     with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=600).run(checkpoint_every=250, on_checkpoint=stop_here)
+        Simulation(config, iterations=600, compiled=compiled).run(checkpoint_every=250, on_checkpoint=stop_here)
     restored_config, state, every = read_checkpoint(saved)
     assert every == 250 and state["done"] == 250
-    resumed = Simulation(restored_config, seed=state["seed"], iterations=state["iterations"])
+    resumed = Simulation(restored_config, seed=state["seed"], iterations=state["iterations"], compiled=compiled)
     resumed.restore(state)
     result = resumed.run(checkpoint_every=every)
     same_run(whole.summary, result.summary)
@@ -78,7 +82,7 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
         assert np.array_equal(x, y)
 
 
-def checkpoint_of_interrupted_run(config, iterations: int, at: int) -> dict:
+def checkpoint_of_interrupted_run(config, iterations: int, at: int, compiled: bool = True) -> dict:
     """The in-memory checkpoint of a run killed right after its first checkpoint, at cycle ``at``."""
     saved: dict = {}
 
@@ -87,7 +91,7 @@ def checkpoint_of_interrupted_run(config, iterations: int, at: int) -> dict:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=iterations).run(checkpoint_every=at, on_checkpoint=stop_here)
+        Simulation(config, iterations=iterations, compiled=compiled).run(checkpoint_every=at, on_checkpoint=stop_here)
     return saved
 
 
@@ -116,11 +120,11 @@ def test_one_checkpoint_restored_twice_resumes_the_same_way_twice() -> None:
     node sums of Python chip mode, the failed-device flags of the chip)."""
     config = config_with(*TINY_PARITY, "train.eval_interval=100", "chip.cost.bits=8", "mgd.perturbation=node",
                          "mgd.tau_x=7", "mgd.tau_theta=6")
-    saved = checkpoint_of_interrupted_run(config, 600, 250)
+    saved = checkpoint_of_interrupted_run(config, 600, 250, compiled=False)
     assert any(e is not None for e in saved["procedure"]["node_sums"])
     results = []
     for _ in range(2):
-        resumed = Simulation(config, iterations=600)
+        resumed = Simulation(config, iterations=600, compiled=False)
         resumed.restore(saved)
         results.append(resumed.run())
     same_run(results[0].summary, results[1].summary)

@@ -70,8 +70,29 @@ def test_code_values_are_orthogonal_with_the_stated_power_over_a_period(code: st
     from neurosim.mgd.perturbations import CODES
     k = 11
     period = {"walsh": 16, "sinusoidal": 2 * k + 2, "one_at_a_time": k}[code]
-    values = np.array([CODES[code].values(np.arange(k), t, k) for t in range(period)], dtype=np.float64)
+    values = np.array([CODES[code].values(0, k, t, k) for t in range(period)], dtype=np.float64)
     np.testing.assert_allclose(values.T @ values / period, CODES[code].power(k) * np.eye(k), atol=1e-6)
+
+
+def _code_twin(code: str, index: np.ndarray, step: int, k: int) -> np.ndarray:
+    """The codes' definitions in numpy: the twin of neurosim.kernels.codes."""
+    if code == "walsh":
+        rows = (index + 1).astype(np.uint64) & np.uint64(step % (1 << int(k).bit_length()))
+        return np.where(np.bitwise_count(rows) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    if code == "sinusoidal":
+        period = 2 * k + 2
+        return (np.sqrt(2.0) * np.cos(2.0 * np.pi * (index + 1).astype(np.float64) * (step % period) / period)
+                ).astype(np.float32)
+    return (index == step % k).astype(np.float32)
+
+
+@pytest.mark.parametrize("code", ["walsh", "sinusoidal", "one_at_a_time"])
+def test_compiled_code_values_match_their_numpy_twin(code: str) -> None:
+    from neurosim.mgd.perturbations import CODES
+    for k, start, n in ((11, 0, 11), (868, 100, 500), (70_000, 65_000, 5_000)):
+        for step in (0, 1, 7, 4093, 10 ** 7 + 3):
+            expected = _code_twin(code, np.arange(start, start + n), step, k)
+            np.testing.assert_array_equal(CODES[code].values(start, n, step, k), expected)
 
 
 def test_every_code_the_workload_offers_is_a_registered_type() -> None:

@@ -174,6 +174,19 @@ COMPILED_CASES = [
     ("train.sampling=replacement", "mgd.tau_x=3", "mgd.tau_theta=5", "mgd.optimizer=adam",
      "mgd.lr_hold_iterations=17"),                     # the recipe's sampling and hold, drawn per stretch
     ("chip.weights.write.parallelism=row", "chip.crossbar.rows=16", "mgd.optimizer=momentum"),  # ideal, row-serial
+    # the periphery and the codes, compiled: label smoothing, amplitude mismatch, the cost ADC and its noise,
+    # accumulators with leak, saturation and resolution, the deterministic codes
+    ("loss.label_smoothing=0.05", "chip.perturbation.mismatch=0.2"),
+    ("mgd.perturbation=node", "mgd.baseline=antithetic", "chip.perturbation.mismatch=0.2", "loss=mse",
+     "loss.label_smoothing=0.1"),
+    ("chip.cost.bits=16", "chip.cost.noise=0.0001", "mgd.tau_theta=4"),
+    ("mgd.perturbation=node", "chip.cost.noise=0.0001", "chip.accumulator.leak_time=20 us", "mgd.tau_theta=6"),
+    ("chip.accumulator.bits=12", "chip.accumulator.full_scale=0.5", "chip.accumulator.leak_time=50 us",
+     "mgd.tau_theta=3"),
+    ("mgd.perturbation=node", "chip.accumulator.bits=14", "chip.accumulator.full_scale=2", "mgd.tau_p=2"),
+    ("mgd.code=walsh", "mgd.tau_theta=8", "chip.perturbation.mismatch=0.1"),
+    ("mgd.code=sinusoidal", "mgd.perturbation=node", "mgd.tau_theta=8"),
+    ("mgd.code=one_at_a_time", "mgd.tau_theta=20", "mgd.tau_x=20"),
 ] + [(*(f"chip.weights.{s}" for s in case), *mgd) for case, mgd in zip(DEVICE_CASES, DEVICE_MGD)]
 
 
@@ -262,8 +275,7 @@ def test_node_sums_fold_once_per_held_sample_and_match_integrating_every_cycle(m
     monkeypatch.setattr(compute, "local_product", lambda *a: products.append(1) or original(*a))
     runs = []
     for defer in (True, False):
-        sim = Simulation(config, iterations=300)
-        assert sim.why_not_fused is not None  # the cost ADC keeps this run on the Python path
+        sim = Simulation(config, iterations=300, compiled=False)
         sim.procedure.defer_node_products = defer
         products.clear()
         result = sim.run()
@@ -289,8 +301,7 @@ def test_node_perturbed_inference_reuses_the_baselines_first_layer_only_when_rea
     it reads the very weights the baseline read; with read noise every read differs, so it must not."""
     config = config_with("chip.cost.bits=12", "mgd.perturbation=node", "mgd.tau_x=10",
                          f"chip.weights.device.read_noise={read_noise}")
-    sim = Simulation(config, iterations=5)
-    assert sim.why_not_fused is not None
+    sim = Simulation(config, iterations=5, compiled=False)
     calls = []
     infer = sim.procedure.infer
     sim.procedure.infer = lambda *a, **k: calls.append((k.get("trace"), k.get("reuse"))) or infer(*a, **k)

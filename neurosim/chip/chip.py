@@ -10,7 +10,6 @@ from neurosim import streams
 from neurosim.chip.devices import DeviceArray
 from neurosim.chip.ledger import CostModel, EventCounts
 from neurosim.chip.periphery import CostCircuit
-from neurosim.io.state import rng_state, set_rng_state
 from neurosim.kernels import devices as device_kernel
 from neurosim.nn.shapes import NetworkShape
 from neurosim.spec.chip import ChipSpec
@@ -35,7 +34,7 @@ class Chip:
             self.arrays.append((weight, bias))
             offset += w.size + b.size
         self.reads = 0  # inferences that read the weights so far: the counter of the read-noise draws
-        self.cost_circuit = CostCircuit(spec.cost, streams.stream(seed, streams.COST_NOISE))
+        self.cost_circuit = CostCircuit(spec.cost, streams.key(seed, streams.COST_NOISE))
         self.counts = EventCounts()
         self.cost_model = CostModel(spec, clock_hz)
         mismatch = streams.stream(seed, streams.MISMATCH)
@@ -55,7 +54,7 @@ class Chip:
             "arrays": [{"weight": w.checkpoint(), "bias": b.checkpoint()} for w, b in self.arrays],
             "counts": self.counts.as_dict(),
             "reads": self.reads,
-            "cost_rng": rng_state(self.cost_circuit.rng),
+            "cost_measurements": self.cost_circuit.measurements,
         }
 
     def restore(self, saved: dict) -> None:
@@ -64,7 +63,7 @@ class Chip:
             b.restore(entry["bias"])
         self.counts = EventCounts(**saved["counts"])
         self.reads = int(saved.get("reads", 0))
-        set_rng_state(self.cost_circuit.rng, saved["cost_rng"])
+        self.cost_circuit.measurements = int(saved.get("cost_measurements", 0))
 
     @property
     def cycle_s(self) -> float:

@@ -4,34 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurosim.kernels.periphery import accumulate, measure_cost, measure_costs
+from neurosim.kernels.rng import stream_base
 from neurosim.kernels.updates import scaled_add
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
 
 
 class CostCircuit:
-    """Turns the exact cost into what the chip measures: noise, clipping to the ADC range, quantisation."""
+    """Turns the exact cost into what the chip measures: noise, clipping to the ADC range, quantisation
+    (:func:`neurosim.kernels.periphery.measure_cost`). ``measurements`` counts them: the n-th draws element
+    n of the cost-noise stream of ``key``."""
 
-    def __init__(self, spec: CostCircuitSpec, rng: np.random.Generator) -> None:
+    def __init__(self, spec: CostCircuitSpec, key: np.uint64) -> None:
         self.spec = spec
-        self.rng = rng
+        self.noise_base = np.uint64(stream_base(np.uint64(key), np.uint64(0)))  # uint64: a Python int would type as int64
         self.ideal = spec.bits is None and spec.noise == 0
+        self.bits = 0 if spec.bits is None else int(spec.bits)
+        self.measurements = 0
 
     def measure(self, cost: float) -> float:
         if self.ideal:
             return cost
-        spec = self.spec
-        if spec.noise > 0:
-            cost += spec.noise * float(self.rng.standard_normal())
-        if spec.bits is None:
-            return cost
-        lsb = spec.full_scale / (2 ** spec.bits - 1)
-        return float(np.round(min(max(cost, 0.0), spec.full_scale) / lsb) * lsb)
+        self.measurements += 1
+        return float(measure_cost(cost, self.spec.noise, self.bits, self.spec.full_scale, self.noise_base,
+                                  self.measurements - 1))
 
     def measure_each(self, costs: np.ndarray) -> np.ndarray:
         """Each sample's cost as measured, one after another (float64)."""
         if self.ideal:
             return costs
-        return np.array([self.measure(float(c)) for c in costs])
+        out = np.empty(costs.size)
+        measure_costs(np.ascontiguousarray(costs, dtype=np.float64), self.spec.noise, self.bits,
+                      self.spec.full_scale, self.noise_base, self.measurements, out)
+        self.measurements += costs.size
+        return out
 
 
 class Accumulators:
@@ -52,6 +58,7 @@ class Accumulators:
             at += w.size + b.size
         self.ideal = spec.full_scale is None and spec.leak_time_s is None
         self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
+        self.full_scale, self.lsb_f32 = accumulator_limits(spec)
 
     def add_all(self, flat: np.ndarray, scale: float) -> None:
         """Ideal accumulators only: S ← S + scale·s for every synapse of the network at once, ``flat`` in
@@ -63,14 +70,9 @@ class Accumulators:
     def add(self, index: int, dw: np.ndarray, db: np.ndarray, scale: float, dt_s: float = 0.0) -> None:
         """S ← leak(S) + scale·(dw, db), then saturate and quantise."""
         for acc, inc in zip(self.values[index], (dw, db)):
-            if self.spec.leak_time_s is not None and dt_s > 0:
-                acc *= np.float32(np.exp(-dt_s / self.spec.leak_time_s))
-            acc += np.float32(scale) * inc
-            if self.spec.full_scale is not None:
-                np.clip(acc, -self.spec.full_scale, self.spec.full_scale, out=acc)
-            if self.lsb is not None:
-                np.round(acc / np.float32(self.lsb), out=acc)
-                acc *= np.float32(self.lsb)
+            leak = leak_factor(self.spec, dt_s)
+            accumulate(acc.reshape(-1), np.ascontiguousarray(inc, dtype=np.float32).reshape(-1), np.float32(scale),
+                       leak, self.full_scale, self.lsb_f32)
 
     def take(self, scales: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Read every accumulator times its scale, and reset it."""
@@ -80,3 +82,18 @@ class Accumulators:
             w.fill(0.0)
             b.fill(0.0)
         return out
+
+
+def accumulator_limits(spec: AccumulatorSpec) -> tuple[np.float32, np.float32]:
+    """(full scale, LSB) as the accumulation kernels take them, float32: inf (no saturation) and 0 (exact)
+    where the spec has none; LSB = full_scale / 2^(bits − 1) (signed)."""
+    full_scale = np.float32(np.inf if spec.full_scale is None else spec.full_scale)
+    lsb = np.float32(0.0 if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1))
+    return full_scale, lsb
+
+
+def leak_factor(spec: AccumulatorSpec, dt_s: float) -> np.float32:
+    """e^(−dt/τ) in float32: what is left of S after dt_s seconds (1: no leak)."""
+    if spec.leak_time_s is None or dt_s <= 0:
+        return np.float32(1.0)
+    return np.float32(np.exp(-dt_s / spec.leak_time_s))

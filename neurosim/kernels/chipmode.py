@@ -20,7 +20,9 @@ import math
 import numba as nb
 import numpy as np
 
+from neurosim.kernels import codes
 from neurosim.kernels import devices as dev
+from neurosim.kernels.periphery import limit, measure_cost
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
 
 # layout columns
@@ -28,12 +30,14 @@ L_FAN_IN, L_FAN_OUT, L_W, L_B, L_NODE, L_IN, L_ACT = range(7)
 ACT_CODES = {"identity": 0, "relu": 1, "tanh": 2, "sigmoid": 3}
 # float64 scalars
 F_C0, F_COST_SUM, F_STALL_S, F_LR, F_SCALE, F_DELTA, F_W_MIN, F_W_MAX, F_MOM, F_B1, F_B2, F_EPS, \
-    F_WRITE_TIME_S, F_UPDATE_PERIOD_S, F_HEADROOM = range(15)
-N_F = 15
+    F_WRITE_TIME_S, F_UPDATE_PERIOD_S, F_HEADROOM, F_SMOOTH, F_COST_NOISE, F_COST_FS, F_ACC_FS, F_ACC_LSB, \
+    F_LEAK = range(21)
+N_F = 21
 # int64 scalars
 I_CYCLE, I_STALE, I_PSTEP, I_SAMPLE_POS, I_COST_COUNT, I_UPDATES, I_HOLD, I_KIND, I_BASELINE, I_LOSS, \
-    I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE, I_READS, I_PARALLEL, I_TILE_ROWS, I_TILE_COLS = range(18)
-N_I = 18
+    I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE, I_READS, I_PARALLEL, I_TILE_ROWS, I_TILE_COLS, I_CODE, \
+    I_COST_BITS, I_COST_COUNTER, I_ACC_LIMITED = range(22)
+N_I = 22
 # event counts, in the order of neurosim.chip.ledger.EventCounts (write_stall_s kept in fs)
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
@@ -165,8 +169,9 @@ def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_signs: np.nd
 
 
 @nb.njit(**_INLINE)
-def cost(loss: int, out: np.ndarray, label: int) -> float:
-    """ρ of one sample, in float64 (see neurosim.nn.losses)."""
+def cost(loss: int, out: np.ndarray, label: int, smoothing: float) -> float:
+    """ρ of one sample, in float64, with label smoothing α: the target (1 − α)·one-hot + α/classes (see
+    neurosim.nn.losses)."""
     n = out.size
     if loss == LOSS_CE:
         top = -np.inf
@@ -175,12 +180,35 @@ def cost(loss: int, out: np.ndarray, label: int) -> float:
         total = 0.0
         for k in range(n):
             total += math.exp(float(out[k]) - top)
-        return math.log(total) - (float(out[label]) - top)
+        if smoothing == 0.0:
+            return math.log(total) - (float(out[label]) - top)
+        shifted = 0.0
+        for k in range(n):
+            shifted += float(out[k]) - top
+        return math.log(total) - (1.0 - smoothing) * (float(out[label]) - top) - smoothing / n * shifted
     total = 0.0
     for k in range(n):
-        t = 1.0 if k == label else 0.0
+        t = smoothing / n + (1.0 - smoothing if k == label else 0.0)
         total += (float(out[k]) - t) ** 2
     return total / n
+
+
+@nb.njit(**_INLINE)
+def _measured(loss: int, out: np.ndarray, label: int, fs: np.ndarray, ist: np.ndarray,
+              cost_base: np.uint64) -> float:
+    """The cost of one inference as the cost circuit reports it (noise, ADC), the run's next measurement."""
+    c = cost(loss, out, label, fs[F_SMOOTH])
+    if ist[I_COST_BITS] > 0 or fs[F_COST_NOISE] > 0:
+        c = _through_cost_circuit(c, fs, ist, cost_base)
+    return c
+
+
+@nb.njit(**_JIT)
+def _through_cost_circuit(c: float, fs: np.ndarray, ist: np.ndarray, cost_base: np.uint64) -> float:
+    """Not inlined: the noise draw's code kept out of the cycle loop, which an ideal cost circuit never runs."""
+    c = measure_cost(c, fs[F_COST_NOISE], ist[I_COST_BITS], fs[F_COST_FS], cost_base, ist[I_COST_COUNTER])
+    ist[I_COST_COUNTER] += 1
+    return c
 
 
 @nb.njit(**_INLINE)
@@ -212,11 +240,40 @@ def _popcount(x: np.uint64) -> int:
 
 
 @nb.njit(**_INLINE)
-def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, fs: np.ndarray, ist: np.ndarray,
-               counts: np.ndarray) -> None:
-    """New ±1 signs on every element, 64 per hash; θ = ±δ is never stored (see :func:`forward`). The hashes
-    are kept in ``words``, so the flips (toggles, priced by the ledger) are a popcount of old XOR new; the
-    first perturbation sets, and counts, every element."""
+def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, pattern: np.ndarray, mismatch: np.ndarray,
+               code_buf: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+    """New code values on every element: Bernoulli ±1 signs, 64 per hash, or a deterministic code's values
+    (:mod:`neurosim.kernels.codes`); θ = ±δ·s is never stored (see :func:`forward`). The hashes are kept in
+    ``words``, so the flips (toggles, priced by the ledger) are a popcount of old XOR new; a deterministic
+    code counts the values that changed; the first perturbation sets, and counts, every element. With
+    amplitude mismatch the perturbation applied is ``pattern`` = s·m (m each element's relative amplitude),
+    while the accumulators integrate ΔC·s."""
+    if ist[I_CODE] != 0:
+        _code_values(signs, code_buf, ist, counts)
+    else:
+        _bernoulli_signs(key, signs, words, ist, counts)
+    ist[I_PSTEP] += 1
+    if mismatch.size > 0:
+        for k in range(signs.size):
+            pattern[k] = signs[k] * mismatch[k]
+
+
+@nb.njit(**_JIT)
+def _code_values(signs: np.ndarray, code_buf: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+    """A deterministic code's values at this step, counting those that changed (not inlined: kept out of the
+    cycle loop of the Bernoulli codes)."""
+    n = signs.size
+    codes.fill(ist[I_CODE], 0, ist[I_PSTEP], n, code_buf)
+    changed = 0
+    for k in range(n):
+        changed += code_buf[k] != signs[k]
+        signs[k] = code_buf[k]
+    counts[C_TOGGLES] += n if ist[I_PSTEP] == 0 else changed
+
+
+@nb.njit(**_INLINE)
+def _bernoulli_signs(key: np.uint64, signs: np.ndarray, words: np.ndarray, ist: np.ndarray,
+                     counts: np.ndarray) -> None:
     base = stream_base(key, np.uint64(ist[I_PSTEP]))
     flips = 0
     n = signs.size
@@ -233,7 +290,6 @@ def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, fs: np.ndar
         for j in range(m):  # branch-free
             out[j] = np.float32(1.0) - np.float32(2.0) * np.float32((bits >> np.uint64(j)) & np.uint64(1))
     counts[C_TOGGLES] += n if ist[I_PSTEP] == 0 else flips
-    ist[I_PSTEP] += 1
 
 
 @nb.njit(**_INLINE)
@@ -261,14 +317,16 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
              h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray, z_pert: np.ndarray,
              y_train: np.ndarray, label: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
              macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, readbuf: np.ndarray,
-             dc: np.ndarray, read_key: np.uint64) -> None:
+             dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64) -> None:
     """Perturbed inference, ΔC on the bus, and every synapse's accumulator integrates ΔC·s.
 
     Under weight perturbation the +θ weights are made once per cycle into ``perturbed`` (parameter-sized
     scratch), the very sums :func:`forward` would make inline, so the perturbed inference runs at the speed
     of an unperturbed one. With read noise every inference reads the weights afresh, in the order the Python
     procedure reads them (baseline first, then the perturbed; + then −), so the baseline's first-layer sums
-    are never shared."""
+    are never shared. The perturbation applied is ``pattern`` (the code values, times each element's amplitude
+    mismatch if any); costs go through the cost circuit (:func:`_measured`); the accumulators integrate
+    ΔC·s, with their leak, saturation and resolution when the chip has any."""
     y = y_train[label[0]]
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
@@ -279,16 +337,16 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         h_pert[i] = h_base[i]
     if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ); node inputs from the + pass
         if kind == KIND_WEIGHT:
-            plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), signs, delta, perturbed)
+            plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
             forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
-            forward(layout, _read(params, readbuf, dc, read_key, ist), signs, none, -delta, h_base, z_base, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, none, -delta, h_base, z_base, scratch)
         elif noisy:
-            forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, delta, h_pert, z_pert, scratch)
-            forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, -delta, h_base, z_base, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, delta, h_pert, z_pert, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, -delta, h_base, z_base, scratch)
         else:
-            node_forward_twice(layout, params, signs, delta, h_pert, z_pert, -delta, True, h_base, z_base, scratch)
-        plus = cost(ist[I_LOSS], _output(layout, h_pert), y)
-        minus = cost(ist[I_LOSS], _output(layout, h_base), y)
+            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, -delta, True, h_base, z_base, scratch)
+        plus = _measured(ist[I_LOSS], _output(layout, h_pert), y, fs, ist, cost_base)
+        minus = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
         for i in range(h_base.size):
             h_base[i] = h_pert[i]
         dc = 0.5 * (plus - minus)
@@ -297,34 +355,49 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     else:
         inferences = 1
         if ist[I_STALE] == 1 and kind == KIND_NODE and not noisy:  # the baseline and the perturbed together
-            node_forward_twice(layout, params, signs, delta, h_pert, z_pert, delta, False, h_base, z_base, scratch)
+            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, delta, False, h_base, z_base, scratch)
         else:
             if ist[I_STALE] == 1:
                 forward(layout, _read(params, readbuf, dc, read_key, ist), none, none, delta, h_base, z_base,
                         scratch)
             if kind == KIND_WEIGHT:
-                plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), signs, delta, perturbed)
+                plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
                 forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
             else:
-                forward(layout, _read(params, readbuf, dc, read_key, ist), none, signs, delta, h_pert, z_pert,
+                forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, delta, h_pert, z_pert,
                         scratch)
         if ist[I_STALE] == 1:
-            fs[F_C0] = cost(ist[I_LOSS], _output(layout, h_base), y)
+            fs[F_C0] = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
             ist[I_STALE] = 0
             inferences = 2
-        dc = cost(ist[I_LOSS], _output(layout, h_pert), y) - fs[F_C0]
+        dc = _measured(ist[I_LOSS], _output(layout, h_pert), y, fs, ist, cost_base) - fs[F_C0]
         fs[F_COST_SUM] += fs[F_C0]
     ist[I_COST_COUNT] += 1
     d = np.float32(dc)
+    limited = ist[I_ACC_LIMITED] == 1
+    leak, full_scale, lsb = np.float32(fs[F_LEAK]), np.float32(fs[F_ACC_FS]), np.float32(fs[F_ACC_LSB])
     if kind == KIND_WEIGHT:
-        for k in range(acc.size):
-            acc[k] += d * signs[k]
+        if limited:
+            for k in range(acc.size):
+                acc[k] = limit(acc[k] * leak + d * signs[k], full_scale, lsb)
+        else:
+            for k in range(acc.size):
+                acc[k] += d * signs[k]
     else:  # the local product of ΔC·s at each neuron with the layer's (baseline) input
         for layer in range(layout.shape[0]):
             fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
             w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
             s = signs[n0:n0 + fan_out]
             bias = acc[b0:b0 + fan_out]
+            if limited:
+                for o in range(fan_out):
+                    bias[o] = limit(bias[o] * leak + d * s[o], full_scale, lsb)
+                for i in range(fan_in):
+                    x = h_base[i0 + i]
+                    row = acc[w0 + i * fan_out:w0 + (i + 1) * fan_out]
+                    for o in range(fan_out):
+                        row[o] = limit(row[o] * leak + d * (s[o] * x), full_scale, lsb)
+                continue
             for o in range(fan_out):
                 bias[o] += d * s[o]
             for i in range(fan_in):
@@ -448,16 +521,17 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
                 x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
-                macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray) -> None:
+                macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, pattern: np.ndarray,
+                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64) -> None:
     """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle."""
     for _ in range(n_cycles):
         cycle = ist[I_CYCLE]
         if cycle % tau_x == 0:
             on_sample(x_train, order, ist, h_base, label)
         if cycle % tau_p == 0:
-            on_perturb(key, signs, words, fs, ist, counts)
+            on_perturb(key, signs, words, pattern, mismatch, code_buf, fs, ist, counts)
         on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
-                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key)
+                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base)
         if (cycle + 1) % tau_theta == 0:
             on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
                       dc, di, write_key, fs, ist, counts)

@@ -1,8 +1,10 @@
 """Chip mode on the compiled kernels of :mod:`neurosim.kernels.chipmode`, for the configurations they cover.
 
 The kernels hold the whole chip-mode cycle of a fully connected network, on any weight devices (the device
-kernel of :mod:`neurosim.kernels.devices`, shared with :class:`~neurosim.chip.devices.DeviceArray`), with
-ideal periphery (exact cost, ideal accumulators, matched perturbation amplitudes). :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
+kernel of :mod:`neurosim.kernels.devices`, shared with :class:`~neurosim.chip.devices.DeviceArray`) and any
+periphery (the cost circuit and accumulator kernels of :mod:`neurosim.kernels.periphery`, shared with
+:mod:`neurosim.chip.periphery`), with every perturbation code (:mod:`neurosim.kernels.codes`) and amplitude
+mismatch. :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
 runs it event by event in Python); :class:`FusedChipMode` then offers both the per-event actions for the
 SimPy clock domains and :meth:`FusedChipMode.run_stretch`, which hands a whole stretch of cycles to one
 compiled call with a bit-identical result.
@@ -15,7 +17,8 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.kernels import chipmode as k
 from neurosim.kernels import devices as dev
-from neurosim.mgd.perturbations import _NODE_STREAM
+from neurosim.chip.periphery import accumulator_limits, leak_factor
+from neurosim.mgd.perturbations import _NODE_STREAM, CODES
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
 from neurosim.model import Timing, held_updates, strategy
 from neurosim.spec.loader import RunConfig
@@ -25,17 +28,12 @@ from neurosim.spec.workload import ConvEntry
 def fusable(config: RunConfig) -> str | None:
     """None when the compiled chip-mode path covers this configuration, else the reason it does not (the
     choice depends on the configuration alone, never on the run's length)."""
-    chip, workload = config.chip, config.workload
+    workload = config.workload
     mgd = workload.mgd
     checks = [
         (mgd.mode == "chip", "paper mode"),
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
-        (mgd.code == "bernoulli", "a deterministic perturbation code"),
         (not any(isinstance(e, ConvEntry) for e in workload.network.entries()), "convolutional network"),
-        (workload.loss.label_smoothing == 0, "label smoothing"),
-        (chip.perturbation.mismatch == 0, "perturbation mismatch"),
-        (chip.cost.bits is None and chip.cost.noise == 0, "cost ADC"),
-        (chip.accumulator.full_scale is None and chip.accumulator.leak_time_s is None, "accumulator limits"),
     ]
     for ok, reason in checks:
         if not ok:
@@ -98,7 +96,16 @@ class FusedChipMode:
             inputs += fi
         self.layout = layout
         n_pert = strategy(self.mgd).total(self.net)
+        code = CODES[self.mgd.code]
         self.signs = np.zeros(n_pert, dtype=np.float32)
+        self.code_buf = np.zeros(n_pert if code.deterministic else 0, dtype=np.float32)
+        # each perturbation transistor's relative amplitude, flat in the order of the signs (empty: matched)
+        kind = self.mgd.perturbation
+        per_layer = chip.weight_mismatch if kind == "weight" else [(m,) for m in chip.node_mismatch]
+        parts = [a.ravel() for pair in per_layer for a in pair if a is not None]
+        self.mismatch = (np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32))
+        self.pattern = np.zeros(n_pert, dtype=np.float32) if parts else self.signs  # what is applied: s·m
+        self.cost_base = np.uint64(chip.cost_circuit.noise_base)
         self.sign_words = np.zeros((n_pert + 63) // 64, dtype=np.uint64)  # the hashes the signs came from
         self.acc = np.zeros(n_params, dtype=np.float32)
         self.m = np.zeros(n_params, dtype=np.float32)
@@ -117,7 +124,7 @@ class FusedChipMode:
         self.counts = np.zeros(k.N_C, dtype=np.int64)
         spec = chip.spec
         tau = timing.tau_theta
-        scale = chip_mode_scale(self.mgd, timing, amplitude, n_pert)
+        scale = chip_mode_scale(self.mgd, timing, amplitude, n_pert) / code.power(n_pert)
         fs = np.zeros(k.N_F)
         fs[k.F_LR], fs[k.F_SCALE], fs[k.F_DELTA] = self.mgd.learning_rate, scale, amplitude
         fs[k.F_W_MIN], fs[k.F_W_MAX] = spec.weights.w_min, spec.weights.w_max
@@ -139,6 +146,15 @@ class FusedChipMode:
         ist[k.I_READS] = chip.reads
         ist[k.I_PARALLEL] = dev.PARALLELISMS[spec.weights.write.parallelism]
         ist[k.I_TILE_ROWS], ist[k.I_TILE_COLS] = spec.crossbar.rows, spec.crossbar.cols
+        fs[k.F_SMOOTH] = config.workload.loss.label_smoothing
+        cost = spec.cost
+        fs[k.F_COST_NOISE], fs[k.F_COST_FS] = cost.noise, cost.full_scale
+        ist[k.I_COST_BITS] = 0 if cost.bits is None else cost.bits
+        ist[k.I_CODE] = code.kernel_code
+        acc_spec = spec.accumulator
+        ist[k.I_ACC_LIMITED] = not (acc_spec.full_scale is None and acc_spec.leak_time_s is None)
+        fs[k.F_ACC_FS], fs[k.F_ACC_LSB] = accumulator_limits(acc_spec)
+        fs[k.F_LEAK] = leak_factor(acc_spec, chip.cycle_s)
         self.fs, self.ist = fs, ist
         self.stall_base = chip.counts.write_stall_s
 
@@ -167,6 +183,8 @@ class FusedChipMode:
             else:
                 np.copyto(getattr(self, name), saved[name])
         self.fs[k.F_HEADROOM] = 0.0  # the next update checks every device's endurance, then relies on it
+        if self.mismatch.size:
+            np.multiply(self.signs, self.mismatch, out=self.pattern)
         if self.di[dev.I_IDEAL]:
             for w, b in self.chip.arrays:  # the kernels write ideal weights only: derive states when asked
                 w._state_stale = b._state_stale = True
@@ -208,13 +226,15 @@ class FusedChipMode:
         k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label)
 
     def on_perturb(self, cycle: int) -> None:
-        k.on_perturb(self.key, self.signs, self.sign_words, self.fs, self.ist, self.counts)
+        k.on_perturb(self.key, self.signs, self.sign_words, self.pattern, self.mismatch, self.code_buf, self.fs,
+                     self.ist, self.counts)
         self._sync()
 
     def on_cycle(self, cycle: int) -> None:
         k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
-                   self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key)
+                   self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key, self.pattern,
+                   self.cost_base)
         self._sync()
 
     def on_update(self, cycle: int) -> None:
@@ -235,5 +255,6 @@ class FusedChipMode:
                       self.sign_words, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
                       self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
                       self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
-                      self.counts, self.net.macs, self.scratch, self.perturbed)
+                      self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, self.mismatch,
+                      self.code_buf, self.cost_base)
         self._sync()

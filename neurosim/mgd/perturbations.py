@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from neurosim.kernels import codes
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips
 from neurosim.nn.shapes import NetworkShape
 
@@ -30,19 +31,23 @@ _NODE_STREAM = 0x5DEECE66D
 
 class Code:
     """A perturbation code: element i's value c_i(t) at step t, and the code's power (mean square over its
-    period). Each code is a subclass found by its ``name`` in :data:`CODES`, so adding one is one class."""
+    period). Each code is a subclass found by its ``name`` in :data:`CODES`, so adding one is one class (and,
+    for a deterministic one, its function in :mod:`neurosim.kernels.codes`, which both engine paths call)."""
 
     name: ClassVar[str]
     deterministic: ClassVar[bool] = True   # a function of (i, t) alone; Bernoulli signs come from the RNG
+    kernel_code: ClassVar[int] = 0         # its number in neurosim.kernels.codes.fill
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         CODES[cls.name] = cls
 
-    @staticmethod
-    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
-        """c_i(step) for element indices ``index`` (0..k-1) of a code over k elements (float32)."""
-        raise NotImplementedError
+    @classmethod
+    def values(cls, start: int, n: int, step: int, k: int) -> np.ndarray:
+        """c_i(step) for the elements i = start .. start + n - 1 of a code over k elements (float32)."""
+        out = np.empty(n, dtype=np.float32)
+        codes.fill(cls.kernel_code, start, step, k, out)
+        return out
 
     @staticmethod
     def power(k: int) -> float:
@@ -64,34 +69,21 @@ class Walsh(Code):
     """Code multiplexing: c_i(t) = (-1)^popcount((i+1) & (t mod P)), P the power of two above K."""
 
     name = "walsh"
-
-    @staticmethod
-    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
-        period = 1 << int(k).bit_length()          # > k, so rows 1..k exist and row 0 (constant) is unused
-        rows = (index + 1).astype(np.uint64) & np.uint64(step % period)
-        return np.where(np.bitwise_count(rows) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    kernel_code = codes.WALSH
 
 
 class Sinusoidal(Code):
     """Frequency multiplexing: c_i(t) = sqrt(2)·cos(2π(i+1)t/P), P = 2K + 2."""
 
     name = "sinusoidal"
-
-    @staticmethod
-    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
-        period = 2 * k + 2
-        phase = 2.0 * np.pi * (index + 1).astype(np.float64) * (step % period) / period
-        return (np.sqrt(2.0) * np.cos(phase)).astype(np.float32)
+    kernel_code = codes.SINUSOIDAL
 
 
 class OneAtATime(Code):
     """Time multiplexing: c_i(t) = 1 when i = t mod K, else 0 (a finite difference per element)."""
 
     name = "one_at_a_time"
-
-    @staticmethod
-    def values(index: np.ndarray, step: int, k: int) -> np.ndarray:
-        return (index == step % k).astype(np.float32)
+    kernel_code = codes.ONE_AT_A_TIME
 
     @staticmethod
     def power(k: int) -> float:
@@ -119,7 +111,7 @@ class PerturbationSource:
         size = sum(int(np.prod(sh)) for sh in shapes)
         start = 0 if self.per_layer else int(offsets[index])
         k = size if self.per_layer else int(offsets[-1])
-        values = self.code.values(np.arange(start, start + size, dtype=np.int64), step, k)
+        values = self.code.values(start, size, step, k)
         out, at = [], 0
         for sh in shapes:
             n = int(np.prod(sh))
@@ -158,7 +150,7 @@ class PerturbationSource:
         offsets = self.weight_offset if kind == "weight" else self.node_offset
         total = int(offsets[-1])
         if self.code.deterministic:
-            flat = self.code.values(np.arange(total, dtype=np.int64), step, total)
+            flat = self.code.values(0, total, step, total)
             return flat, total if previous is None else int(np.count_nonzero(previous != flat))
         flat = np.empty(total, dtype=np.float32)
         flips = fill_stream_counting_flips(self.key if kind == "weight" else self.node_key, np.uint64(step), flat,

@@ -447,7 +447,7 @@ def _actual_perturbation(amp: np.float32, signs: Any, mismatch: Any) -> Any:
     (weights, bias) pair, with its mismatch alike (an array, or None)."""
     if isinstance(signs, tuple):
         return tuple(_actual_perturbation(amp, s, m) for s, m in zip(signs, mismatch))
-    return amp * signs if mismatch is None else amp * mismatch * signs
+    return amp * signs if mismatch is None else amp * (mismatch * signs)
 
 
 def _copy_pairs(live: list, saved: list) -> None:
