@@ -64,7 +64,8 @@ class Simulation:
         self.why_not_fused = fusable(config) if compiled else "compiled=False"
         if self.why_not_fused is None:
             self.procedure = FusedChipMode(self.chip, config, self.timing, model.amplitude, samples, key,
-                                           self.x_train, data.y_train)
+                                           self.x_train, data.y_train,
+                                           pools_held=workload.network.pool_selection == "held")
         else:
             procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,

@@ -11,7 +11,6 @@ import pytest
 from conftest import TINY_PARITY, config_with
 
 from neurosim.data import Dataset
-from neurosim.kernels import chipmode as k
 from neurosim.mgd.fused import FusedChipMode
 from neurosim.nn import compute, losses
 from neurosim.simulation import Simulation
@@ -31,7 +30,7 @@ def capture_estimates(sim: Simulation) -> list[np.ndarray]:
         original_update = procedure.on_update
 
         def spy_fused(cycle: int) -> None:
-            seen.append(procedure.acc.astype(np.float64) * np.float32(procedure.fs[k.F_SCALE]))
+            seen.append(procedure.estimate())
             original_update(cycle)
 
         procedure.on_update = spy_fused  # type: ignore[method-assign]

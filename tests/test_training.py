@@ -161,6 +161,9 @@ DEVICE_MGD = [(), ("mgd.baseline=antithetic", "mgd.tau_p=2", "mgd.tau_x=3", "mgd
               ("mgd.perturbation=node", "mgd.baseline=antithetic"), ("mgd.optimizer=adam", "mgd.tau_theta=3"),
               ("mgd.perturbation=node", "mgd.tau_x=4")]
 
+# a network with two convolutions (the first pooled) on NIST7x7's 7x7 images
+SMALL_CNN = ("network.kind=layers", "network.layers=[{conv: 3}, pool, {conv: 2}, {dense: 5}, {dense: classes}]",
+             "network.activation=tanh")
 COMPILED_CASES = [
     (),
     ("mgd.perturbation=node",),
@@ -187,6 +190,15 @@ COMPILED_CASES = [
     ("mgd.code=walsh", "mgd.tau_theta=8", "chip.perturbation.mismatch=0.1"),
     ("mgd.code=sinusoidal", "mgd.perturbation=node", "mgd.tau_theta=8"),
     ("mgd.code=one_at_a_time", "mgd.tau_theta=20", "mgd.tau_x=20"),
+    # convolutions and max-pools, compiled: weight and node perturbation, ± baselines, held and live pools,
+    # node sums held over a sample, a realistic device
+    (*SMALL_CNN,),
+    (*SMALL_CNN, "mgd.perturbation=node"),
+    (*SMALL_CNN, "mgd.perturbation=node", "mgd.baseline=antithetic", "mgd.tau_theta=3"),
+    (*SMALL_CNN, "network.pool_selection=live", "network.activation=relu", "mgd.optimizer=adam"),
+    (*SMALL_CNN, "mgd.perturbation=node", "mgd.tau_x=5", "mgd.tau_theta=10", "network.activation=relu"),
+    (*SMALL_CNN, "mgd.perturbation=node", "chip.accumulator.bits=14", "chip.accumulator.full_scale=2",
+     "chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2"),
 ] + [(*(f"chip.weights.{s}" for s in case), *mgd) for case, mgd in zip(DEVICE_CASES, DEVICE_MGD)]
 
 

@@ -26,7 +26,6 @@ import numpy as np  # noqa: E402
 from bench import timeit  # noqa: E402
 from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.nn import compute  # noqa: E402
-from neurosim.nn.shapes import paper_cnn  # noqa: E402
 from neurosim.simulation import Simulation  # noqa: E402
 from neurosim.spec import load_config  # noqa: E402
 
@@ -54,13 +53,13 @@ def main() -> None:
     print(("sample and weights held 100 cycles" if held else "a new sample and an update every cycle")
           + "; ratio = chip-mode cycle / bare batch-1 forward pass")
     for width in args.widths:
-        net = paper_cnn(width, (28, 28, 1), 10, "relu", "identity")
-        weights = compute.init_weights(net, rng)
-        x = rng.random((1, 28, 28, 1)).astype(np.float32)
         try:
             sims = {kind: chip_mode_simulation(width, kind, held, args.data_dir) for kind in ("weight", "node")}
         except NeurosimError as error:
             sys.exit(f"bench_cnn_chip: {error}")
+        net = sims["weight"].net  # the workload's own network (its activations), at its initial weights
+        weights = [(w.copy(), b.copy()) for w, b in sims["weight"].chip.weights()]
+        x = rng.random((1, 28, 28, 1)).astype(np.float32)
         done = {kind: 100 for kind in sims}
         for kind, sim in sims.items():
             sim.engine.run_until(done[kind])  # warm up: the first sample's baseline, compilation

@@ -1,5 +1,5 @@
-"""Chip-mode MGD on a fully connected network, compiled: every clock-domain action of one cycle, and a loop
-that runs a whole stretch of cycles in one call.
+"""Chip-mode MGD compiled, on any network of dense layers and 3x3 convolutions with 2x2 max-pools: every
+clock-domain action of one cycle, and a loop that runs a whole stretch of cycles in one call.
 
 The engine calls :func:`on_sample`, :func:`on_perturb`, :func:`on_cycle` and :func:`on_update` one event at
 a time, or :func:`run_stretch`, which calls the very same functions in the same order for every cycle of a
@@ -7,8 +7,12 @@ stretch, so the two give bit-identical results (tested). Python then touches eac
 synapse or each cycle.
 
 All state lives in flat arrays (parameters, accumulators, signs, activations) indexed through ``layout``,
-one row per layer: fan_in, fan_out, weight offset, bias offset, node offset, activation input offset,
-activation code. Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
+one row per layer (the L_ columns below: fan-in and fan-out of its crossbar, its weight, bias, node,
+input and max-pool-winner offsets, activation code, and a convolution's image shape). Activations are NHWC,
+as in :mod:`neurosim.nn.compute`, whose MAC and pooling kernels (:mod:`neurosim.kernels.mac`) a
+convolution calls here for its one image. ``bufs`` holds a network's working arrays: the pre-pool
+activations, both passes' max-pool winners, a convolution's unrolled input, a layer's local product and
+the held node sums. Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
 devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written (and read, with
 read noise) by its kernels: the same ones :class:`~neurosim.chip.devices.DeviceArray` calls.
 """
@@ -22,11 +26,14 @@ import numpy as np
 
 from neurosim.kernels import codes
 from neurosim.kernels import devices as dev
+from neurosim.kernels import mac
 from neurosim.kernels.periphery import limit, measure_cost
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
 
 # layout columns
-L_FAN_IN, L_FAN_OUT, L_W, L_B, L_NODE, L_IN, L_ACT = range(7)
+L_FAN_IN, L_FAN_OUT, L_W, L_B, L_NODE, L_IN, L_ACT, L_CONV, L_HEIGHT, L_WIDTH, L_CHANNELS, L_POOL, L_ARG, \
+    L_IN_SIZE, L_NODES, L_DIRECT = range(16)
+N_L = 16
 ACT_CODES = {"identity": 0, "relu": 1, "tanh": 2, "sigmoid": 3}
 # float64 scalars
 F_C0, F_COST_SUM, F_STALL_S, F_LR, F_SCALE, F_DELTA, F_W_MIN, F_W_MAX, F_MOM, F_B1, F_B2, F_EPS, \
@@ -36,8 +43,8 @@ N_F = 21
 # int64 scalars
 I_CYCLE, I_STALE, I_PSTEP, I_SAMPLE_POS, I_COST_COUNT, I_UPDATES, I_HOLD, I_KIND, I_BASELINE, I_LOSS, \
     I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE, I_READS, I_PARALLEL, I_TILE_ROWS, I_TILE_COLS, I_CODE, \
-    I_COST_BITS, I_COST_COUNTER, I_ACC_LIMITED = range(22)
-N_I = 22
+    I_COST_BITS, I_COST_COUNTER, I_ACC_LIMITED, I_HELD, I_DEFER, I_SUMS_HELD = range(25)
+N_I = 25
 # event counts, in the order of neurosim.chip.ledger.EventCounts (write_stall_s kept in fs)
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
@@ -45,29 +52,57 @@ KIND_WEIGHT, KIND_NODE = 0, 1
 LOSS_CE, LOSS_MSE = 0, 1
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
 
-_JIT = {"nogil": True, "cache": True}
+_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}  # numpy's: no zero-division test per division
 # Inlined (numba IR) into their callers: the per-cycle actions, so a stretch makes no call per cycle, and the
 # helpers of one inference. Not forward itself: inlined at each of its call sites it took the first
 # compilation from 14 s to 86 s, for no clear gain in speed.
 _INLINE = {**_JIT, "inline": "always"}
 
 
+# tanh in float32 as Eigen computes it (generic_fast_tanh_float): a 13/6 rational function of the input
+# clamped to ±7.905 (beyond, tanh is 1 in float32), within 4e-7 of tanh (relative; numpy's np.tanh: 6e-8),
+# odd to the bit. Arithmetic only, so a layer's loop vectorizes: 0.35 ns a value where math.tanh took 4-12 ns,
+# most of a tanh CNN's cycle at d = 8 (22,000 activations per inference).
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_TA1, _TA3, _TA5, _TA7 = (np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04),
+                          np.float32(1.48572235717979e-05), np.float32(5.12229709037114e-08))
+_TA9, _TA11, _TA13 = np.float32(-8.60467152213735e-11), np.float32(2.00018790482477e-13), \
+    np.float32(-2.76076847742355e-16)
+_TB0, _TB2, _TB4, _TB6 = (np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03),
+                          np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06))
+
+
 @nb.njit(**_INLINE)
-def activate(code: int, z: np.float32) -> np.float32:
+def tanh32(v: np.float32) -> np.float32:
+    x = min(max(v, -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = x * ((((((x2 * _TA13 + _TA11) * x2 + _TA9) * x2 + _TA7) * x2 + _TA5) * x2 + _TA3) * x2 + _TA1)
+    q = ((x2 * _TB6 + _TB4) * x2 + _TB2) * x2 + _TB0
+    return p / q
+
+
+@nb.njit(**_INLINE)
+def activate_all(code: int, src: np.ndarray, dst: np.ndarray) -> None:
+    """dst = the activation of src, element by element: one loop per activation, so each vectorizes."""
+    n = src.size
     if code == 1:
-        return z if z > 0 else np.float32(0.0)
-    if code == 2:
-        return np.float32(math.tanh(z))
-    if code == 3:
-        return np.float32(1.0 / (1.0 + math.exp(-z)))
-    return z
+        for j in range(n):
+            v = src[j]
+            dst[j] = v if v > 0 else np.float32(0.0)
+    elif code == 2:
+        for j in range(n):
+            dst[j] = tanh32(src[j])
+    elif code == 3:
+        for j in range(n):
+            dst[j] = np.float32(1.0 / (1.0 + math.exp(-src[j])))
+    else:
+        for j in range(n):
+            dst[j] = src[j]
 
 
 @nb.njit(**_INLINE)
-def _layer_sums(layout: np.ndarray, layer: int, params: np.ndarray, signs: np.ndarray, amp: np.float32,
-                h: np.ndarray, sums: np.ndarray) -> None:
-    """A layer's pre-activations before node perturbation: bias + Σ input·weight in order of the inputs, with
-    θ = ``amp``·s added to every parameter under weight perturbation (``signs`` empty: unperturbed).
+def _dense_sums(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray, sums: np.ndarray) -> None:
+    """A dense layer's pre-activations before node perturbation: bias + Σ input·weight in order of the inputs.
 
     Two things make this fast on small layers without changing a single rounding. The sums go to scratch,
     not to ``z``, through slices: the compiler cannot prove that ``z`` does not alias the weights. And one
@@ -75,9 +110,8 @@ def _layer_sums(layout: np.ndarray, layer: int, params: np.ndarray, signs: np.nd
     short a loop to vectorize well, so the cost per row, not per MAC, dominates. Together: 3x faster."""
     fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
     w0, b0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_IN]
-    perturbed = signs.size > 0
     for o in range(fan_out):
-        sums[o] = params[b0 + o] + amp * signs[b0 + o] if perturbed else params[b0 + o]
+        sums[o] = params[b0 + o]
     i = 0
     f1, f2, f3, f4, f5, f6, f7 = fan_out, 2 * fan_out, 3 * fan_out, 4 * fan_out, 5 * fan_out, 6 * fan_out, \
         7 * fan_out
@@ -86,86 +120,129 @@ def _layer_sums(layout: np.ndarray, layer: int, params: np.ndarray, signs: np.nd
         x4, x5, x6, x7 = h[i0 + i + 4], h[i0 + i + 5], h[i0 + i + 6], h[i0 + i + 7]
         row = w0 + i * fan_out
         w = params[row:row + 8 * fan_out]
-        if perturbed:
-            t = signs[row:row + 8 * fan_out]
-            for o in range(fan_out):
-                v = sums[o] + x0 * (w[o] + amp * t[o])
-                v = v + x1 * (w[f1 + o] + amp * t[f1 + o])
-                v = v + x2 * (w[f2 + o] + amp * t[f2 + o])
-                v = v + x3 * (w[f3 + o] + amp * t[f3 + o])
-                v = v + x4 * (w[f4 + o] + amp * t[f4 + o])
-                v = v + x5 * (w[f5 + o] + amp * t[f5 + o])
-                v = v + x6 * (w[f6 + o] + amp * t[f6 + o])
-                sums[o] = v + x7 * (w[f7 + o] + amp * t[f7 + o])
-        else:
-            for o in range(fan_out):
-                v = sums[o] + x0 * w[o]
-                v = v + x1 * w[f1 + o]
-                v = v + x2 * w[f2 + o]
-                v = v + x3 * w[f3 + o]
-                v = v + x4 * w[f4 + o]
-                v = v + x5 * w[f5 + o]
-                v = v + x6 * w[f6 + o]
-                sums[o] = v + x7 * w[f7 + o]
+        for o in range(fan_out):
+            v = sums[o] + x0 * w[o]
+            v = v + x1 * w[f1 + o]
+            v = v + x2 * w[f2 + o]
+            v = v + x3 * w[f3 + o]
+            v = v + x4 * w[f4 + o]
+            v = v + x5 * w[f5 + o]
+            v = v + x6 * w[f6 + o]
+            sums[o] = v + x7 * w[f7 + o]
         i += 8
     while i < fan_in:
         x = h[i0 + i]
         row = w0 + i * fan_out
         w = params[row:row + fan_out]
-        if perturbed:
-            t = signs[row:row + fan_out]
-            for o in range(fan_out):
-                sums[o] += x * (w[o] + amp * t[o])
-        else:
-            for o in range(fan_out):
-                sums[o] += x * w[o]
+        for o in range(fan_out):
+            sums[o] += x * w[o]
         i += 1
 
 
+@nb.njit(**_JIT)
+def _conv_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray, z: np.ndarray) -> None:
+    """A 3x3 convolution's pre-activations (before node perturbation) into z, by the very kernels
+    :func:`neurosim.nn.compute.forward` uses for one image (planar for few channels, else im2col and one
+    product): the same floats as the batch computation."""
+    fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
+    w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
+    height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_CHANNELS]
+    x = h[i0:i0 + height * width * channels].reshape((1, height, width, channels))
+    weight = params[w0:w0 + fan_in * fan_out].reshape((fan_in, fan_out))
+    bias = params[b0:b0 + fan_out]
+    out = z[n0:n0 + height * width * fan_out].reshape((1, height, width, fan_out))
+    if layout[layer, L_DIRECT] == 1:
+        mac.conv3x3_planar(x, weight, bias, out)
+    else:
+        mac.conv3x3_forward(x, weight, bias, 1, out)
+
+
 @nb.njit(**_INLINE)
-def _finish_layer(layout: np.ndarray, layer: int, node_signs: np.ndarray, amp: np.float32, sums: np.ndarray,
-                  h: np.ndarray, z: np.ndarray) -> None:
-    """Node perturbation θ = ``amp``·s (``node_signs`` empty: none), the pre-activations into z, the
-    activations into h."""
-    fan_out, n0 = layout[layer, L_FAN_OUT], layout[layer, L_NODE]
-    o0 = layout[layer, L_IN] + layout[layer, L_FAN_IN]  # the next layer's input follows this one's
+def _layer_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray, z: np.ndarray,
+               scratch: np.ndarray) -> np.ndarray:
+    """A layer's MAC; returns where its pre-activations are (a dense layer's in scratch, a convolution's in
+    its part of z)."""
+    if layout[layer, L_CONV] == 1:
+        _conv_mac(layout, layer, params, h, z)
+        n0 = layout[layer, L_NODE]
+        return z[n0:n0 + layout[layer, L_NODES]]
+    sums = scratch[:layout[layer, L_FAN_OUT]]
+    _dense_sums(layout, layer, params, h, sums)
+    return sums
+
+
+@nb.njit(**_INLINE)
+def _finish_layer(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp: np.float32, pre: np.ndarray,
+                  h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray) -> None:
+    """Node perturbation θ = ``amp``·pattern (``node_pattern`` empty: none) on the pre-activations ``pre``,
+    into z; the activations into h (the next layer's input), through the 2x2 max-pool where the layer has
+    one: its winners recorded in ``arg``, or, with ``held`` (an unperturbed pass's winners), those kept."""
+    nodes, n0 = layout[layer, L_NODES], layout[layer, L_NODE]
+    o0 = layout[layer, L_IN] + layout[layer, L_IN_SIZE]  # the next layer's input follows this one's
     code = layout[layer, L_ACT]
-    node_pert = node_signs.size > 0
-    for o in range(fan_out):
-        v = sums[o]
-        if node_pert:
-            v += amp * node_signs[n0 + o]
-        z[n0 + o] = v
-        h[o0 + o] = activate(code, v)
+    if node_pattern.size > 0:
+        for j in range(nodes):
+            z[n0 + j] = pre[j] + amp * node_pattern[n0 + j]
+    else:
+        for j in range(nodes):
+            z[n0 + j] = pre[j]
+    mine = z[n0:n0 + nodes]
+    if layout[layer, L_POOL] == 0:
+        activate_all(code, mine, h[o0:o0 + nodes])
+        return
+    height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_FAN_OUT]
+    a0 = layout[layer, L_ARG]
+    size = (height // 2) * (width // 2) * channels
+    pooled_shape = (1, height // 2, width // 2, channels)
+    pooled_out = h[o0:o0 + size]
+    if held.size > 0:  # the held winners' pre-activations, then only those activated (it is element-wise)
+        mac.maxpool2_select(mine.reshape((1, height, width, channels)), held[a0:a0 + size].reshape(pooled_shape),
+                            pooled_out.reshape(pooled_shape))
+        activate_all(code, pooled_out, pooled_out)
+    else:
+        activate_all(code, mine, post[:nodes])
+        mac.maxpool2_forward(post[:nodes].reshape((1, height, width, channels)), pooled_out.reshape(pooled_shape),
+                             arg[a0:a0 + size].reshape(pooled_shape))
 
 
 @nb.njit(**_JIT)
-def forward(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, node_signs: np.ndarray,
-            amp: np.float32, h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int = 0) -> None:
-    """One inference from layer ``start`` on. h holds every layer's input, then the output; z every
-    pre-activation. θ = ``amp``·s is added to every parameter (``signs``, parameter-sized) or to every node
-    (``node_signs``, node-sized); an empty array means unperturbed. ``amp`` = ±δ, so θ is exactly the ±δ
-    a stored θ array would hold. ``scratch`` holds at least the widest fan-out."""
+def forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32, h: np.ndarray,
+            z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray, scratch: np.ndarray,
+            start: int = 0) -> None:
+    """One inference from layer ``start`` on, with the weights ``params`` (under weight perturbation, the
+    perturbed ones). h holds every layer's input, then the output; z every pre-activation; ``arg`` the
+    max-pool winners. θ = ``amp``·pattern is added to every node (``node_pattern``, node-sized; empty:
+    unperturbed); ``amp`` = ±δ. ``held``: the winners an unperturbed pass recorded, kept (empty: compared
+    afresh). ``scratch`` holds at least the widest dense fan-out, ``post`` the largest pooled layer."""
     for layer in range(start, layout.shape[0]):
-        sums = scratch[:layout[layer, L_FAN_OUT]]
-        _layer_sums(layout, layer, params, signs, amp, h, sums)
-        _finish_layer(layout, layer, node_signs, amp, sums, h, z)
+        pre = _layer_mac(layout, layer, params, h, z, scratch)
+        _finish_layer(layout, layer, node_pattern, amp, pre, h, z, arg, held, post)
 
 
 @nb.njit(**_JIT)
-def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_signs: np.ndarray, amp_a: np.float32,
-                       h_a: np.ndarray, z_a: np.ndarray, amp_b: np.float32, b_perturbed: bool, h_b: np.ndarray,
-                       z_b: np.ndarray, scratch: np.ndarray) -> None:
-    """Two inferences of the same input (in both h_a and h_b), node-perturbed by amp_a·s and amp_b·s (b maybe
-    unperturbed), with the same results as two :func:`forward` calls: the first layer's sums, most of a small
-    MLP's MACs, are the same for both and are made once."""
-    none = node_signs[:0]
-    sums = scratch[:layout[0, L_FAN_OUT]]
-    _layer_sums(layout, 0, params, none, amp_a, h_a, sums)
-    _finish_layer(layout, 0, node_signs if b_perturbed else none, amp_b, sums, h_b, z_b)
-    _finish_layer(layout, 0, node_signs, amp_a, sums, h_a, z_a)
-    forward(layout, params, none, node_signs, amp_a, h_a, z_a, scratch, 1)
-    forward(layout, params, none, node_signs if b_perturbed else none, amp_b, h_b, z_b, scratch, 1)
+def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp_a: np.float32,
+                       h_a: np.ndarray, z_a: np.ndarray, arg_a: np.ndarray, held_a: np.ndarray,
+                       amp_b: np.float32, b_perturbed: bool, h_b: np.ndarray, z_b: np.ndarray,
+                       arg_b: np.ndarray, post: np.ndarray, scratch: np.ndarray) -> None:
+    """Two inferences of the same input (in both h_a and h_b), node-perturbed by amp_a·pattern and amp_b·pattern
+    (b maybe unperturbed, and then run first: a may keep its max-pool winners, ``held_a``), with the same
+    results as two :func:`forward` calls: the first layer's MAC, most of a small MLP's MACs, is the same for
+    both and is made once."""
+    none = node_pattern[:0]
+    live = arg_b[:0]  # b compares its pools afresh
+    pre = _layer_mac(layout, 0, params, h_b, z_b, scratch)
+    nodes = layout[0, L_NODES]
+    if layout[0, L_CONV] == 1:  # in z_b: a copy for a, before b's θ goes in
+        n0 = layout[0, L_NODE]
+        for j in range(nodes):
+            z_a[n0 + j] = pre[j]
+        pre_a = z_a[n0:n0 + nodes]
+    else:
+        pre_a = pre
+    _finish_layer(layout, 0, node_pattern if b_perturbed else none, amp_b, pre, h_b, z_b, arg_b, live, post)
+    _finish_layer(layout, 0, node_pattern, amp_a, pre_a, h_a, z_a, arg_a, held_a, post)
+    forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, arg_b, live, post, scratch, 1)
+    forward(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, post, scratch, 1)
 
 
 @nb.njit(**_INLINE)
@@ -214,14 +291,16 @@ def _through_cost_circuit(c: float, fs: np.ndarray, ist: np.ndarray, cost_base: 
 @nb.njit(**_INLINE)
 def _output(layout: np.ndarray, h: np.ndarray) -> np.ndarray:
     last = layout.shape[0] - 1
-    start = layout[last, L_IN] + layout[last, L_FAN_IN]
+    start = layout[last, L_IN] + layout[last, L_IN_SIZE]
     return h[start:start + layout[last, L_FAN_OUT]]
 
 
 @nb.njit(**_INLINE)
-def on_sample(x_train: np.ndarray, order: np.ndarray, ist: np.ndarray, h_base: np.ndarray,
-              label: np.ndarray) -> None:
-    """A new training sample enters the input layer; the baseline must be measured again."""
+def on_sample(x_train: np.ndarray, order: np.ndarray, ist: np.ndarray, h_base: np.ndarray, label: np.ndarray,
+              layout: np.ndarray, acc: np.ndarray, bufs: tuple) -> None:
+    """A new training sample enters the input layer (the node sums held for the last one folded first); the
+    baseline must be measured again."""
+    _fold_node_sums(layout, acc, h_base, ist, bufs)
     index = order[ist[I_SAMPLE_POS]]
     ist[I_SAMPLE_POS] += 1
     x = x_train[index]
@@ -317,34 +396,41 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
              h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray, z_pert: np.ndarray,
              y_train: np.ndarray, label: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
              macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, readbuf: np.ndarray,
-             dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64) -> None:
+             dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64, bufs: tuple) -> None:
     """Perturbed inference, ΔC on the bus, and every synapse's accumulator integrates ΔC·s.
 
-    Under weight perturbation the +θ weights are made once per cycle into ``perturbed`` (parameter-sized
-    scratch), the very sums :func:`forward` would make inline, so the perturbed inference runs at the speed
-    of an unperturbed one. With read noise every inference reads the weights afresh, in the order the Python
-    procedure reads them (baseline first, then the perturbed; + then −), so the baseline's first-layer sums
-    are never shared. The perturbation applied is ``pattern`` (the code values, times each element's amplitude
-    mismatch if any); costs go through the cost circuit (:func:`_measured`); the accumulators integrate
-    ΔC·s, with their leak, saturation and resolution when the chip has any."""
+    Under weight perturbation the ±θ weights are made once per inference into ``perturbed`` (parameter-sized
+    scratch), so the perturbed inference runs at the speed of an unperturbed one. With read noise every
+    inference reads the weights afresh, in the order the Python procedure reads them (baseline first, then
+    the perturbed; + then −), so the baseline's first-layer sums are never shared. The perturbation applied
+    is ``pattern`` (the code values, times each element's amplitude mismatch if any); costs go through the
+    cost circuit (:func:`_measured`); the accumulators integrate ΔC·s, with their leak, saturation and
+    resolution when the chip has any. A perturbed inference after an unperturbed baseline keeps the
+    baseline's max-pool winners when the pools are held (``I_HELD``)."""
+    post, arg_base, arg_pert = bufs[0], bufs[1], bufs[2]
     y = y_train[label[0]]
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
+    live = arg_base[:0]
     delta = np.float32(fs[F_DELTA])
     noisy = dc[dev.D_READ_SIGMA_W] > 0
-    n_in = layout[0, L_FAN_IN]
+    n_in = layout[0, L_IN_SIZE]
     for i in range(n_in):
         h_pert[i] = h_base[i]
-    if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ); node inputs from the + pass
+    if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ), pools compared afresh; node inputs from the + pass
         if kind == KIND_WEIGHT:
             plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-            forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
-            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, none, -delta, h_base, z_base, scratch)
+            forward(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
+            minus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, -delta, perturbed)
+            forward(layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
         elif noisy:
-            forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, delta, h_pert, z_pert, scratch)
-            forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, -delta, h_base, z_base, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+                    live, post, scratch)
+            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
+                    live, post, scratch)
         else:
-            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, -delta, True, h_base, z_base, scratch)
+            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, True,
+                               h_base, z_base, arg_base, post, scratch)
         plus = _measured(ist[I_LOSS], _output(layout, h_pert), y, fs, ist, cost_base)
         minus = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
         for i in range(h_base.size):
@@ -354,18 +440,20 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         inferences = 2
     else:
         inferences = 1
+        held = arg_base if ist[I_HELD] == 1 else live
         if ist[I_STALE] == 1 and kind == KIND_NODE and not noisy:  # the baseline and the perturbed together
-            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, delta, False, h_base, z_base, scratch)
+            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, held, delta, False,
+                               h_base, z_base, arg_base, post, scratch)
         else:
             if ist[I_STALE] == 1:
-                forward(layout, _read(params, readbuf, dc, read_key, ist), none, none, delta, h_base, z_base,
-                        scratch)
+                forward(layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
+                        live, post, scratch)
             if kind == KIND_WEIGHT:
                 plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-                forward(layout, plus_w, none, none, delta, h_pert, z_pert, scratch)
+                forward(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
             else:
-                forward(layout, _read(params, readbuf, dc, read_key, ist), none, pattern, delta, h_pert, z_pert,
-                        scratch)
+                forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+                        held, post, scratch)
         if ist[I_STALE] == 1:
             fs[F_C0] = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
             ist[I_STALE] = 0
@@ -383,28 +471,15 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         else:
             for k in range(acc.size):
                 acc[k] += d * signs[k]
+    elif ist[I_DEFER] == 1:
+        # ideal accumulators are linear: Σ ΔC·s per node now, times the held layer inputs once per sample or
+        # update (:func:`_fold_node_sums`), not a local product every cycle
+        sums = bufs[6]
+        for k in range(sums.size):
+            sums[k] += d * signs[k]
+        ist[I_SUMS_HELD] = 1
     else:  # the local product of ΔC·s at each neuron with the layer's (baseline) input
-        for layer in range(layout.shape[0]):
-            fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
-            w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
-            s = signs[n0:n0 + fan_out]
-            bias = acc[b0:b0 + fan_out]
-            if limited:
-                for o in range(fan_out):
-                    bias[o] = limit(bias[o] * leak + d * s[o], full_scale, lsb)
-                for i in range(fan_in):
-                    x = h_base[i0 + i]
-                    row = acc[w0 + i * fan_out:w0 + (i + 1) * fan_out]
-                    for o in range(fan_out):
-                        row[o] = limit(row[o] * leak + d * (s[o] * x), full_scale, lsb)
-                continue
-            for o in range(fan_out):
-                bias[o] += d * s[o]
-            for i in range(fan_in):
-                x = h_base[i0 + i]
-                row = acc[w0 + i * fan_out:w0 + (i + 1) * fan_out]
-                for o in range(fan_out):
-                    row[o] += d * (s[o] * x)
+        _local_products(layout, acc, h_base, signs, d, limited, leak, full_scale, lsb, bufs)
     counts[C_CYCLES] += 1
     counts[C_INFERENCES] += inferences
     counts[C_MACS] += inferences * macs_per_inference
@@ -412,6 +487,73 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     counts[C_BROADCASTS] += 1
     counts[C_ACC] += params.size
     ist[I_CYCLE] += 1
+
+
+@nb.njit(**_JIT)
+def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, node_values: np.ndarray,
+                    d: np.float32, limited: bool, leak: np.float32, full_scale: np.float32, lsb: np.float32,
+                    bufs: tuple) -> None:
+    """acc ← limit(leak·acc + d·(x ⊗ v)) for every layer: x its (baseline) input, v ``node_values`` at its
+    nodes (ΔC-signs, or held node sums with d = 1). A dense layer's products one by one; a convolution's
+    summed over positions by one product of its unrolled input with v (as :func:`neurosim.nn.compute.
+    local_product` makes it), then scaled by d."""
+    cols, dw, db = bufs[3], bufs[4], bufs[5]
+    for layer in range(layout.shape[0]):
+        fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
+        w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
+        if layout[layer, L_CONV] == 1:
+            height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_CHANNELS]
+            positions = height * width
+            rows = cols[:positions * fan_in].reshape((positions, fan_in))
+            mac.im2col3x3(h_base[i0:i0 + positions * channels].reshape((1, height, width, channels)), rows)
+            weight_part = dw[:fan_in * fan_out].reshape((fan_in, fan_out))
+            mac.weight_gradient(rows, node_values[n0:n0 + positions * fan_out].reshape((positions, fan_out)),
+                                weight_part, db[:fan_out])
+            for k in range(fan_in * fan_out):
+                a = acc[w0 + k] * leak + d * dw[k] if limited else acc[w0 + k] + d * dw[k]
+                acc[w0 + k] = limit(a, full_scale, lsb) if limited else a
+            for o in range(fan_out):
+                a = acc[b0 + o] * leak + d * db[o] if limited else acc[b0 + o] + d * db[o]
+                acc[b0 + o] = limit(a, full_scale, lsb) if limited else a
+            continue
+        s = node_values[n0:n0 + fan_out]
+        bias = acc[b0:b0 + fan_out]
+        if limited:
+            for o in range(fan_out):
+                bias[o] = limit(bias[o] * leak + d * s[o], full_scale, lsb)
+            for i in range(fan_in):
+                x = h_base[i0 + i]
+                row = acc[w0 + i * fan_out:w0 + (i + 1) * fan_out]
+                for o in range(fan_out):
+                    row[o] = limit(row[o] * leak + d * (s[o] * x), full_scale, lsb)
+            continue
+        for o in range(fan_out):
+            bias[o] += d * s[o]
+        for i in range(fan_in):
+            x = h_base[i0 + i]
+            row = acc[w0 + i * fan_out:w0 + (i + 1) * fan_out]
+            for o in range(fan_out):
+                row[o] += d * (s[o] * x)
+
+
+@nb.njit(**_JIT)
+def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray, bufs: tuple) -> None:
+    """:func:`_fold_node_sums` on its own (to read the accumulated estimate between updates)."""
+    _fold_node_sums(layout, acc, h_base, ist, bufs)
+
+
+@nb.njit(**_INLINE)
+def _fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray,
+                    bufs: tuple) -> None:
+    """Into the accumulators: the held node sums times the baseline's layer inputs they belong to."""
+    if ist[I_SUMS_HELD] == 0:
+        return
+    sums = bufs[6]
+    one, inf, exact = np.float32(1.0), np.float32(np.inf), np.float32(0.0)
+    _local_products(layout, acc, h_base, sums, one, False, one, inf, exact, bufs)
+    for k in range(sums.size):
+        sums[k] = np.float32(0.0)
+    ist[I_SUMS_HELD] = 0
 
 
 @nb.njit(**_INLINE)
@@ -472,10 +614,13 @@ def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.nda
 def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
               writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray,
               step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray,
-              di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+              di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
+              h_base: np.ndarray, bufs: tuple) -> None:
     """G = S·scale; the optimizer's step is written into the devices by :mod:`neurosim.kernels.devices`.
     Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
-    out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel."""
+    out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel.
+    Held node sums are folded into the accumulators first."""
+    _fold_node_sums(layout, acc, h_base, ist, bufs)
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
@@ -522,16 +667,16 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
                 macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, pattern: np.ndarray,
-                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64) -> None:
+                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64, bufs: tuple) -> None:
     """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle."""
     for _ in range(n_cycles):
         cycle = ist[I_CYCLE]
         if cycle % tau_x == 0:
-            on_sample(x_train, order, ist, h_base, label)
+            on_sample(x_train, order, ist, h_base, label, layout, acc, bufs)
         if cycle % tau_p == 0:
             on_perturb(key, signs, words, pattern, mismatch, code_buf, fs, ist, counts)
         on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
-                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base)
+                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base, bufs)
         if (cycle + 1) % tau_theta == 0:
             on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
-                      dc, di, write_key, fs, ist, counts)
+                      dc, di, write_key, fs, ist, counts, h_base, bufs)

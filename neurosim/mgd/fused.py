@@ -22,7 +22,7 @@ from neurosim.mgd.perturbations import _NODE_STREAM, CODES
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
 from neurosim.model import Timing, held_updates, strategy
 from neurosim.spec.loader import RunConfig
-from neurosim.spec.workload import ConvEntry
+from neurosim.nn.compute import direct_convolution
 
 
 def fusable(config: RunConfig) -> str | None:
@@ -33,7 +33,6 @@ def fusable(config: RunConfig) -> str | None:
     checks = [
         (mgd.mode == "chip", "paper mode"),
         (mgd.perturbation in ("weight", "node"), "backprop mode"),
-        (not any(isinstance(e, ConvEntry) for e in workload.network.entries()), "convolutional network"),
     ]
     for ok, reason in checks:
         if not ok:
@@ -45,7 +44,7 @@ class FusedChipMode:
     """Chip-mode state in flat arrays shared with the chip's device arrays (views), driven by kernels."""
 
     def __init__(self, chip: Chip, config: RunConfig, timing: Timing, amplitude: float, stream: SampleStream,
-                 key: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
+                 key: int, x_train: np.ndarray, y_train: np.ndarray, pools_held: bool = True) -> None:
         self.chip = chip
         self.net = chip.net
         self.mgd = config.workload.mgd
@@ -58,8 +57,8 @@ class FusedChipMode:
         self.y_train = y_train.astype(np.int64)
         layers = self.net.layers
         n_params = self.net.parameters
-        layout = np.zeros((len(layers), 7), dtype=np.int64)
-        offset = node = inputs = 0
+        layout = np.zeros((len(layers), k.N_L), dtype=np.int64)
+        offset = node = inputs = winners = 0
         first = chip.arrays[0][0]
         self.dc, self.di = first.dc, first.di
         self.write_key, self.read_key = first.write_key, first.read_key
@@ -79,7 +78,16 @@ class FusedChipMode:
                       "writes": "writes", "failed": "failed"}
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
-            layout[index] = (fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
+            conv = layer.kind == "conv3x3"
+            height, width, channels = layer.in_shape if conv else (1, 1, fi)
+            in_size = int(np.prod(layer.in_shape))
+            pooled_size = int(np.prod(layer.output_shape)) if layer.pool else 0
+            row = layout[index]
+            row[[k.L_FAN_IN, k.L_FAN_OUT, k.L_W, k.L_B, k.L_NODE, k.L_IN, k.L_ACT]] = (
+                fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
+            row[[k.L_CONV, k.L_HEIGHT, k.L_WIDTH, k.L_CHANNELS, k.L_POOL, k.L_ARG, k.L_IN_SIZE, k.L_NODES,
+                 k.L_DIRECT]] = (conv, height, width, channels, layer.pool, winners, in_size, layer.nodes,
+                                 direct_convolution(layer))
             # the device arrays now view the flat buffers the kernels write
             for array, lo, hi in ((w, offset, offset + fi * fo), (b, offset + fi * fo, offset + fi * fo + fo)):
                 for mine, theirs in (*per_weight.items(), *per_device.items()):
@@ -92,8 +100,9 @@ class FusedChipMode:
                     setattr(array, theirs, view)
                 array._state_stale = ideal  # ideal devices: the kernels keep the weights only
             offset += fi * fo + fo
-            node += fo
-            inputs += fi
+            node += layer.nodes
+            inputs += in_size
+            winners += pooled_size
         self.layout = layout
         n_pert = strategy(self.mgd).total(self.net)
         code = CODES[self.mgd.code]
@@ -116,6 +125,16 @@ class FusedChipMode:
         self.z_base = np.zeros(self.net.nodes, dtype=np.float32)
         self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
         self.scratch = np.zeros(max(layer.fan_out for layer in layers), dtype=np.float32)  # a layer's sums
+        convs = [layer for layer in layers if layer.kind == "conv3x3"]
+        biggest = max([layer.weights for layer in layers])
+        # the network's working arrays (see neurosim.kernels.chipmode): pre-pool activations, both passes'
+        # max-pool winners, a convolution's unrolled input, a layer's local product, the held node sums
+        self.bufs = (np.zeros(max([layer.nodes for layer in layers if layer.pool], default=0), dtype=np.float32),
+                     np.zeros(winners, dtype=np.int8), np.zeros(winners, dtype=np.int8),
+                     np.zeros(max([layer.positions * layer.fan_in for layer in convs], default=0), dtype=np.float32),
+                     np.zeros(biggest if convs else 0, dtype=np.float32),
+                     np.zeros(max(layer.fan_out for layer in layers) if convs else 0, dtype=np.float32),
+                     np.zeros(n_pert if self.mgd.perturbation == "node" else 0, dtype=np.float32))
         self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
         self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
@@ -151,6 +170,10 @@ class FusedChipMode:
         fs[k.F_COST_NOISE], fs[k.F_COST_FS] = cost.noise, cost.full_scale
         ist[k.I_COST_BITS] = 0 if cost.bits is None else cost.bits
         ist[k.I_CODE] = code.kernel_code
+        unperturbed_baseline = self.mgd.baseline == "unperturbed"
+        ist[k.I_HELD] = pools_held and unperturbed_baseline
+        ist[k.I_DEFER] = (self.mgd.perturbation == "node" and unperturbed_baseline
+                          and spec.accumulator.full_scale is None and spec.accumulator.leak_time_s is None)
         acc_spec = spec.accumulator
         ist[k.I_ACC_LIMITED] = not (acc_spec.full_scale is None and acc_spec.leak_time_s is None)
         fs[k.F_ACC_FS], fs[k.F_ACC_LSB] = accumulator_limits(acc_spec)
@@ -161,7 +184,16 @@ class FusedChipMode:
     # ---- checkpoints ----------------------------------------------------------------------------------
 
     _ARRAYS = ("params", "writes", "failed", "p", "residual", "signs", "sign_words", "acc", "m", "v", "h_base",
-               "z_base", "h_pert", "z_pert", "label", "fs", "ist")
+               "z_base", "h_pert", "z_pert", "label", "fs", "ist", "pool_winners", "node_sums")
+
+    @property
+    def pool_winners(self) -> np.ndarray:
+        """The baseline's max-pool winners, which later perturbed inferences keep."""
+        return self.bufs[1]
+
+    @property
+    def node_sums(self) -> np.ndarray:
+        return self.bufs[6]
 
     def checkpoint(self) -> dict:
         return {"stream": self.stream.checkpoint(), "stall_base": self.stall_base,
@@ -174,8 +206,8 @@ class FusedChipMode:
         for name in self._ARRAYS:
             if name in ("fs", "ist"):  # a checkpoint may predate the later scalars
                 np.copyto(getattr(self, name)[:len(saved[name])], saved[name])
-            elif name in ("p", "residual") and name not in saved:  # older: the chip's checkpoint has them
-                continue
+            elif name in ("p", "residual", "pool_winners", "node_sums") and name not in saved:
+                continue  # older: the chip's checkpoint has p and residual; MLPs only, no winners, no sums
             elif name == "sign_words" and name not in saved:  # an older checkpoint: the words from the signs
                 bits = np.zeros(len(self.sign_words) * 64, dtype=np.uint64)
                 bits[:self.signs.size] = np.asarray(saved["signs"]) < 0
@@ -223,7 +255,7 @@ class FusedChipMode:
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)
         self.ist[k.I_SAMPLE_POS] = 0
-        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label)
+        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, self.bufs)
 
     def on_perturb(self, cycle: int) -> None:
         k.on_perturb(self.key, self.signs, self.sign_words, self.pattern, self.mismatch, self.code_buf, self.fs,
@@ -234,14 +266,20 @@ class FusedChipMode:
         k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
                    self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key, self.pattern,
-                   self.cost_base)
+                   self.cost_base, self.bufs)
         self._sync()
 
     def on_update(self, cycle: int) -> None:
         k.on_update(self.layout, self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
                     self.gain, self.step_scale, self.residual, self.pulse_buf, self.dc, self.di, self.write_key,
-                    self.fs, self.ist, self.counts)
+                    self.fs, self.ist, self.counts, self.h_base, self.bufs)
         self._sync()
+
+    def estimate(self) -> np.ndarray:
+        """The gradient estimate G the next update would write, flat in network order (float64); held node
+        sums are folded into the accumulators first, as the update itself does (the result is unchanged)."""
+        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, self.bufs)
+        return self.acc.astype(np.float64) * np.float32(self.fs[k.F_SCALE])
 
     # ---- a stretch in one call ------------------------------------------------------------------------
 
@@ -256,5 +294,5 @@ class FusedChipMode:
                       self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
                       self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
                       self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, self.mismatch,
-                      self.code_buf, self.cost_base)
+                      self.code_buf, self.cost_base, self.bufs)
         self._sync()
