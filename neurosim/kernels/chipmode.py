@@ -43,8 +43,8 @@ N_F = 21
 # int64 scalars
 I_CYCLE, I_STALE, I_PSTEP, I_SAMPLE_POS, I_COST_COUNT, I_UPDATES, I_HOLD, I_KIND, I_BASELINE, I_LOSS, \
     I_OPT, I_STALL_MODE, I_LAYERS, I_FAIL_MODE, I_READS, I_PARALLEL, I_TILE_ROWS, I_TILE_COLS, I_CODE, \
-    I_COST_BITS, I_COST_COUNTER, I_ACC_LIMITED, I_HELD, I_DEFER, I_SUMS_HELD = range(25)
-N_I = 25
+    I_COST_BITS, I_COST_COUNTER, I_ACC_LIMITED, I_HELD, I_DEFER, I_SUMS_HELD, I_CONVS = range(26)
+N_I = 26
 # event counts, in the order of neurosim.chip.ledger.EventCounts (write_stall_s kept in fs)
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
@@ -79,6 +79,18 @@ def tanh32(v: np.float32) -> np.float32:
     p = x * ((((((x2 * _TA13 + _TA11) * x2 + _TA9) * x2 + _TA7) * x2 + _TA5) * x2 + _TA3) * x2 + _TA1)
     q = ((x2 * _TB6 + _TB4) * x2 + _TB2) * x2 + _TB0
     return p / q
+
+
+@nb.njit(**_INLINE)
+def activate(code: int, v: np.float32) -> np.float32:
+    """One activation (the same arithmetic as :func:`activate_all`'s loops)."""
+    if code == 1:
+        return v if v > 0 else np.float32(0.0)
+    if code == 2:
+        return tanh32(v)
+    if code == 3:
+        return np.float32(1.0 / (1.0 + math.exp(-v)))
+    return v
 
 
 @nb.njit(**_INLINE)
@@ -172,6 +184,23 @@ def _layer_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray
 
 
 @nb.njit(**_INLINE)
+def _finish_dense(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp: np.float32, sums: np.ndarray,
+                  h: np.ndarray, z: np.ndarray) -> None:
+    """:func:`_finish_layer` for a dense layer (never pooled) in one loop: on a layer as narrow as NIST7x7's
+    the separate loops cost a third of the inference."""
+    fan_out, n0 = layout[layer, L_FAN_OUT], layout[layer, L_NODE]
+    o0 = layout[layer, L_IN] + layout[layer, L_IN_SIZE]
+    code = layout[layer, L_ACT]
+    node_pert = node_pattern.size > 0
+    for o in range(fan_out):
+        v = sums[o]
+        if node_pert:
+            v += amp * node_pattern[n0 + o]
+        z[n0 + o] = v
+        h[o0 + o] = activate(code, v)
+
+
+@nb.njit(**_INLINE)
 def _finish_layer(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp: np.float32, pre: np.ndarray,
                   h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray) -> None:
     """Node perturbation θ = ``amp``·pattern (``node_pattern`` empty: none) on the pre-activations ``pre``,
@@ -206,6 +235,15 @@ def _finish_layer(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp:
 
 
 @nb.njit(**_JIT)
+def _conv_layer(layout: np.ndarray, layer: int, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
+                h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray) -> None:
+    """A convolution's MAC and finish, not inlined: a dense network's inference carries none of its code."""
+    _conv_mac(layout, layer, params, h, z)
+    n0 = layout[layer, L_NODE]
+    _finish_layer(layout, layer, node_pattern, amp, z[n0:n0 + layout[layer, L_NODES]], h, z, arg, held, post)
+
+
+@nb.njit(**_JIT)
 def forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32, h: np.ndarray,
             z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray, scratch: np.ndarray,
             start: int = 0) -> None:
@@ -215,8 +253,12 @@ def forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, am
     unperturbed); ``amp`` = ±δ. ``held``: the winners an unperturbed pass recorded, kept (empty: compared
     afresh). ``scratch`` holds at least the widest dense fan-out, ``post`` the largest pooled layer."""
     for layer in range(start, layout.shape[0]):
-        pre = _layer_mac(layout, layer, params, h, z, scratch)
-        _finish_layer(layout, layer, node_pattern, amp, pre, h, z, arg, held, post)
+        if layout[layer, L_CONV] == 1:
+            _conv_layer(layout, layer, params, node_pattern, amp, h, z, arg, held, post)
+        else:
+            sums = scratch[:layout[layer, L_FAN_OUT]]
+            _dense_sums(layout, layer, params, h, sums)
+            _finish_dense(layout, layer, node_pattern, amp, sums, h, z)
 
 
 @nb.njit(**_JIT)
@@ -243,6 +285,54 @@ def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.
     _finish_layer(layout, 0, node_pattern, amp_a, pre_a, h_a, z_a, arg_a, held_a, post)
     forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, arg_b, live, post, scratch, 1)
     forward(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, post, scratch, 1)
+
+
+@nb.njit(**_JIT)
+def dense_forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
+                  h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int = 0) -> None:
+    """:func:`forward` for a network of dense layers only (the same helpers, the same floats), with none of
+    the convolutions' arrays to hand on: each array a compiled call receives costs reference counting,
+    which on NIST7x7 was a quarter of the cycle."""
+    for layer in range(start, layout.shape[0]):
+        sums = scratch[:layout[layer, L_FAN_OUT]]
+        _dense_sums(layout, layer, params, h, sums)
+        _finish_dense(layout, layer, node_pattern, amp, sums, h, z)
+
+
+@nb.njit(**_JIT)
+def dense_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp_a: np.float32,
+                        h_a: np.ndarray, z_a: np.ndarray, amp_b: np.float32, b_perturbed: bool, h_b: np.ndarray,
+                        z_b: np.ndarray, scratch: np.ndarray) -> None:
+    """:func:`node_forward_twice` for a network of dense layers only."""
+    none = node_pattern[:0]
+    sums = scratch[:layout[0, L_FAN_OUT]]
+    _dense_sums(layout, 0, params, h_b, sums)
+    _finish_dense(layout, 0, node_pattern if b_perturbed else none, amp_b, sums, h_b, z_b)
+    _finish_dense(layout, 0, node_pattern, amp_a, sums, h_a, z_a)
+    dense_forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, scratch, 1)
+    dense_forward(layout, params, node_pattern, amp_a, h_a, z_a, scratch, 1)
+
+
+@nb.njit(**_JIT)
+def _infer(convs: bool, layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
+           h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray,
+           scratch: np.ndarray) -> None:
+    if convs:
+        forward(layout, params, node_pattern, amp, h, z, arg, held, post, scratch)
+    else:
+        dense_forward(layout, params, node_pattern, amp, h, z, scratch)
+
+
+@nb.njit(**_JIT)
+def _infer_twice(convs: bool, layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray,
+                 amp_a: np.float32, h_a: np.ndarray, z_a: np.ndarray, arg_a: np.ndarray, held_a: np.ndarray,
+                 amp_b: np.float32, b_perturbed: bool, h_b: np.ndarray, z_b: np.ndarray, arg_b: np.ndarray,
+                 post: np.ndarray, scratch: np.ndarray) -> None:
+    if convs:
+        node_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, amp_b, b_perturbed,
+                           h_b, z_b, arg_b, post, scratch)
+    else:
+        dense_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, amp_b, b_perturbed, h_b, z_b, scratch)
 
 
 @nb.njit(**_INLINE)
@@ -297,10 +387,11 @@ def _output(layout: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 @nb.njit(**_INLINE)
 def on_sample(x_train: np.ndarray, order: np.ndarray, ist: np.ndarray, h_base: np.ndarray, label: np.ndarray,
-              layout: np.ndarray, acc: np.ndarray, bufs: tuple) -> None:
+              layout: np.ndarray, acc: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """A new training sample enters the input layer (the node sums held for the last one folded first); the
     baseline must be measured again."""
-    _fold_node_sums(layout, acc, h_base, ist, bufs)
+    if ist[I_SUMS_HELD] == 1:
+        fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
     index = order[ist[I_SAMPLE_POS]]
     ist[I_SAMPLE_POS] += 1
     x = x_train[index]
@@ -396,7 +487,8 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
              h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray, z_pert: np.ndarray,
              y_train: np.ndarray, label: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
              macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, readbuf: np.ndarray,
-             dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64, bufs: tuple) -> None:
+             dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64, post: np.ndarray,
+             arg_base: np.ndarray, arg_pert: np.ndarray, live: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """Perturbed inference, ΔC on the bus, and every synapse's accumulator integrates ΔC·s.
 
     Under weight perturbation the ±θ weights are made once per inference into ``perturbed`` (parameter-sized
@@ -406,13 +498,14 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     is ``pattern`` (the code values, times each element's amplitude mismatch if any); costs go through the
     cost circuit (:func:`_measured`); the accumulators integrate ΔC·s, with their leak, saturation and
     resolution when the chip has any. A perturbed inference after an unperturbed baseline keeps the
-    baseline's max-pool winners when the pools are held (``I_HELD``)."""
-    post, arg_base, arg_pert = bufs[0], bufs[1], bufs[2]
+    baseline's max-pool winners (``arg_base``) when the pools are held (``I_HELD``); ``live`` (empty) says
+    compare afresh. (Arrays come in as arguments, not out of ``bufs``: each view made per cycle costs two
+    atomic reference counts, a tenth of a NIST7x7 cycle for a handful.)"""
     y = y_train[label[0]]
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
-    live = arg_base[:0]
     delta = np.float32(fs[F_DELTA])
+    convs = ist[I_CONVS] == 1
     noisy = dc[dev.D_READ_SIGMA_W] > 0
     n_in = layout[0, L_IN_SIZE]
     for i in range(n_in):
@@ -420,16 +513,16 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ), pools compared afresh; node inputs from the + pass
         if kind == KIND_WEIGHT:
             plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-            forward(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
+            _infer(convs, layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
             minus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, -delta, perturbed)
-            forward(layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
+            _infer(convs, layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
         elif noisy:
-            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+            _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
                     live, post, scratch)
-            forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
+            _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
                     live, post, scratch)
         else:
-            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, True,
+            _infer_twice(convs, layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, True,
                                h_base, z_base, arg_base, post, scratch)
         plus = _measured(ist[I_LOSS], _output(layout, h_pert), y, fs, ist, cost_base)
         minus = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
@@ -442,17 +535,17 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         inferences = 1
         held = arg_base if ist[I_HELD] == 1 else live
         if ist[I_STALE] == 1 and kind == KIND_NODE and not noisy:  # the baseline and the perturbed together
-            node_forward_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, held, delta, False,
+            _infer_twice(convs, layout, params, pattern, delta, h_pert, z_pert, arg_pert, held, delta, False,
                                h_base, z_base, arg_base, post, scratch)
         else:
             if ist[I_STALE] == 1:
-                forward(layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
+                _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
                         live, post, scratch)
             if kind == KIND_WEIGHT:
                 plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-                forward(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
+                _infer(convs, layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
             else:
-                forward(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+                _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
                         held, post, scratch)
         if ist[I_STALE] == 1:
             fs[F_C0] = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
@@ -473,13 +566,12 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
                 acc[k] += d * signs[k]
     elif ist[I_DEFER] == 1:
         # ideal accumulators are linear: Σ ΔC·s per node now, times the held layer inputs once per sample or
-        # update (:func:`_fold_node_sums`), not a local product every cycle
-        sums = bufs[6]
+        # update (:func:`fold_node_sums`), not a local product every cycle
         for k in range(sums.size):
             sums[k] += d * signs[k]
         ist[I_SUMS_HELD] = 1
     else:  # the local product of ΔC·s at each neuron with the layer's (baseline) input
-        _local_products(layout, acc, h_base, signs, d, limited, leak, full_scale, lsb, bufs)
+        _local_products(layout, acc, h_base, signs, d, limited, leak, full_scale, lsb, cols, dw, db, sums)
     counts[C_CYCLES] += 1
     counts[C_INFERENCES] += inferences
     counts[C_MACS] += inferences * macs_per_inference
@@ -492,12 +584,11 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
 @nb.njit(**_JIT)
 def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, node_values: np.ndarray,
                     d: np.float32, limited: bool, leak: np.float32, full_scale: np.float32, lsb: np.float32,
-                    bufs: tuple) -> None:
+                    cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """acc ← limit(leak·acc + d·(x ⊗ v)) for every layer: x its (baseline) input, v ``node_values`` at its
     nodes (ΔC-signs, or held node sums with d = 1). A dense layer's products one by one; a convolution's
     summed over positions by one product of its unrolled input with v (as :func:`neurosim.nn.compute.
     local_product` makes it), then scaled by d."""
-    cols, dw, db = bufs[3], bufs[4], bufs[5]
     for layer in range(layout.shape[0]):
         fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
         w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
@@ -537,20 +628,15 @@ def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, nod
 
 
 @nb.njit(**_JIT)
-def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray, bufs: tuple) -> None:
-    """:func:`_fold_node_sums` on its own (to read the accumulated estimate between updates)."""
-    _fold_node_sums(layout, acc, h_base, ist, bufs)
-
-
-@nb.njit(**_INLINE)
-def _fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray,
-                    bufs: tuple) -> None:
-    """Into the accumulators: the held node sums times the baseline's layer inputs they belong to."""
+def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray,
+                   cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
+    """Into the accumulators: the held node sums times the baseline's layer inputs they belong to. Not
+    inlined, and called only when sums are held (``ist[I_SUMS_HELD]``): handing the working arrays on costs
+    reference counting, which a cycle without held sums should not pay."""
     if ist[I_SUMS_HELD] == 0:
         return
-    sums = bufs[6]
     one, inf, exact = np.float32(1.0), np.float32(np.inf), np.float32(0.0)
-    _local_products(layout, acc, h_base, sums, one, False, one, inf, exact, bufs)
+    _local_products(layout, acc, h_base, sums, one, False, one, inf, exact, cols, dw, db, sums)
     for k in range(sums.size):
         sums[k] = np.float32(0.0)
     ist[I_SUMS_HELD] = 0
@@ -615,12 +701,13 @@ def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.nda
               writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray,
               step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray,
               di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
-              h_base: np.ndarray, bufs: tuple) -> None:
+              h_base: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """G = S·scale; the optimizer's step is written into the devices by :mod:`neurosim.kernels.devices`.
     Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
     out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel.
     Held node sums are folded into the accumulators first."""
-    _fold_node_sums(layout, acc, h_base, ist, bufs)
+    if ist[I_SUMS_HELD] == 1:
+        fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
@@ -667,16 +754,18 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
                 macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, pattern: np.ndarray,
-                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64, bufs: tuple) -> None:
+                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64, post: np.ndarray,
+                arg_base: np.ndarray, arg_pert: np.ndarray, live: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle."""
     for _ in range(n_cycles):
         cycle = ist[I_CYCLE]
         if cycle % tau_x == 0:
-            on_sample(x_train, order, ist, h_base, label, layout, acc, bufs)
+            on_sample(x_train, order, ist, h_base, label, layout, acc, cols, dw, db, sums)
         if cycle % tau_p == 0:
             on_perturb(key, signs, words, pattern, mismatch, code_buf, fs, ist, counts)
         on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
-                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base, bufs)
+                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base, post,
+                 arg_base, arg_pert, live, cols, dw, db, sums)
         if (cycle + 1) % tau_theta == 0:
             on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
-                      dc, di, write_key, fs, ist, counts, h_base, bufs)
+                      dc, di, write_key, fs, ist, counts, h_base, cols, dw, db, sums)

@@ -135,6 +135,9 @@ class FusedChipMode:
                      np.zeros(biggest if convs else 0, dtype=np.float32),
                      np.zeros(max(layer.fan_out for layer in layers) if convs else 0, dtype=np.float32),
                      np.zeros(n_pert if self.mgd.perturbation == "node" else 0, dtype=np.float32))
+        # what the inferences use every cycle, as arguments of their own: the pre-pool activations, the
+        # baseline's and the perturbed inference's pool winners, and no winners (pools compared afresh)
+        self.passes = (self.bufs[0], self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8))
         self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
         self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
@@ -172,6 +175,7 @@ class FusedChipMode:
         ist[k.I_CODE] = code.kernel_code
         unperturbed_baseline = self.mgd.baseline == "unperturbed"
         ist[k.I_HELD] = pools_held and unperturbed_baseline
+        ist[k.I_CONVS] = bool(convs)
         ist[k.I_DEFER] = (self.mgd.perturbation == "node" and unperturbed_baseline
                           and spec.accumulator.full_scale is None and spec.accumulator.leak_time_s is None)
         acc_spec = spec.accumulator
@@ -255,7 +259,7 @@ class FusedChipMode:
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)
         self.ist[k.I_SAMPLE_POS] = 0
-        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, self.bufs)
+        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, *self.bufs[3:])
 
     def on_perturb(self, cycle: int) -> None:
         k.on_perturb(self.key, self.signs, self.sign_words, self.pattern, self.mismatch, self.code_buf, self.fs,
@@ -266,19 +270,19 @@ class FusedChipMode:
         k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
                    self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key, self.pattern,
-                   self.cost_base, self.bufs)
+                   self.cost_base, *self.passes, *self.bufs[3:])
         self._sync()
 
     def on_update(self, cycle: int) -> None:
         k.on_update(self.layout, self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
                     self.gain, self.step_scale, self.residual, self.pulse_buf, self.dc, self.di, self.write_key,
-                    self.fs, self.ist, self.counts, self.h_base, self.bufs)
+                    self.fs, self.ist, self.counts, self.h_base, *self.bufs[3:])
         self._sync()
 
     def estimate(self) -> np.ndarray:
         """The gradient estimate G the next update would write, flat in network order (float64); held node
         sums are folded into the accumulators first, as the update itself does (the result is unchanged)."""
-        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, self.bufs)
+        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.bufs[3:])
         return self.acc.astype(np.float64) * np.float32(self.fs[k.F_SCALE])
 
     # ---- a stretch in one call ------------------------------------------------------------------------
@@ -294,5 +298,5 @@ class FusedChipMode:
                       self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
                       self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
                       self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, self.mismatch,
-                      self.code_buf, self.cost_base, self.bufs)
+                      self.code_buf, self.cost_base, *self.passes, *self.bufs[3:])
         self._sync()
