@@ -20,9 +20,9 @@ from neurosim.chip.chip import Chip
 from neurosim.data import Dataset, load_dataset
 from neurosim.engine.clocks import ClockDomain, Engine
 from neurosim.memory import check_memory, memory_limit
-from neurosim.mgd.fused import FusedChipMode, fusable
+from neurosim.mgd.fused import FusedChipMode
 from neurosim.mgd.perturbations import PerturbationSource
-from neurosim.mgd.procedures import ChipMode, PaperMode, SampleStream
+from neurosim.mgd.procedures import BackpropChipMode, PaperMode, SampleStream
 from neurosim.model import build, to_network_layout
 from neurosim.nn import compute
 from neurosim.results import Curves, RunResult
@@ -36,8 +36,7 @@ def load_task(config: RunConfig, data_dir: str | None) -> Dataset:
 
 class Simulation:
     def __init__(self, config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
-                 data_dir: str | None = None, dataset: Dataset | None = None, coalesce: bool = True,
-                 compiled: bool = True) -> None:
+                 data_dir: str | None = None, dataset: Dataset | None = None, coalesce: bool = True) -> None:
         self.config = config
         workload = config.workload
         self.seed = workload.train.seed if seed is None else seed
@@ -61,18 +60,17 @@ class Simulation:
         samples = SampleStream(self.x_train, data.y_train, streams.stream(self.seed, streams.SAMPLES),
                                replacement=workload.train.sampling == "replacement")
         key = streams.key(self.seed, streams.PERTURBATIONS)
-        self.why_not_fused = fusable(config) if compiled else "compiled=False"
-        if self.why_not_fused is None:
+        held = workload.network.pool_selection == "held"
+        if workload.mgd.mode == "chip" and model.strategy.perturbs:  # chip-mode MGD: compiled
             self.procedure = FusedChipMode(self.chip, config, self.timing, model.amplitude, samples, key,
-                                           self.x_train, data.y_train,
-                                           pools_held=workload.network.pool_selection == "held")
+                                           self.x_train, data.y_train, pools_held=held)
         else:
-            procedure_cls = PaperMode if workload.mgd.mode == "paper" else ChipMode
+            procedure_cls = PaperMode if workload.mgd.mode == "paper" else BackpropChipMode
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
                                            model.amplitude, samples,
                                            PerturbationSource(key, self.net, workload.mgd.code,
                                                               per_layer=workload.mgd.mode == "paper"),
-                                           pools_held=workload.network.pool_selection == "held")
+                                           pools_held=held)
         self.coalesce = coalesce
         self.engine = self.make_engine(coalesce)
         self.curves = Curves()
@@ -85,8 +83,7 @@ class Simulation:
 
     def make_engine(self, coalesce: bool = True, start: int = 0) -> Engine:
         """The engine: stretches handed to one compiled call where the procedure can (``coalesce``), else
-        the clock domains stepped event by event. (``compiled=False`` forces the Python chip-mode procedure,
-        the reference the compiled kernels are tested against.)"""
+        the clock domains stepped event by event."""
         stretch = getattr(self.procedure, "run_stretch", None) if coalesce else None
         domains = [ClockDomain(slot.name, slot.period, slot.phase, getattr(self.procedure, slot.action), slot.first)
                    for slot in self.model.schedule]
@@ -238,8 +235,7 @@ class Simulation:
             "simulated_time_to_target_s": target_time,
             "diverged": self._divergence(),
             "engine_events": self.engine.events,
-            "engine_path": "compiled chip-mode kernels" if self.why_not_fused is None
-            else f"Python events ({self.why_not_fused})",
+            "engine_path": self.procedure.engine_path,
             "wall_time_s": wall,
         }
         return summary

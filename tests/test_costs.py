@@ -169,24 +169,6 @@ def add(acc: Accumulators, value: float, dt: float = 0.0) -> None:
     acc.add(0, np.full((2, 2), value, np.float32), np.full(2, value, np.float32), 1.0, dt)
 
 
-def test_ideal_accumulators_add_a_whole_network_as_layer_by_layer_adds_do() -> None:
-    rng = np.random.default_rng(5)
-    shapes = [(np.zeros((3, 4), np.float32), np.zeros(4, np.float32)), (np.zeros((4, 2), np.float32),
-                                                                      np.zeros(2, np.float32))]
-    whole, by_layer = (Accumulators(build(AccumulatorSpec, {}, "t.yaml", "chip.accumulator"), shapes)
-                       for _ in range(2))
-    for scale in (0.3, -1.7):
-        signs = np.where(rng.random(26) < 0.5, -1.0, 1.0).astype(np.float32)
-        whole.add_all(signs, scale)
-        by_layer.add(0, signs[:12].reshape(3, 4), signs[12:16], scale)
-        by_layer.add(1, signs[16:24].reshape(4, 2), signs[24:], scale)
-    for (w, b), (w2, b2) in zip(whole.values, by_layer.values):
-        np.testing.assert_array_equal(w, w2)
-        np.testing.assert_array_equal(b, b2)
-    with pytest.raises(ValueError, match="ideal"):
-        accumulators(full_scale=2.0).add_all(np.ones(6, np.float32), 1.0)
-
-
 def test_accumulator_leak_by_hand() -> None:
     acc = accumulators(leak_time="2 us")
     add(acc, 1.0, 1e-6)            # leak of 0, then +1 -> 1

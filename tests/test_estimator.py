@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import TINY_PARITY, config_with
+from reference_chipmode import twin_simulation
 
 from neurosim.data import Dataset
 from neurosim.mgd.fused import FusedChipMode
@@ -77,7 +78,7 @@ def fixed_sample_sim(*sets: str, cycles: int, path: str) -> Simulation:
     """Weights frozen (η = 0) and one sample held for the whole run (τx longer than the run)."""
     config = config_with(*TINY_PARITY, "mgd.learning_rate=0", f"mgd.tau_x={cycles + 1}",
                          "mgd.amplitude=0.001", *sets)
-    sim = Simulation(config, iterations=cycles, compiled=path == "compiled")
+    sim = Simulation(config, iterations=cycles) if path == "compiled" else twin_simulation(config, iterations=cycles)
     assert isinstance(sim.procedure, FusedChipMode) == (path == "compiled")
     return sim
 

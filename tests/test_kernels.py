@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.kernels import devices, mac, updates
+from neurosim.kernels import devices, mac, periphery
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.nn.shapes import paper_cnn
@@ -204,11 +204,21 @@ def test_whole_network_perturbation_equals_the_per_layer_draws(code: str) -> Non
         np.testing.assert_array_equal(s, source.node(3, index, 1))
 
 
-def test_scaled_add_rounds_as_numpy_does(rng: np.random.Generator) -> None:
+def test_accumulate_rounds_as_numpy_does(rng: np.random.Generator) -> None:
+    """The accumulators' kernel against its numpy form: leak, then the scaled increment, then saturation and
+    resolution, each rounded in float32."""
     y, x = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
     expected = y + np.float32(0.37) * x
-    updates.scaled_add(y, np.float32(0.37), x)
-    np.testing.assert_array_equal(y, expected)
+    exact = y.copy()
+    periphery.accumulate(exact, x, np.float32(0.37), np.float32(1.0), np.float32(np.inf), np.float32(0.0))
+    np.testing.assert_array_equal(exact, expected)
+    leak, fs, lsb = np.float32(0.97), np.float32(1.5), np.float32(2 ** -6)
+    limited = y.copy()
+    periphery.accumulate(limited, x, np.float32(0.37), leak, fs, lsb)
+    twin = np.clip(y * leak + np.float32(0.37) * x, -fs, fs)
+    twin = np.round(twin / lsb) * lsb
+    np.testing.assert_array_equal(limited, twin)
+    assert np.abs(limited).max() == fs
 
 
 def test_ideal_device_write_matches_numpy_and_keeps_failed_devices(rng: np.random.Generator) -> None:
@@ -238,7 +248,7 @@ def test_compiled_updates_refuse_arrays_of_other_sizes() -> None:
     """numba does not check bounds: a short array must be an error, not memory read past its end."""
     y, x = np.zeros(16, np.float32), np.ones(5, np.float32)
     with pytest.raises(ValueError, match="size"):
-        updates.scaled_add(y, np.float32(1.0), x)
+        periphery.accumulate(y, x, np.float32(1.0), np.float32(1.0), np.float32(np.inf), np.float32(0.0))
     w = np.zeros(8, np.float32)
     with pytest.raises(ValueError, match="size"):
         devices.write_ideal(w, np.zeros(3, np.float32), np.zeros(8, np.int64), np.ones(8), np.zeros(8, bool),

@@ -33,9 +33,10 @@ def same_run(a: dict, b: dict) -> None:
     (),                                                              # compiled chip mode
     ("chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.bits=8",
      "chip.cost.noise=0.001", "mgd.optimizer=adam"),                 # compiled, with the noise streams
-    ("python", "chip.weights.device.levels=64", "chip.weights.device.write_noise=0.2", "chip.cost.noise=0.001",
-     "mgd.optimizer=adam"),                                          # the Python chip-mode procedure
-    ("python", "mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6"),  # its node sums
+    ("mgd.perturbation=backprop", "mgd.tau_theta=3", "mgd.optimizer=momentum"),  # chip mode's backprop, Python
+    ("mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6",
+     "network.kind=layers", "network.layers=[{conv: 2}, pool, {dense: 3}, {dense: classes}]",
+     "dataset.name=nist7x7", "dataset.options={train_size: 200, test_size: 50}"),  # a CNN: held pools, node sums
     ("mgd.mode=paper", "mgd.batch_size=8", "mgd.perturbation=node"),  # paper mode
     ("chip.cost.bits=8", "mgd.perturbation=node", "mgd.tau_p=3", "mgd.tau_x=7", "mgd.tau_theta=6"),  # node sums
     # and a perturbation held at 250
@@ -57,10 +58,10 @@ def same_run(a: dict, b: dict) -> None:
      "chip.weights.device.read_noise=0.01", "mgd.perturbation=node", "mgd.baseline=antithetic"),
 ])
 def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...]) -> None:
-    compiled = "python" not in sets  # "python": the Python chip-mode procedure (the CNN's), not the kernels
-    config = config_with(*TINY_PARITY, "train.eval_interval=100", *(s for s in sets if s != "python"))
+    tiny = ("train.eval_size=16",) if any(s.startswith("network.kind") for s in sets) else TINY_PARITY
+    config = config_with(*tiny, "train.eval_interval=100", *sets)
     # checkpointed like the resumed run (a compiled stretch ends at every checkpoint: engine_events counts them)
-    whole = Simulation(config, iterations=600, compiled=compiled).run(checkpoint_every=250)
+    whole = Simulation(config, iterations=600).run(checkpoint_every=250)
     saved = tmp_path / "partial.h5"
 
     def stop_here(sim: Simulation) -> None:
@@ -69,10 +70,10 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
             raise KeyboardInterrupt  # as if killed right after this checkpoint
 
     with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=600, compiled=compiled).run(checkpoint_every=250, on_checkpoint=stop_here)
+        Simulation(config, iterations=600).run(checkpoint_every=250, on_checkpoint=stop_here)
     restored_config, state, every = read_checkpoint(saved)
     assert every == 250 and state["done"] == 250
-    resumed = Simulation(restored_config, seed=state["seed"], iterations=state["iterations"], compiled=compiled)
+    resumed = Simulation(restored_config, seed=state["seed"], iterations=state["iterations"])
     resumed.restore(state)
     result = resumed.run(checkpoint_every=every)
     same_run(whole.summary, result.summary)
@@ -82,7 +83,7 @@ def test_resume_in_process_is_bit_identical(tmp_path: Path, sets: tuple[str, ...
         assert np.array_equal(x, y)
 
 
-def checkpoint_of_interrupted_run(config, iterations: int, at: int, compiled: bool = True) -> dict:
+def checkpoint_of_interrupted_run(config, iterations: int, at: int) -> dict:
     """The in-memory checkpoint of a run killed right after its first checkpoint, at cycle ``at``."""
     saved: dict = {}
 
@@ -91,7 +92,7 @@ def checkpoint_of_interrupted_run(config, iterations: int, at: int, compiled: bo
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Simulation(config, iterations=iterations, compiled=compiled).run(checkpoint_every=at, on_checkpoint=stop_here)
+        Simulation(config, iterations=iterations).run(checkpoint_every=at, on_checkpoint=stop_here)
     return saved
 
 
@@ -117,14 +118,14 @@ def test_a_checkpoint_from_before_the_sign_words_resumes_bit_identical() -> None
 
 def test_one_checkpoint_restored_twice_resumes_the_same_way_twice() -> None:
     """Restoring copies the state: a resumed run must not write into the checkpoint it came from (the held
-    node sums of Python chip mode, the failed-device flags of the chip)."""
+    node sums, the failed-device flags of the chip)."""
     config = config_with(*TINY_PARITY, "train.eval_interval=100", "chip.cost.bits=8", "mgd.perturbation=node",
                          "mgd.tau_x=7", "mgd.tau_theta=6")
-    saved = checkpoint_of_interrupted_run(config, 600, 250, compiled=False)
-    assert any(e is not None for e in saved["procedure"]["node_sums"])
+    saved = checkpoint_of_interrupted_run(config, 600, 250)
+    assert saved["procedure"]["node_sums"].any()
     results = []
     for _ in range(2):
-        resumed = Simulation(config, iterations=600, compiled=False)
+        resumed = Simulation(config, iterations=600)
         resumed.restore(saved)
         results.append(resumed.run())
     same_run(results[0].summary, results[1].summary)

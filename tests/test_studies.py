@@ -124,7 +124,7 @@ def test_deterministic_codes_find_the_gradient_within_about_one_period(mode: str
     ideal, parity = str(REPO / "chips/ideal.yaml"), str(REPO / "workloads/nist7x7.yaml")
     config = study_config(ideal, parity, sets, perturbation, 1)
     from neurosim.simulation import Simulation
-    net = Simulation(config, compiled=False).net
+    net = Simulation(config).net
     size = net.parameters if perturbation == "weight" else net.nodes
     period = 2 * size + 2  # the longest period of the three codes (sinusoidal)
     for code in ("walsh", "sinusoidal", "one_at_a_time"):

@@ -31,7 +31,7 @@ def main() -> int:
     for d in args.widths:
         config = load_config(F.REPO / "chips/ideal.yaml", F.REPO / "workloads/fashion-cnn.yaml",
                              [f"network.width={d}", f"network.init={args.init}"])
-        sim = Simulation(config, seed=0, compiled=False, data_dir=args.data_dir)
+        sim = Simulation(config, seed=0, data_dir=args.data_dir)
         trace = compute.Trace()
         compute.forward(sim.net, sim.chip.weights(), sim.x_train[:args.samples], trace=trace)
         for index, layer in enumerate(sim.net.layers):

@@ -6,7 +6,6 @@ import numpy as np
 
 from neurosim.kernels.periphery import accumulate, measure_cost, measure_costs
 from neurosim.kernels.rng import stream_base
-from neurosim.kernels.updates import scaled_add
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
 
 
@@ -49,8 +48,7 @@ class Accumulators:
 
     def __init__(self, spec: AccumulatorSpec, shapes: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.spec = spec
-        # one flat array, every layer's (weights, bias) a view of it in network order: chip mode adds a
-        # whole network's ΔC·s in one pass (add_all)
+        # one flat array, every layer's (weights, bias) a view of it in network order
         self.flat = np.zeros(sum(w.size + b.size for w, b in shapes), np.float32)
         self.values, at = [], 0
         for w, b in shapes:
@@ -59,13 +57,6 @@ class Accumulators:
         self.ideal = spec.full_scale is None and spec.leak_time_s is None
         self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
         self.full_scale, self.lsb_f32 = accumulator_limits(spec)
-
-    def add_all(self, flat: np.ndarray, scale: float) -> None:
-        """Ideal accumulators only: S ← S + scale·s for every synapse of the network at once, ``flat`` in
-        network order (each layer's weights, then its bias); the same roundings as :meth:`add` per layer."""
-        if not self.ideal:
-            raise ValueError("only ideal accumulators add a whole network at once")
-        scaled_add(self.flat, np.float32(scale), flat)
 
     def add(self, index: int, dw: np.ndarray, db: np.ndarray, scale: float, dt_s: float = 0.0) -> None:
         """S ← leak(S) + scale·(dw, db), then saturate and quantise."""

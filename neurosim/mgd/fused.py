@@ -1,11 +1,12 @@
-"""Chip mode on the compiled kernels of :mod:`neurosim.kernels.chipmode`, for the configurations they cover.
+"""Chip mode on the compiled kernels of :mod:`neurosim.kernels.chipmode`: every chip-mode MGD run.
 
-The kernels hold the whole chip-mode cycle of a fully connected network, on any weight devices (the device
+The kernels hold the whole chip-mode cycle of any network of dense layers and 3x3 convolutions with max-pools,
+on any weight devices (the device
 kernel of :mod:`neurosim.kernels.devices`, shared with :class:`~neurosim.chip.devices.DeviceArray`) and any
 periphery (the cost circuit and accumulator kernels of :mod:`neurosim.kernels.periphery`, shared with
 :mod:`neurosim.chip.periphery`), with every perturbation code (:mod:`neurosim.kernels.codes`) and amplitude
-mismatch. :func:`fusable` says whether a run qualifies (else :class:`~neurosim.mgd.procedures.ChipMode`
-runs it event by event in Python); :class:`FusedChipMode` then offers both the per-event actions for the
+mismatch: every chip-mode MGD run (backprop and paper mode run in Python, :mod:`neurosim.mgd.procedures`).
+:class:`FusedChipMode` offers both the per-event actions for the
 SimPy clock domains and :meth:`FusedChipMode.run_stretch`, which hands a whole stretch of cycles to one
 compiled call with a bit-identical result.
 """
@@ -25,23 +26,10 @@ from neurosim.spec.loader import RunConfig
 from neurosim.nn.compute import direct_convolution
 
 
-def fusable(config: RunConfig) -> str | None:
-    """None when the compiled chip-mode path covers this configuration, else the reason it does not (the
-    choice depends on the configuration alone, never on the run's length)."""
-    workload = config.workload
-    mgd = workload.mgd
-    checks = [
-        (mgd.mode == "chip", "paper mode"),
-        (mgd.perturbation in ("weight", "node"), "backprop mode"),
-    ]
-    for ok, reason in checks:
-        if not ok:
-            return reason
-    return None
-
-
 class FusedChipMode:
     """Chip-mode state in flat arrays shared with the chip's device arrays (views), driven by kernels."""
+
+    engine_path = "compiled chip-mode kernels"
 
     def __init__(self, chip: Chip, config: RunConfig, timing: Timing, amplitude: float, stream: SampleStream,
                  key: int, x_train: np.ndarray, y_train: np.ndarray, pools_held: bool = True) -> None:
@@ -279,11 +267,15 @@ class FusedChipMode:
                     self.fs, self.ist, self.counts, self.h_base, *self.bufs[3:])
         self._sync()
 
-    def estimate(self) -> np.ndarray:
-        """The gradient estimate G the next update would write, flat in network order (float64); held node
-        sums are folded into the accumulators first, as the update itself does (the result is unchanged)."""
+    def accumulated(self) -> np.ndarray:
+        """S, the accumulators since the last update, flat in network order (float64); held node sums are
+        folded into the accumulators first, as the update itself does (the result is unchanged)."""
         k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.bufs[3:])
-        return self.acc.astype(np.float64) * np.float32(self.fs[k.F_SCALE])
+        return self.acc.astype(np.float64)
+
+    def estimate(self) -> np.ndarray:
+        """The gradient estimate G the next update would write: S times its scale."""
+        return self.accumulated() * np.float32(self.fs[k.F_SCALE])
 
     # ---- a stretch in one call ------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
-"""The two ways of running MGD on a chip, as clock-domain actions for the engine.
+"""The procedures that run in Python, as clock-domain actions for the engine.
 
-* :class:`ChipMode`: what hardware does naturally. Every parameter (or node) is perturbed at once, a stream
-  of single samples, one broadcast cost change per cycle, the baseline cost C0 from an unperturbed inference
-  whenever the sample or the weights changed (or from ± antithetic pairs).
 * :class:`PaperMode`: the seed paper's Algorithm 1 and published recipe: a mini-batch per iteration, the
   layers perturbed one after another with amplitude δ/sqrt(K_l), one shared baseline, the Γ normalisation.
+* :class:`BackpropChipMode`: chip mode's backprop reference, one sample per cycle.
 
-Both accumulate S = Σ ΔC·s, s = ±1 the perturbation sign (node perturbation: the local product of ΔC·s
+Chip-mode MGD (every parameter or node perturbed at once on a stream of single samples) is compiled:
+:class:`neurosim.mgd.fused.FusedChipMode`.
+
+MGD accumulates S = Σ ΔC·s, s = ±1 the perturbation sign (node perturbation: the local product of ΔC·s
 with the layer input) and, every τθ, hand the estimate G = S/(n·δ) (scaled by Γ when normalising) to the
 optimizer and write the result. In ``backprop`` mode the same loop accumulates the true gradient instead.
 """
@@ -20,7 +21,6 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
 from neurosim.io.state import rng_state, set_rng_state
-from neurosim.kernels.updates import scaled_add
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, strategy, uses_gamma
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
@@ -168,176 +168,42 @@ class Procedure:
         return signs, _actual_perturbation(np.float32(amplitude), signs, self.chip.node_mismatch[index])
 
 
-class ChipMode(Procedure):
-    """All parameters perturbed at once on a stream of single samples."""
+class BackpropChipMode(Procedure):
+    """Chip mode's reference: a stream of single samples, each one's exact gradient (backprop) accumulated every
+    cycle and written every τθ, as a chip with a backward pass would train. MGD's chip mode is compiled
+    (:class:`~neurosim.mgd.fused.FusedChipMode`)."""
+
+    engine_path = "Python events (backprop mode)"
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.x: np.ndarray | None = None
         self.y: np.ndarray | None = None
-        self.c0 = 0.0
-        self.baseline_trace: compute.Trace | None = None
-        self.baseline_stale = True
-        self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
-        self.theta: list = [None] * len(self.net.layers)
-        self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
-        self.baseline_first_weights: np.ndarray | None = None  # the first layer's weights the baseline read
-        # per layer: the perturbed elements' amplitude mismatch (None, or (None, None) for weights: none)
-        self.mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
-        self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in self.mismatch)
-        self.perturbation_step = 0
-        self.k = strategy(self.mgd).total(self.net)
-        # Node perturbation with an unperturbed baseline integrates ΔC·s ⊗ x, where x (the baseline's layer
-        # inputs) is held until the next sample or update: ideal accumulators, being linear, may take
-        # (Σ ΔC·s) ⊗ x once instead, one local product per held sample rather than per cycle.
-        self.defer_node_products = (self.mgd.perturbation == "node" and self.mgd.baseline == "unperturbed"
-                                    and self.accumulators.ideal)
-        self.node_sums: np.ndarray | None = None  # Σ ΔC·s per node (flat) since the last fold
 
     def checkpoint(self) -> dict:
-        trace = self.baseline_trace
-        return {**super().checkpoint(), "x": self.x, "y": self.y, "c0": self.c0,
-                "baseline_stale": self.baseline_stale, "perturbation_step": self.perturbation_step,
-                "signs": [None if s is None else (list(s) if isinstance(s, tuple) else s) for s in self.signs],
-                "theta": [None if t is None else (list(t) if isinstance(t, tuple) else t) for t in self.theta],
-                "node_sums": ([None] * len(self.net.layers) if self.node_sums is None else
-                              [e.copy() for e in self.source.layer_views(self.node_sums, "node")]),
-                "trace": None if trace is None else {
-                    "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
-                    "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
+        return {**super().checkpoint(), "x": self.x, "y": self.y}
 
     def restore(self, saved: dict) -> None:
         super().restore(saved)
-        self.x, self.y, self.c0 = saved["x"], saved["y"], float(saved["c0"])
-        self.baseline_stale = bool(saved["baseline_stale"])
-        self.baseline_first_weights = None  # no reuse of the restored baseline's first layer: exact either way
-        self.perturbation_step = int(saved["perturbation_step"])
-        self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
-        self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
-        if self.signs[0] is not None:  # one flat array again, the layers' signs its views
-            kind = self.mgd.perturbation
-            self.flat_signs = np.concatenate([a.ravel() for s in self.signs for a in (s if kind == "weight" else (s,))])
-            self.signs = self.source.layer_views(self.flat_signs, kind)
-        else:
-            self.flat_signs = None
-        sums = saved.get("node_sums", [None])
-        self.node_sums = (None if all(e is None for e in sums) else
-                          np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
-        t = saved["trace"]
-        self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
-                                                                   t["output"])
+        self.x, self.y = saved["x"], saved["y"]
 
     def on_sample(self, cycle: int) -> None:
-        self.fold_node_sums()
         self.x, self.y = self.stream.take(1)
-        self.baseline_stale = True
-
-    def fold_node_sums(self) -> None:
-        """Into the accumulators: the held node sums times the baseline's layer inputs they belong to."""
-        if self.node_sums is None:
-            return
-        for index, (layer, sums) in enumerate(zip(self.net.layers, self.source.layer_views(self.node_sums, "node"))):
-            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), sums)
-            self.accumulators.add(index, dw, db, 1.0)
-        self.node_sums = None
-
-    def on_perturb(self, cycle: int) -> None:
-        """New ±δ states on every perturbation element, drawn for the whole network at once (per layer, views);
-        only flipped elements cost energy."""
-        kind = self.mgd.perturbation
-        flat, flips = self.source.whole_network(self.perturbation_step, kind, self.flat_signs)
-        self.chip.counts.perturbation_toggles += flips
-        self.flat_signs = flat
-        self.signs = self.source.layer_views(flat, kind)
-        amp = np.float32(self.amplitude)
-        if self.matched:  # no amplitude mismatch: θ = δ·s everywhere, one array operation
-            self.theta = self.source.layer_views(amp * flat, kind)
-        else:
-            self.theta = [_actual_perturbation(amp, s, m) for s, m in zip(self.signs, self.mismatch)]
-        self.perturbation_step += 1
 
     def on_cycle(self, cycle: int) -> None:
         counts = self.chip.counts
         counts.cycles += 1
         counts.accumulator_updates += self.net.parameters
-        kind = self.mgd.perturbation
-        if kind == "backprop":
-            self.accumulate_true_gradient(self.x, self.y)
-            return
-        if self.mgd.baseline == "antithetic":
-            plus, minus, trace = self._perturbed_pair()
-            delta_c = 0.5 * (plus - minus)
-            self.record_cost(0.5 * (plus + minus))
-        else:
-            if self.baseline_stale:
-                self.baseline_trace = compute.Trace()
-                weights = self.chip.read_weights()
-                self.baseline_first_weights = weights[0][0]  # what the baseline's first layer read
-                self.c0 = self.infer(self.x, self.y, weights, trace=self.baseline_trace)
-                self.baseline_stale = False
-            trace = self.baseline_trace
-            delta_c = self._perturbed(1.0) - self.c0
-            self.record_cost(self.c0)
-        counts.broadcasts += 1
-        dt = self.chip.cycle_s
-        if self.defer_node_products:
-            if self.node_sums is None:
-                self.node_sums = np.zeros_like(self.flat_signs)
-            scaled_add(self.node_sums, np.float32(delta_c), self.flat_signs)
-            return
-        if kind == "weight" and self.accumulators.ideal:
-            self.accumulators.add_all(self.flat_signs, delta_c)
-            return
-        for index in range(len(self.net.layers)):
-            if kind == "weight":
-                sw, sb = self.signs[index]
-                self.accumulators.add(index, sw, sb, delta_c, dt)
-            else:
-                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
-                self.accumulators.add(index, dw, db, delta_c, dt)
-
-    def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
-        s = np.float32(sign)
-        weights = self.chip.read_weights()
-        if self.mgd.perturbation == "weight":
-            if sign == 1.0:  # 1·θ = θ exactly: one array operation less per layer
-                shifted = [(w + tw, b + tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            else:
-                shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            return self.infer(self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
-        theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        # the first layer's MAC is the unperturbed baseline's when this inference reads the very weights the
-        # baseline read: devices replace their weight arrays when written, and every noisy read is a new array
-        same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
-                            and weights[0][0] is self.baseline_first_weights)
-        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
-                          reuse=self.baseline_trace if same_first_layer else None, pool_from=self.pool_from())
-
-    def pool_from(self) -> compute.Trace | None:
-        """The unperturbed inference whose max-pool winners a perturbed one keeps (held pools; antithetic
-        pairs make no unperturbed inference, so their pools compare live)."""
-        held = self.pools_held and self.mgd.baseline == "unperturbed"
-        return self.baseline_trace if held else None
-
-    def _perturbed_pair(self) -> tuple[float, float, compute.Trace]:
-        """C(+θ) and C(−θ); node perturbation takes its layer inputs from the + pass."""
-        trace = compute.Trace()
-        plus = self._perturbed(1.0, trace)
-        return plus, self._perturbed(-1.0), trace
+        self.accumulate_true_gradient(self.x, self.y)
 
     def on_update(self, cycle: int) -> None:
-        if self.mgd.perturbation == "backprop":
-            scale = 1.0 / self.timing.tau_theta
-        else:
-            scale = chip_mode_scale(self.mgd, self.timing, self.amplitude, self.k)
-            scale /= self.source.power(0, self.mgd.perturbation)  # the code's mean square (1 but for one-at-a-time)
-        self.fold_node_sums()
-        self.write_update([scale] * len(self.net.layers))
-        self.baseline_stale = True
+        self.write_update([1.0 / self.timing.tau_theta] * len(self.net.layers))
 
 
 class PaperMode(Procedure):
     """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn."""
+
+    engine_path = "Python events (paper mode)"
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))

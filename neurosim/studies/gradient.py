@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.mgd.perturbations import CODES
 from neurosim.mgd.procedures import PaperMode
 from neurosim.nn import compute, losses
 from neurosim.model import resolve_amplitude, strategy
@@ -68,7 +69,7 @@ def study_config(chip: str, workload: str, sets: list[str], perturbation: str | 
 def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, data_dir: str | None = None,
             stop_at_threshold: bool = True, fresh_batches: bool = False) -> GradientCurve:
     """One seed: the cosine and norm ratio after every iteration, until the threshold (or ``iterations``)."""
-    sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir, compiled=False)
+    sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir)
     procedure = sim.procedure
     if isinstance(procedure, PaperMode) and not fresh_batches:
         procedure.stream = _FixedBatch(*procedure.stream.take(config.workload.mgd.batch_size))
@@ -76,17 +77,14 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
         raise ValueError("the gradient study compares MGD with backprop: choose weight or node perturbation")
     amplitude = resolve_amplitude(config)
     paper = isinstance(procedure, PaperMode)
-    if not paper:  # the estimate is read every iteration: integrate every cycle, as the kernels do
-        procedure.defer_node_products = False
     net = sim.net
+    mgd = config.workload.mgd
+    kind = mgd.perturbation
     if paper:
-        sizes = [strategy(config.workload.mgd).elements(layer)
-                 for layer in net.layers]
-        sigmas = [amplitude / math.sqrt(k) for k in sizes]
-    else:
-        sigmas = [amplitude] * len(net.layers)
-    kind = config.workload.mgd.perturbation
-    sigmas = [s * procedure.source.power(i, kind) for i, s in enumerate(sigmas)]  # the code's mean square
+        sizes = [strategy(mgd).elements(layer) for layer in net.layers]
+        sigmas = [amplitude / math.sqrt(k) * procedure.source.power(i, kind) for i, k in enumerate(sizes)]
+    else:  # chip mode: the whole network at once, the code's power over all of its elements
+        sigmas = [amplitude * CODES[mgd.code].power(strategy(mgd).total(net))] * len(net.layers)
     true_sum = np.zeros(net.parameters)
     gradient = np.zeros(net.parameters)
     curve = GradientCurve(seed, [], [], [], None)
@@ -96,17 +94,24 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
     def measured(index: int) -> None:
         nonlocal done
         step(index)
-        x, y = procedure.last_batch if paper else (procedure.x, procedure.y)
+        if paper:
+            x, y = procedure.last_batch
+        else:
+            index = int(procedure.label[0])
+            x, y = sim.x_train[index:index + 1], sim.dataset.y_train[index:index + 1]
         if fresh_batches or done == 0:  # held samples and frozen weights: the true gradient never changes
             weights = sim.chip.weights()
             trace = compute.Trace()
             out = compute.forward(net, weights, x, trace=trace)
-            gradient[:] = _flat(compute.backward(net, weights, trace, losses.cost_gradient(procedure.loss.kind, out, y,
-                                                                          procedure.loss.label_smoothing)),
-                                [1.0] * len(net.layers))
+            loss = config.workload.loss
+            error = losses.cost_gradient(loss.kind, out, y, loss.label_smoothing)
+            gradient[:] = _flat(compute.backward(net, weights, trace, error), [1.0] * len(net.layers))
         true_sum[:] += gradient
         done += 1
-        estimate = _flat(procedure.accumulators.values, [1.0 / s for s in sigmas]) / done
+        if paper:
+            estimate = _flat(procedure.accumulators.values, [1.0 / s for s in sigmas]) / done
+        else:
+            estimate = procedure.accumulated() / sigmas[0] / done
         truth = true_sum / done
         norm_t = float(np.linalg.norm(truth))
         norm_e = float(np.linalg.norm(estimate))

@@ -449,19 +449,42 @@ def recommend(table: Sequence[dict[str, Any]], lifetime: float, target: float, l
 # ---- the device step against the requested update ------------------------------------------------------
 
 def measure_requested_updates(config: Any, seed: int, cycles: int, data_dir: str | None) -> np.ndarray:
-    """|Δw| the optimizer asks the devices for over the first ``cycles`` (every weight of every update),
-    observed by wrapping the chip's write; the training itself is not changed."""
+    """|Δw| the optimizer asks the devices for over the first ``cycles`` (every weight of every update): at
+    each update, the estimate G the compiled cycle hands its optimizer, through an optimizer of the same
+    kind (the paper mode's, :class:`~neurosim.mgd.optimizers.Optimizer`: the same arithmetic) kept beside
+    it (paper mode: its optimizer's deltas as the chip writes them); the training itself is not changed."""
+    from neurosim.mgd.optimizers import Optimizer
+    from neurosim.model import held_updates
     from neurosim.simulation import Simulation
 
-    sim = Simulation(config, seed=seed, iterations=cycles, data_dir=data_dir, compiled=False)
+    sim = Simulation(config, seed=seed, iterations=cycles, data_dir=data_dir)
     recorded: list[np.ndarray] = []
-    write = sim.chip.write
+    procedure = sim.procedure
+    if not hasattr(procedure, "estimate"):  # paper mode: its own optimizer's deltas, seen at the chip's write
+        write = sim.chip.write
 
-    def observed(deltas: list[tuple[np.ndarray, np.ndarray]], update_period_s: float) -> int:
-        recorded.append(np.concatenate([np.abs(d).ravel() for pair in deltas for d in pair]))
-        return write(deltas, update_period_s)
+        def seen(deltas: list[tuple[np.ndarray, np.ndarray]], update_period_s: float) -> int:
+            recorded.append(np.concatenate([np.abs(d).ravel() for pair in deltas for d in pair]))
+            return write(deltas, update_period_s)
 
-    sim.chip.write = observed  # type: ignore[method-assign]
+        sim.chip.write = seen  # type: ignore[method-assign]
+        sim.engine.run_until(cycles)
+        return np.concatenate(recorded) if recorded else np.zeros(0)
+    mgd = config.workload.mgd
+    shapes = sim.chip.weights()
+    shadow = Optimizer(mgd, shapes, held_updates(mgd, sim.timing.tau_theta))
+    bounds = np.cumsum([0] + [w.size + b.size for w, b in shapes])
+    update = procedure.on_update
+
+    def observed(cycle: int) -> None:
+        flat = procedure.estimate().astype(np.float32)
+        grads = [(flat[a:a + w.size].reshape(w.shape), flat[a + w.size:z]) for (w, b), a, z
+                 in zip(shapes, bounds[:-1], bounds[1:])]
+        recorded.append(np.concatenate([np.abs(d).ravel() for pair in shadow.deltas(grads) for d in pair]))
+        update(cycle)
+
+    procedure.on_update = observed  # type: ignore[method-assign]
+    sim.engine = sim.make_engine(coalesce=False)
     sim.engine.run_until(cycles)
     return np.concatenate(recorded) if recorded else np.zeros(0)
 
