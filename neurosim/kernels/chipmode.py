@@ -93,7 +93,7 @@ def activate(code: int, v: np.float32) -> np.float32:
     return v
 
 
-@nb.njit(**_INLINE)
+@nb.njit(**_JIT)
 def activate_all(code: int, src: np.ndarray, dst: np.ndarray) -> None:
     """dst = the activation of src, element by element: one loop per activation, so each vectorizes."""
     n = src.size
@@ -169,7 +169,7 @@ def _conv_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray,
         mac.conv3x3_forward(x, weight, bias, 1, out)
 
 
-@nb.njit(**_INLINE)
+@nb.njit(**_JIT)
 def _layer_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray, z: np.ndarray,
                scratch: np.ndarray) -> np.ndarray:
     """A layer's MAC; returns where its pre-activations are (a dense layer's in scratch, a convolution's in
@@ -200,7 +200,7 @@ def _finish_dense(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp:
         h[o0 + o] = activate(code, v)
 
 
-@nb.njit(**_INLINE)
+@nb.njit(**_JIT)
 def _finish_layer(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp: np.float32, pre: np.ndarray,
                   h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray) -> None:
     """Node perturbation θ = ``amp``·pattern (``node_pattern`` empty: none) on the pre-activations ``pre``,
@@ -246,7 +246,7 @@ def _conv_layer(layout: np.ndarray, layer: int, params: np.ndarray, node_pattern
 @nb.njit(**_JIT)
 def forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32, h: np.ndarray,
             z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray, scratch: np.ndarray,
-            start: int = 0) -> None:
+            start: int) -> None:
     """One inference from layer ``start`` on, with the weights ``params`` (under weight perturbation, the
     perturbed ones). h holds every layer's input, then the output; z every pre-activation; ``arg`` the
     max-pool winners. θ = ``amp``·pattern is added to every node (``node_pattern``, node-sized; empty:
@@ -283,13 +283,15 @@ def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.
         pre_a = pre
     _finish_layer(layout, 0, node_pattern if b_perturbed else none, amp_b, pre, h_b, z_b, arg_b, live, post)
     _finish_layer(layout, 0, node_pattern, amp_a, pre_a, h_a, z_a, arg_a, held_a, post)
-    forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, arg_b, live, post, scratch, 1)
-    forward(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, post, scratch, 1)
+    second = np.int64(1)  # not a literal 1: a literal argument would compile forward once more
+    forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, arg_b, live, post, scratch,
+            second)
+    forward(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, post, scratch, second)
 
 
 @nb.njit(**_JIT)
 def dense_forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
-                  h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int = 0) -> None:
+                  h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int) -> None:
     """:func:`forward` for a network of dense layers only (the same helpers, the same floats), with none of
     the convolutions' arrays to hand on: each array a compiled call receives costs reference counting,
     which on NIST7x7 was a quarter of the cycle."""
@@ -309,30 +311,35 @@ def dense_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np
     _dense_sums(layout, 0, params, h_b, sums)
     _finish_dense(layout, 0, node_pattern if b_perturbed else none, amp_b, sums, h_b, z_b)
     _finish_dense(layout, 0, node_pattern, amp_a, sums, h_a, z_a)
-    dense_forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, scratch, 1)
-    dense_forward(layout, params, node_pattern, amp_a, h_a, z_a, scratch, 1)
+    second = np.int64(1)
+    dense_forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, scratch, second)
+    dense_forward(layout, params, node_pattern, amp_a, h_a, z_a, scratch, second)
 
 
 @nb.njit(**_JIT)
-def _infer(convs: bool, layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
-           h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray,
+def _infer(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
+           h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray | None,
            scratch: np.ndarray) -> None:
-    if convs:
-        forward(layout, params, node_pattern, amp, h, z, arg, held, post, scratch)
+    """One inference: a network with convolutions passes ``post``; a dense one passes None, and then (numba
+    drops the branch a None argument decides) none of the convolutions' code is compiled for it."""
+    first = np.int64(0)
+    if post is None:
+        dense_forward(layout, params, node_pattern, amp, h, z, scratch, first)
     else:
-        dense_forward(layout, params, node_pattern, amp, h, z, scratch)
+        forward(layout, params, node_pattern, amp, h, z, arg, held, post, scratch, first)
 
 
 @nb.njit(**_JIT)
-def _infer_twice(convs: bool, layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray,
+def _infer_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray,
                  amp_a: np.float32, h_a: np.ndarray, z_a: np.ndarray, arg_a: np.ndarray, held_a: np.ndarray,
                  amp_b: np.float32, b_perturbed: bool, h_b: np.ndarray, z_b: np.ndarray, arg_b: np.ndarray,
-                 post: np.ndarray, scratch: np.ndarray) -> None:
-    if convs:
+                 post: np.ndarray | None, scratch: np.ndarray) -> None:
+    """Two inferences of one input (see :func:`_infer` on ``post``)."""
+    if post is None:
+        dense_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, amp_b, b_perturbed, h_b, z_b, scratch)
+    else:
         node_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, amp_b, b_perturbed,
                            h_b, z_b, arg_b, post, scratch)
-    else:
-        dense_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, amp_b, b_perturbed, h_b, z_b, scratch)
 
 
 @nb.njit(**_INLINE)
@@ -505,24 +512,24 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
     delta = np.float32(fs[F_DELTA])
-    convs = ist[I_CONVS] == 1
+    antithetic = ist[I_BASELINE] == 1  # a value, not a literal True/False: one compilation of each inference
     noisy = dc[dev.D_READ_SIGMA_W] > 0
     n_in = layout[0, L_IN_SIZE]
     for i in range(n_in):
         h_pert[i] = h_base[i]
-    if ist[I_BASELINE] == 1:  # antithetic: C(+θ) and C(−θ), pools compared afresh; node inputs from the + pass
+    if antithetic:  # C(+θ) and C(−θ), pools compared afresh; node inputs from the + pass
         if kind == KIND_WEIGHT:
             plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-            _infer(convs, layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
+            _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
             minus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, -delta, perturbed)
-            _infer(convs, layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
+            _infer(layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
         elif noisy:
-            _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+            _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
                     live, post, scratch)
-            _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
+            _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
                     live, post, scratch)
         else:
-            _infer_twice(convs, layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, True,
+            _infer_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, antithetic,
                                h_base, z_base, arg_base, post, scratch)
         plus = _measured(ist[I_LOSS], _output(layout, h_pert), y, fs, ist, cost_base)
         minus = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
@@ -535,17 +542,17 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         inferences = 1
         held = arg_base if ist[I_HELD] == 1 else live
         if ist[I_STALE] == 1 and kind == KIND_NODE and not noisy:  # the baseline and the perturbed together
-            _infer_twice(convs, layout, params, pattern, delta, h_pert, z_pert, arg_pert, held, delta, False,
+            _infer_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, held, delta, antithetic,
                                h_base, z_base, arg_base, post, scratch)
         else:
             if ist[I_STALE] == 1:
-                _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
+                _infer(layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
                         live, post, scratch)
             if kind == KIND_WEIGHT:
                 plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-                _infer(convs, layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
+                _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
             else:
-                _infer(convs, layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
+                _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
                         held, post, scratch)
         if ist[I_STALE] == 1:
             fs[F_C0] = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
@@ -593,19 +600,7 @@ def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, nod
         fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
         w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
         if layout[layer, L_CONV] == 1:
-            height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_CHANNELS]
-            positions = height * width
-            rows = cols[:positions * fan_in].reshape((positions, fan_in))
-            mac.im2col3x3(h_base[i0:i0 + positions * channels].reshape((1, height, width, channels)), rows)
-            weight_part = dw[:fan_in * fan_out].reshape((fan_in, fan_out))
-            mac.weight_gradient(rows, node_values[n0:n0 + positions * fan_out].reshape((positions, fan_out)),
-                                weight_part, db[:fan_out])
-            for k in range(fan_in * fan_out):
-                a = acc[w0 + k] * leak + d * dw[k] if limited else acc[w0 + k] + d * dw[k]
-                acc[w0 + k] = limit(a, full_scale, lsb) if limited else a
-            for o in range(fan_out):
-                a = acc[b0 + o] * leak + d * db[o] if limited else acc[b0 + o] + d * db[o]
-                acc[b0 + o] = limit(a, full_scale, lsb) if limited else a
+            _conv_products(layout, layer, acc, h_base, node_values, d, limited, leak, full_scale, lsb, cols, dw, db)
             continue
         s = node_values[n0:n0 + fan_out]
         bias = acc[b0:b0 + fan_out]
@@ -628,6 +623,31 @@ def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, nod
 
 
 @nb.njit(**_JIT)
+def _conv_products(layout: np.ndarray, layer: int, acc: np.ndarray, h_base: np.ndarray, node_values: np.ndarray,
+                   d: np.float32, limited: bool, leak: np.float32, full_scale: np.float32, lsb: np.float32,
+                   cols: np.ndarray | None, dw: np.ndarray, db: np.ndarray) -> None:
+    """A convolution's local product (see :func:`_local_products`); ``cols`` None for a dense network, whose
+    compilation then drops this body (it is never called)."""
+    if cols is None:
+        return
+    fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
+    w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
+    height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_CHANNELS]
+    positions = height * width
+    rows = cols[:positions * fan_in].reshape((positions, fan_in))
+    mac.im2col3x3(h_base[i0:i0 + positions * channels].reshape((1, height, width, channels)), rows)
+    weight_part = dw[:fan_in * fan_out].reshape((fan_in, fan_out))
+    mac.weight_gradient(rows, node_values[n0:n0 + positions * fan_out].reshape((positions, fan_out)),
+                        weight_part, db[:fan_out])
+    for k in range(fan_in * fan_out):
+        a = acc[w0 + k] * leak + d * dw[k] if limited else acc[w0 + k] + d * dw[k]
+        acc[w0 + k] = limit(a, full_scale, lsb) if limited else a
+    for o in range(fan_out):
+        a = acc[b0 + o] * leak + d * db[o] if limited else acc[b0 + o] + d * db[o]
+        acc[b0 + o] = limit(a, full_scale, lsb) if limited else a
+
+
+@nb.njit(**_JIT)
 def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray,
                    cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
     """Into the accumulators: the held node sums times the baseline's layer inputs they belong to. Not
@@ -636,7 +656,8 @@ def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist:
     if ist[I_SUMS_HELD] == 0:
         return
     one, inf, exact = np.float32(1.0), np.float32(np.inf), np.float32(0.0)
-    _local_products(layout, acc, h_base, sums, one, False, one, inf, exact, cols, dw, db, sums)
+    exact_sums = ist[I_ACC_LIMITED] == 1  # False: sums are held only for ideal accumulators (a value, not a literal)
+    _local_products(layout, acc, h_base, sums, one, exact_sums, one, inf, exact, cols, dw, db, sums)
     for k in range(sums.size):
         sums[k] = np.float32(0.0)
     ist[I_SUMS_HELD] = 0

@@ -125,7 +125,10 @@ class FusedChipMode:
                      np.zeros(n_pert if self.mgd.perturbation == "node" else 0, dtype=np.float32))
         # what the inferences use every cycle, as arguments of their own: the pre-pool activations, the
         # baseline's and the perturbed inference's pool winners, and no winners (pools compared afresh)
-        self.passes = (self.bufs[0], self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8))
+        # (a dense network passes None for the pre-pool activations and the unrolled input: its kernels are then
+        # compiled without the convolutions' code)
+        self.passes = (self.bufs[0] if convs else None, self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8))
+        self.folds = (self.bufs[3] if convs else None, *self.bufs[4:])
         self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
         self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
@@ -247,7 +250,7 @@ class FusedChipMode:
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)
         self.ist[k.I_SAMPLE_POS] = 0
-        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, *self.bufs[3:])
+        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, *self.folds)
 
     def on_perturb(self, cycle: int) -> None:
         k.on_perturb(self.key, self.signs, self.sign_words, self.pattern, self.mismatch, self.code_buf, self.fs,
@@ -258,19 +261,19 @@ class FusedChipMode:
         k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
                    self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
                    self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key, self.pattern,
-                   self.cost_base, *self.passes, *self.bufs[3:])
+                   self.cost_base, *self.passes, *self.folds)
         self._sync()
 
     def on_update(self, cycle: int) -> None:
         k.on_update(self.layout, self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
                     self.gain, self.step_scale, self.residual, self.pulse_buf, self.dc, self.di, self.write_key,
-                    self.fs, self.ist, self.counts, self.h_base, *self.bufs[3:])
+                    self.fs, self.ist, self.counts, self.h_base, *self.folds)
         self._sync()
 
     def accumulated(self) -> np.ndarray:
         """S, the accumulators since the last update, flat in network order (float64); held node sums are
         folded into the accumulators first, as the update itself does (the result is unchanged)."""
-        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.bufs[3:])
+        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.folds)
         return self.acc.astype(np.float64)
 
     def estimate(self) -> np.ndarray:
@@ -290,5 +293,5 @@ class FusedChipMode:
                       self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
                       self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
                       self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, self.mismatch,
-                      self.code_buf, self.cost_base, *self.passes, *self.bufs[3:])
+                      self.code_buf, self.cost_base, *self.passes, *self.folds)
         self._sync()
