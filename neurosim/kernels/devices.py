@@ -21,6 +21,7 @@ import math
 import numba as nb
 import numpy as np
 
+from neurosim.kernels.periphery import round_half_even
 from neurosim.kernels.rng import normal_at, stream_base, uniform_at
 
 # one table per variant: the spec's name -> the kernel's code
@@ -85,16 +86,6 @@ def constants(weights) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 (a Weig
     return dc, di
 
 
-_ROUND_MAGIC = 6755399441055744.0  # 1.5·2^52: x + it − it rounds x to an integer, ties to even (|x| < 2^51)
-
-
-@nb.njit(**_INLINE)
-def _round_half_even(x: float) -> float:
-    """numpy's round (to the nearest integer, ties to even), without a branch."""
-    rounded = (x + _ROUND_MAGIC) - _ROUND_MAGIC
-    return x if abs(x) >= 2.0 ** 51 else rounded
-
-
 # The per-weight helpers take and return scalars only (an array passed to a compiled call is reference-
 # counted at every call) and make their choices without branches: the signs of the requests are random, and
 # a mispredicted branch per weight cost more than the arithmetic (20 µs a write of 868 weights).
@@ -105,7 +96,7 @@ def _steps(d: np.float32, step_w: float) -> float:
     float32 resolution is made exactly that number. (One step in float32 is a hair off one step; kept, that
     hair added up in the residual until a pulse was lost: the 44th one-step write of a 51-level device.)"""
     steps = float(d) / step_w
-    whole = _round_half_even(steps)
+    whole = round_half_even(steps)
     return whole if abs(steps - whole) <= abs(steps) * _F32_RESOLUTION else steps
 
 
@@ -113,7 +104,7 @@ def _steps(d: np.float32, step_w: float) -> float:
 def _whole_pulses(wanted: float) -> float:
     """Accumulate rounding: the whole steps of ``wanted`` toward zero, but a sum of k steps that rounding put
     a hair below k is k steps."""
-    nearest = _round_half_even(wanted)
+    nearest = round_half_even(wanted)
     truncated = math.copysign(math.floor(abs(wanted)), wanted)
     return nearest if abs(wanted - nearest) < 1e-6 else truncated
 
@@ -194,7 +185,7 @@ def _program(w: float, gain: float, sign: float, w_max: float, step_p: float) ->
     weight w, on a level: whole steps, or one analog pulse for a device that holds anything."""
     q = min(max(max(sign * w, 0.0) / w_max / gain, 0.0), 1.0)
     if step_p > 0:
-        steps = _round_half_even(q / step_p)
+        steps = round_half_even(q / step_p)
         return steps * step_p, int(steps)
     return q, (1 if q > 0 else 0)
 
