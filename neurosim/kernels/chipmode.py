@@ -393,12 +393,10 @@ def _output(layout: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(**_INLINE)
-def on_sample(x_train: np.ndarray, order: np.ndarray, ist: np.ndarray, h_base: np.ndarray, label: np.ndarray,
-              layout: np.ndarray, acc: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
-    """A new training sample enters the input layer (the node sums held for the last one folded first); the
-    baseline must be measured again."""
-    if ist[I_SUMS_HELD] == 1:
-        fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
+def on_sample(x_train: np.ndarray, order: np.ndarray, ist: np.ndarray, h_base: np.ndarray,
+              label: np.ndarray) -> None:
+    """A new training sample enters the input layer; the baseline must be measured again. The node sums held
+    for the last sample are folded first, by the caller (:func:`fold_node_sums`; see :func:`run_stretch`)."""
     index = order[ist[I_SAMPLE_POS]]
     ist[I_SAMPLE_POS] += 1
     x = x_train[index]
@@ -417,28 +415,41 @@ def _popcount(x: np.uint64) -> int:
 
 
 @nb.njit(**_INLINE)
-def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, pattern: np.ndarray, mismatch: np.ndarray,
-               code_buf: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, pattern: np.ndarray | None,
+               mismatch: np.ndarray | None, code_buf: np.ndarray | None, fs: np.ndarray, ist: np.ndarray,
+               counts: np.ndarray) -> None:
     """New code values on every element: Bernoulli ±1 signs, 64 per hash, or a deterministic code's values
     (:mod:`neurosim.kernels.codes`); θ = ±δ·s is never stored (see :func:`forward`). The hashes are kept in
     ``words``, so the flips (toggles, priced by the ledger) are a popcount of old XOR new; a deterministic
     code counts the values that changed; the first perturbation sets, and counts, every element. With
     amplitude mismatch the perturbation applied is ``pattern`` = s·m (m each element's relative amplitude),
-    while the accumulators integrate ΔC·s."""
+    while the accumulators integrate ΔC·s. Without mismatch ``pattern`` and ``mismatch`` are None, and
+    ``code_buf`` is None for the Bernoulli code: each array argument of this inlined function costs an
+    atomic increment and decrement per call, a None none (and its branch compiles to nothing)."""
     if ist[I_CODE] != 0:
         _code_values(signs, code_buf, ist, counts)
     else:
         _bernoulli_signs(key, signs, words, ist, counts)
     ist[I_PSTEP] += 1
-    if mismatch.size > 0:
-        for k in range(signs.size):
-            pattern[k] = signs[k] * mismatch[k]
+    if mismatch is not None:
+        _apply_mismatch(signs, mismatch, pattern)
 
 
 @nb.njit(**_JIT)
-def _code_values(signs: np.ndarray, code_buf: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
+def _apply_mismatch(signs: np.ndarray, mismatch: np.ndarray | None, pattern: np.ndarray | None) -> None:
+    """pattern = s·m (nothing without mismatch: None, and the loop is compiled out)."""
+    if mismatch is None or pattern is None:
+        return
+    for k in range(signs.size):
+        pattern[k] = signs[k] * mismatch[k]
+
+
+@nb.njit(**_JIT)
+def _code_values(signs: np.ndarray, code_buf: np.ndarray | None, ist: np.ndarray, counts: np.ndarray) -> None:
     """A deterministic code's values at this step, counting those that changed (not inlined: kept out of the
-    cycle loop of the Bernoulli codes)."""
+    cycle loop of the Bernoulli codes, which pass None)."""
+    if code_buf is None:
+        return
     n = signs.size
     codes.fill(ist[I_CODE], 0, ist[I_PSTEP], n, code_buf)
     changed = 0
@@ -495,7 +506,7 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
              y_train: np.ndarray, label: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
              macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, readbuf: np.ndarray,
              dc: np.ndarray, read_key: np.uint64, pattern: np.ndarray, cost_base: np.uint64, post: np.ndarray,
-             arg_base: np.ndarray, arg_pert: np.ndarray, live: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
+             arg_base: np.ndarray | None, arg_pert: np.ndarray | None, live: np.ndarray | None) -> np.float32:
     """Perturbed inference, ΔC on the bus, and every synapse's accumulator integrates ΔC·s.
 
     Under weight perturbation the ±θ weights are made once per inference into ``perturbed`` (parameter-sized
@@ -507,7 +518,10 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     resolution when the chip has any. A perturbed inference after an unperturbed baseline keeps the
     baseline's max-pool winners (``arg_base``) when the pools are held (``I_HELD``); ``live`` (empty) says
     compare afresh. (Arrays come in as arguments, not out of ``bufs``: each view made per cycle costs two
-    atomic reference counts, a tenth of a NIST7x7 cycle for a handful.)"""
+    atomic reference counts, a tenth of a NIST7x7 cycle for a handful; a dense network passes None for the
+    pools' arrays.) Returns ΔC as the accumulators take it: under node perturbation the caller integrates it
+    (:func:`node_accumulate`, or :func:`run_stretch` itself), so that the node sums and the local products'
+    working arrays are none of this inlined function's arguments."""
     y = y_train[label[0]]
     kind = ist[I_KIND]
     none = signs[:0]  # an empty view (unperturbed), no allocation per cycle
@@ -571,14 +585,6 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         else:
             for k in range(acc.size):
                 acc[k] += d * signs[k]
-    elif ist[I_DEFER] == 1:
-        # ideal accumulators are linear: Σ ΔC·s per node now, times the held layer inputs once per sample or
-        # update (:func:`fold_node_sums`), not a local product every cycle
-        for k in range(sums.size):
-            sums[k] += d * signs[k]
-        ist[I_SUMS_HELD] = 1
-    else:  # the local product of ΔC·s at each neuron with the layer's (baseline) input
-        _local_products(layout, acc, h_base, signs, d, limited, leak, full_scale, lsb, cols, dw, db, sums)
     counts[C_CYCLES] += 1
     counts[C_INFERENCES] += inferences
     counts[C_MACS] += inferences * macs_per_inference
@@ -586,12 +592,35 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     counts[C_BROADCASTS] += 1
     counts[C_ACC] += params.size
     ist[I_CYCLE] += 1
+    return d
+
+
+@nb.njit(**_JIT)
+def node_accumulate(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, signs: np.ndarray, d: np.float32,
+                    fs: np.ndarray, ist: np.ndarray, cols: np.ndarray | None, dw: np.ndarray | None,
+                    db: np.ndarray | None, sums: np.ndarray) -> None:
+    """The end of a node-perturbed :func:`on_cycle` (nothing under weight perturbation): ΔC·s (``d``·``signs``)
+    into the held node sums (ideal accumulators are linear: Σ ΔC·s per node now, times the held layer inputs
+    once per sample or update, :func:`fold_node_sums`), or else the local product of ΔC·s at each neuron with
+    the layer's (baseline) input into the accumulators, with their leak, saturation and resolution.
+    :func:`run_stretch` does the same inline."""
+    if ist[I_KIND] != KIND_NODE:
+        return
+    if ist[I_DEFER] == 1:
+        for k in range(sums.size):
+            sums[k] += d * signs[k]
+        ist[I_SUMS_HELD] = 1
+        return
+    limited = ist[I_ACC_LIMITED] == 1
+    leak, full_scale, lsb = np.float32(fs[F_LEAK]), np.float32(fs[F_ACC_FS]), np.float32(fs[F_ACC_LSB])
+    _local_products(layout, acc, h_base, signs, d, limited, leak, full_scale, lsb, cols, dw, db, sums)
 
 
 @nb.njit(**_JIT)
 def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, node_values: np.ndarray,
                     d: np.float32, limited: bool, leak: np.float32, full_scale: np.float32, lsb: np.float32,
-                    cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
+                    cols: np.ndarray | None, dw: np.ndarray | None, db: np.ndarray | None,
+                    sums: np.ndarray) -> None:
     """acc ← limit(leak·acc + d·(x ⊗ v)) for every layer: x its (baseline) input, v ``node_values`` at its
     nodes (ΔC-signs, or held node sums with d = 1). A dense layer's products one by one; a convolution's
     summed over positions by one product of its unrolled input with v (as :func:`neurosim.nn.compute.
@@ -625,10 +654,10 @@ def _local_products(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, nod
 @nb.njit(**_JIT)
 def _conv_products(layout: np.ndarray, layer: int, acc: np.ndarray, h_base: np.ndarray, node_values: np.ndarray,
                    d: np.float32, limited: bool, leak: np.float32, full_scale: np.float32, lsb: np.float32,
-                   cols: np.ndarray | None, dw: np.ndarray, db: np.ndarray) -> None:
+                   cols: np.ndarray | None, dw: np.ndarray | None, db: np.ndarray | None) -> None:
     """A convolution's local product (see :func:`_local_products`); ``cols`` None for a dense network, whose
     compilation then drops this body (it is never called)."""
-    if cols is None:
+    if cols is None or dw is None or db is None:
         return
     fan_in, fan_out = layout[layer, L_FAN_IN], layout[layer, L_FAN_OUT]
     w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
@@ -649,7 +678,8 @@ def _conv_products(layout: np.ndarray, layer: int, acc: np.ndarray, h_base: np.n
 
 @nb.njit(**_JIT)
 def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist: np.ndarray,
-                   cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
+                   cols: np.ndarray | None, dw: np.ndarray | None, db: np.ndarray | None,
+                   sums: np.ndarray) -> None:
     """Into the accumulators: the held node sums times the baseline's layer inputs they belong to. Not
     inlined, and called only when sums are held (``ist[I_SUMS_HELD]``): handing the working arrays on costs
     reference counting, which a cycle without held sums should not pay."""
@@ -664,15 +694,26 @@ def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist:
 
 
 @nb.njit(**_INLINE)
-def _optimizer_step(opt: int, acc: np.ndarray, m: np.ndarray, v: np.ndarray, lr: np.float32, scale: np.float32,
-                    fs: np.ndarray) -> None:
+def _optimizer_step(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | None, lr: np.float32,
+                    scale: np.float32, fs: np.ndarray) -> None:
     """The optimizer's step for every weight from G = S·scale, held in ``acc`` in place of S; one branch-free
-    loop per optimizer, in the Python optimizer's operation order, so both round alike."""
-    n = acc.size
+    loop per optimizer, in the Python optimizer's operation order, so both round alike. SGD passes None for
+    the moments ``m`` and ``v``."""
     if opt == OPT_SGD:
-        for k in range(n):
+        for k in range(acc.size):
             acc[k] = -lr * (acc[k] * scale)
-    elif opt == OPT_MOMENTUM:
+    else:
+        _stateful_step(opt, acc, m, v, lr, scale, fs)
+
+
+@nb.njit(**_JIT)
+def _stateful_step(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | None, lr: np.float32,
+                   scale: np.float32, fs: np.ndarray) -> None:
+    """:func:`_optimizer_step` of momentum and Adam (not inlined; compiled to nothing for SGD's None moments)."""
+    if m is None or v is None:
+        return
+    n = acc.size
+    if opt == OPT_MOMENTUM:
         mom = np.float32(fs[F_MOM])
         for k in range(n):
             m[k] = m[k] * mom + acc[k] * scale
@@ -708,7 +749,10 @@ def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.nda
                    residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray, di: np.ndarray,
                    write_key: np.uint64, lr: np.float32, scale: np.float32, fs: np.ndarray, ist: np.ndarray) -> tuple:
     """The optimizer's step written by the device kernel (any device but the ideal one); ``acc`` is zeroed.
-    Its own compiled function, not inlined into the stretch loop."""
+    Its own compiled function, not inlined into the stretch loop. Ideal devices (which never come here) pass
+    None for the device state ``p``, ``gain``, ``step_scale`` and ``residual``: compiled to nothing."""
+    if p is None or gain is None or step_scale is None or residual is None:
+        return 0, 1
     _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
     pulses, most = dev.write(dc, di, write_key, ist[I_UPDATES] - 1, 0, acc, p, gain, step_scale, limits, writes,
                              failed, residual, params, pulse_buf)
@@ -718,17 +762,17 @@ def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.nda
 
 
 @nb.njit(**_INLINE)
-def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray,
-              writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray,
-              step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray,
-              di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
-              h_base: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
+def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.ndarray | None,
+              v: np.ndarray | None, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray,
+              p: np.ndarray | None, gain: np.ndarray | None, step_scale: np.ndarray | None,
+              residual: np.ndarray | None, pulse_buf: np.ndarray, dc: np.ndarray,
+              di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
     """G = S·scale; the optimizer's step is written into the devices by :mod:`neurosim.kernels.devices`.
     Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
     out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel.
-    Held node sums are folded into the accumulators first."""
-    if ist[I_SUMS_HELD] == 1:
-        fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
+    Held node sums are folded into the accumulators first, by the caller (:func:`fold_node_sums`). SGD passes
+    None for the moments ``m`` and ``v``, ideal devices for the device state (``p`` to ``residual``): each
+    array argument of this inlined function costs an atomic increment and decrement per update."""
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
@@ -767,26 +811,47 @@ def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.nda
 
 @nb.njit(**_JIT)
 def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.uint64, layout: np.ndarray,
-                params: np.ndarray, signs: np.ndarray, words: np.ndarray, acc: np.ndarray, m: np.ndarray,
-                v: np.ndarray, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray, p: np.ndarray,
-                gain: np.ndarray, step_scale: np.ndarray, residual: np.ndarray, pulse_buf: np.ndarray,
+                params: np.ndarray, signs: np.ndarray, words: np.ndarray, acc: np.ndarray, m: np.ndarray | None,
+                v: np.ndarray | None, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray,
+                p: np.ndarray | None, gain: np.ndarray | None, step_scale: np.ndarray | None,
+                residual: np.ndarray | None, pulse_buf: np.ndarray,
                 readbuf: np.ndarray, dc: np.ndarray, di: np.ndarray, write_key: np.uint64, read_key: np.uint64,
                 x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
                 macs_per_inference: int, scratch: np.ndarray, perturbed: np.ndarray, pattern: np.ndarray,
-                mismatch: np.ndarray, code_buf: np.ndarray, cost_base: np.uint64, post: np.ndarray,
-                arg_base: np.ndarray, arg_pert: np.ndarray, live: np.ndarray, cols: np.ndarray, dw: np.ndarray, db: np.ndarray, sums: np.ndarray) -> None:
-    """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle."""
+                mismatched: np.ndarray | None, mismatch: np.ndarray | None, code_buf: np.ndarray | None,
+                cost_base: np.uint64, post: np.ndarray | None, arg_base: np.ndarray | None,
+                arg_pert: np.ndarray | None, live: np.ndarray | None, cols: np.ndarray | None,
+                dw: np.ndarray | None, db: np.ndarray | None, sums: np.ndarray) -> None:
+    """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle, as the
+    event-by-event methods call them. The inlined actions take only the arrays of their usual path (each
+    array argument of an inlined function costs an atomic increment and decrement per call); the rarer work
+    on more arrays (the fold of held node sums, a node perturbation's accumulation) is done from here.
+    ``mismatched`` is ``pattern`` with amplitude mismatch, else None (as are ``mismatch`` and, for the
+    Bernoulli code, ``code_buf``)."""
+    node = ist[I_KIND] == KIND_NODE
+    defer = ist[I_DEFER] == 1
     for _ in range(n_cycles):
         cycle = ist[I_CYCLE]
         if cycle % tau_x == 0:
-            on_sample(x_train, order, ist, h_base, label, layout, acc, cols, dw, db, sums)
+            if ist[I_SUMS_HELD] == 1:
+                fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
+            on_sample(x_train, order, ist, h_base, label)
         if cycle % tau_p == 0:
-            on_perturb(key, signs, words, pattern, mismatch, code_buf, fs, ist, counts)
-        on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
-                 counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base, post,
-                 arg_base, arg_pert, live, cols, dw, db, sums)
+            on_perturb(key, signs, words, mismatched, mismatch, code_buf, fs, ist, counts)
+        d = on_cycle(layout, params, signs, acc, h_base, z_base, h_pert, z_pert, y_train, label, fs, ist,
+                     counts, macs_per_inference, scratch, perturbed, readbuf, dc, read_key, pattern, cost_base,
+                     post, arg_base, arg_pert, live)
+        if node:  # node_accumulate's work
+            if defer:
+                for k in range(sums.size):
+                    sums[k] += d * signs[k]
+                ist[I_SUMS_HELD] = 1
+            else:
+                node_accumulate(layout, acc, h_base, signs, d, fs, ist, cols, dw, db, sums)
         if (cycle + 1) % tau_theta == 0:
+            if ist[I_SUMS_HELD] == 1:
+                fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
             on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
-                      dc, di, write_key, fs, ist, counts, h_base, cols, dw, db, sums)
+                      dc, di, write_key, fs, ist, counts)

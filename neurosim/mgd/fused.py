@@ -102,6 +102,10 @@ class FusedChipMode:
         parts = [a.ravel() for pair in per_layer for a in pair if a is not None]
         self.mismatch = (np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32))
         self.pattern = np.zeros(n_pert, dtype=np.float32) if parts else self.signs  # what is applied: s·m
+        # what the perturbation step is handed: the pattern to make and the mismatch (None without mismatch), the
+        # deterministic code's buffer (None for the Bernoulli code)
+        self.perturb_args = (self.pattern if parts else None, self.mismatch if parts else None,
+                             self.code_buf if code.deterministic else None)
         self.cost_base = np.uint64(chip.cost_circuit.noise_base)
         self.sign_words = np.zeros((n_pert + 63) // 64, dtype=np.uint64)  # the hashes the signs came from
         self.acc = np.zeros(n_params, dtype=np.float32)
@@ -125,11 +129,18 @@ class FusedChipMode:
                      np.zeros(n_pert if self.mgd.perturbation == "node" else 0, dtype=np.float32))
         # what the inferences use every cycle, as arguments of their own: the pre-pool activations, the
         # baseline's and the perturbed inference's pool winners, and no winners (pools compared afresh)
-        # (a dense network passes None for the pre-pool activations and the unrolled input: its kernels are then
-        # compiled without the convolutions' code)
-        self.passes = (self.bufs[0] if convs else None, self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8))
-        self.folds = (self.bufs[3] if convs else None, *self.bufs[4:])
+        # (a dense network passes None for all of these and for the convolutions' local-product arrays: its
+        # kernels are then compiled without the convolutions' code, and the inlined per-cycle actions pay no
+        # reference counting for arrays they never use)
+        self.passes = ((self.bufs[0], self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8)) if convs
+                       else (None, None, None, None))
+        self.folds = (*(self.bufs[3:6] if convs else (None, None, None)), self.bufs[6])
         self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
+        # what an update is handed (see neurosim.kernels.chipmode.on_update): the moments (None for SGD), the
+        # device state (None for ideal devices, which the kernels keep as weights only)
+        self.moments = (None, None) if self.mgd.optimizer == "sgd" else (self.m, self.v)
+        self.device_state = ((None, None, None, None) if ideal
+                             else (self.p, self.gain, self.step_scale, self.residual))
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
         self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
         self.label = np.zeros(1, dtype=np.int64)
@@ -250,24 +261,27 @@ class FusedChipMode:
     def on_sample(self, cycle: int) -> None:
         self.order = self.stream.take_indices(1)
         self.ist[k.I_SAMPLE_POS] = 0
-        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label, self.layout, self.acc, *self.folds)
+        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.folds)  # the last sample's
+        k.on_sample(self.x_train, self.order, self.ist, self.h_base, self.label)
 
     def on_perturb(self, cycle: int) -> None:
-        k.on_perturb(self.key, self.signs, self.sign_words, self.pattern, self.mismatch, self.code_buf, self.fs,
-                     self.ist, self.counts)
+        k.on_perturb(self.key, self.signs, self.sign_words, *self.perturb_args, self.fs, self.ist, self.counts)
         self._sync()
 
     def on_cycle(self, cycle: int) -> None:
-        k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
-                   self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
-                   self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key, self.pattern,
-                   self.cost_base, *self.passes, *self.folds)
+        d = k.on_cycle(self.layout, self.params, self.signs, self.acc, self.h_base, self.z_base,
+                       self.h_pert, self.z_pert, self.y_train, self.label, self.fs, self.ist, self.counts,
+                       self.net.macs, self.scratch, self.perturbed, self.readbuf, self.dc, self.read_key,
+                       self.pattern, self.cost_base, *self.passes)
+        k.node_accumulate(self.layout, self.acc, self.h_base, self.signs, np.float32(d), self.fs, self.ist,
+                          *self.folds)  # d came back as a Python float: float32 again, exactly
         self._sync()
 
     def on_update(self, cycle: int) -> None:
-        k.on_update(self.layout, self.params, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
-                    self.gain, self.step_scale, self.residual, self.pulse_buf, self.dc, self.di, self.write_key,
-                    self.fs, self.ist, self.counts, self.h_base, *self.folds)
+        k.fold_node_sums(self.layout, self.acc, self.h_base, self.ist, *self.folds)
+        k.on_update(self.layout, self.params, self.acc, *self.moments, self.writes, self.limits, self.failed,
+                    *self.device_state, self.pulse_buf, self.dc, self.di, self.write_key,
+                    self.fs, self.ist, self.counts)
         self._sync()
 
     def accumulated(self) -> np.ndarray:
@@ -289,9 +303,9 @@ class FusedChipMode:
         self.order = self.stream.take_indices(samples) if samples else np.zeros(1, dtype=np.int64)
         self.ist[k.I_SAMPLE_POS] = 0
         k.run_stretch(n, t.tau_p, t.tau_x, t.tau_theta, self.key, self.layout, self.params, self.signs,
-                      self.sign_words, self.acc, self.m, self.v, self.writes, self.limits, self.failed, self.p,
-                      self.gain, self.step_scale, self.residual, self.pulse_buf, self.readbuf, self.dc, self.di,
+                      self.sign_words, self.acc, *self.moments, self.writes, self.limits, self.failed,
+                      *self.device_state, self.pulse_buf, self.readbuf, self.dc, self.di,
                       self.write_key, self.read_key, self.x_train, self.y_train, self.order, self.label, self.h_base, self.z_base, self.h_pert, self.z_pert, self.fs, self.ist,
-                      self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, self.mismatch,
-                      self.code_buf, self.cost_base, *self.passes, *self.folds)
+                      self.counts, self.net.macs, self.scratch, self.perturbed, self.pattern, *self.perturb_args,
+                      self.cost_base, *self.passes, *self.folds)
         self._sync()
