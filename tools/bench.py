@@ -26,6 +26,7 @@ import neurosim  # noqa: E402,F401  (first: it pins BLAS to one thread, which mu
 import numpy as np  # noqa: E402
 
 from neurosim.engine.clocks import ClockDomain, Engine  # noqa: E402
+from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.nn import compute  # noqa: E402
 from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn  # noqa: E402
 from neurosim.simulation import Simulation  # noqa: E402
@@ -128,6 +129,32 @@ def bench_chips(iterations: int = 20_000, repeats: int = 3) -> dict:
     reference = out["reference.yaml"]["cycles_per_s"]
     for row in out.values():
         row["ratio_to_reference"] = row["cycles_per_s"] / reference
+    return out
+
+
+def bench_fashion_mlp_chips(cycles: int, repeats: int = 3, chips: tuple[str, ...] = ("ideal.yaml", "pcm.yaml")) -> dict:
+    """The Fashion-MNIST 784-32-10 MLP (workloads/fashion-mlp.yaml) in chip mode on the ideal chip and on pcm
+    (the target: pcm at least half the ideal chip's cycles per second): cycles per second through the
+    engine after a warm-up, the chips taking turns ``repeats`` times, medians. Needs Fashion-MNIST
+    ($NEUROSIM_DATA)."""
+    sims = {}
+    for chip in chips:
+        config = load_config(REPO / "chips" / chip, REPO / "workloads/fashion-mlp.yaml",
+                             ["train.eval_interval=100000000", "train.eval_size=100"])
+        sims[chip] = Simulation(config, iterations=200 + repeats * cycles)
+        sims[chip].engine.run_until(200)  # warm up: compilation or the cache, the first baseline
+    rates: dict[str, list[float]] = {chip: [] for chip in chips}
+    done = {chip: 200 for chip in chips}
+    for _ in range(repeats):
+        for chip, sim in sims.items():
+            start = time.perf_counter()
+            sim.engine.run_until(done[chip] + cycles)
+            rates[chip].append(cycles / (time.perf_counter() - start))
+            done[chip] += cycles
+    out = {chip: {"cycles_per_s": float(np.median(r)), "engine_path": sims[chip].procedure.engine_path}
+           for chip, r in rates.items()}
+    for row in out.values():
+        row["ratio_to_ideal"] = row["cycles_per_s"] / out["ideal.yaml"]["cycles_per_s"]
     return out
 
 
@@ -264,6 +291,10 @@ def main() -> None:
                         "chip_node_tau1000": ["mgd.perturbation=node", "mgd.tau_theta=1000"]}.items():
         report["nist7x7_mlp"][label] = bench_iteration("workloads/nist7x7.yaml", sets, n, fwd, segments=10)
     report["nist7x7_chips"] = bench_chips(2000 if args.quick else 20_000, 1 if args.quick else 3)
+    try:
+        report["fashion_mlp_chips"] = bench_fashion_mlp_chips(500 if args.quick else 5000)
+    except NeurosimError as error:  # no Fashion-MNIST here: say so in the report, time the rest
+        report["fashion_mlp_chips"] = {"skipped": str(error)}
     for d in args.widths:
         if d > 8 and args.quick:
             continue
