@@ -177,7 +177,6 @@ class FusedChipMode:
         ist[k.I_CODE] = code.kernel_code
         unperturbed_baseline = self.mgd.baseline == "unperturbed"
         ist[k.I_HELD] = pools_held and unperturbed_baseline
-        ist[k.I_CONVS] = bool(convs)
         ist[k.I_DEFER] = (self.mgd.perturbation == "node" and unperturbed_baseline
                           and spec.accumulator.full_scale is None and spec.accumulator.leak_time_s is None)
         acc_spec = spec.accumulator
