@@ -10,9 +10,11 @@ All state lives in flat arrays (parameters, accumulators, signs, activations) in
 one row per layer (the L_ columns below: fan-in and fan-out of its crossbar, its weight, bias, node,
 input and max-pool-winner offsets, activation code, and a convolution's image shape). Activations are NHWC,
 as in :mod:`neurosim.nn.compute`, whose MAC and pooling kernels (:mod:`neurosim.kernels.mac`) a
-convolution calls here for its one image. ``bufs`` holds a network's working arrays: the pre-pool
-activations, both passes' max-pool winners, a convolution's unrolled input, a layer's local product and
-the held node sums. Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
+convolution calls here for its one image. A network's working arrays (the pre-pool activations, both
+passes' max-pool winners, a convolution's unrolled input and local product, the held node sums) come in as
+arguments of their own, None where a network has no use for them: each array an inlined per-cycle action
+receives costs two atomic reference counts a cycle, and a None argument compiles the code that would use
+it out (a dense network's kernels carry none of the convolutions'). Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
 devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written (and read, with
 read noise) by its kernels: the same ones :class:`~neurosim.chip.devices.DeviceArray` calls.
 """
@@ -517,9 +519,7 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
     cost circuit (:func:`_measured`); the accumulators integrate ΔC·s, with their leak, saturation and
     resolution when the chip has any. A perturbed inference after an unperturbed baseline keeps the
     baseline's max-pool winners (``arg_base``) when the pools are held (``I_HELD``); ``live`` (empty) says
-    compare afresh. (Arrays come in as arguments, not out of ``bufs``: each view made per cycle costs two
-    atomic reference counts, a tenth of a NIST7x7 cycle for a handful; a dense network passes None for the
-    pools' arrays.) Returns ΔC as the accumulators take it: under node perturbation the caller integrates it
+    compare afresh (a dense network passes None for the pools' arrays). Returns ΔC as the accumulators take it: under node perturbation the caller integrates it
     (:func:`node_accumulate`, or :func:`run_stretch` itself), so that the node sums and the local products'
     working arrays are none of this inlined function's arguments."""
     y = y_train[label[0]]
