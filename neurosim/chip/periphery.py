@@ -54,7 +54,7 @@ class Accumulators:
         for w, b in shapes:
             self.values.append((self.flat[at:at + w.size].reshape(w.shape), self.flat[at + w.size:at + w.size + b.size]))
             at += w.size + b.size
-        self.ideal = spec.full_scale is None and spec.leak_time_s is None
+        self.ideal = spec.ideal
         self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
         self.full_scale, self.lsb_f32 = accumulator_limits(spec)
 

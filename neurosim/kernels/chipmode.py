@@ -434,11 +434,11 @@ def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, pattern: np
         _bernoulli_signs(key, signs, words, ist, counts)
     ist[I_PSTEP] += 1
     if mismatch is not None:
-        _apply_mismatch(signs, mismatch, pattern)
+        apply_mismatch(signs, mismatch, pattern)
 
 
 @nb.njit(**_JIT)
-def _apply_mismatch(signs: np.ndarray, mismatch: np.ndarray | None, pattern: np.ndarray | None) -> None:
+def apply_mismatch(signs: np.ndarray, mismatch: np.ndarray | None, pattern: np.ndarray | None) -> None:
     """pattern = s·m (nothing without mismatch: None, and the loop is compiled out)."""
     if mismatch is None or pattern is None:
         return

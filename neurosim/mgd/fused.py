@@ -177,10 +177,9 @@ class FusedChipMode:
         ist[k.I_CODE] = code.kernel_code
         unperturbed_baseline = self.mgd.baseline == "unperturbed"
         ist[k.I_HELD] = pools_held and unperturbed_baseline
-        ist[k.I_DEFER] = (self.mgd.perturbation == "node" and unperturbed_baseline
-                          and spec.accumulator.full_scale is None and spec.accumulator.leak_time_s is None)
         acc_spec = spec.accumulator
-        ist[k.I_ACC_LIMITED] = not (acc_spec.full_scale is None and acc_spec.leak_time_s is None)
+        ist[k.I_DEFER] = self.mgd.perturbation == "node" and unperturbed_baseline and acc_spec.ideal
+        ist[k.I_ACC_LIMITED] = not acc_spec.ideal
         fs[k.F_ACC_FS], fs[k.F_ACC_LSB] = accumulator_limits(acc_spec)
         fs[k.F_LEAK] = leak_factor(acc_spec, chip.cycle_s)
         self.fs, self.ist = fs, ist
@@ -220,8 +219,8 @@ class FusedChipMode:
             else:
                 np.copyto(getattr(self, name), saved[name])
         self.fs[k.F_HEADROOM] = 0.0  # the next update checks every device's endurance, then relies on it
-        if self.mismatch.size:
-            np.multiply(self.signs, self.mismatch, out=self.pattern)
+        if self.mismatch.size:  # the applied pattern s·m, made as each perturbation step makes it
+            k.apply_mismatch(self.signs, self.mismatch, self.pattern)
         if self.di[dev.I_IDEAL]:
             for w, b in self.chip.arrays:  # the kernels write ideal weights only: derive states when asked
                 w._state_stale = b._state_stale = True

@@ -183,6 +183,11 @@ class AccumulatorSpec:
         if self.bits is not None and self.full_scale is None:
             raise ConfigError(file, f"{path}.full_scale", "a finite accumulator resolution needs a full_scale")
 
+    @property
+    def ideal(self) -> bool:
+        """Exact and linear: no saturation (and so no resolution, which needs a full scale) and no leak."""
+        return self.full_scale is None and self.leak_time_s is None
+
 
 @dataclass(frozen=True)
 class ChipSpec:
