@@ -17,15 +17,18 @@ and the tests' numpy twin draw the same numbers with no generator state.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba as nb
 import numpy as np
 
 from neurosim.kernels.periphery import round_half_even
-from neurosim.kernels.rng import normal_at, stream_base, uniform_at
+from neurosim.kernels.rng import _GOLDEN, mix64, normal_rest, normal_strip, stream_base, uniform_at
+from neurosim.kernels.vecmath import expm1, maximum, minimum
 
 # one table per variant: the spec's name -> the kernel's code
 MODEL_LINEAR, MODEL_SOFT_BOUNDS, MODEL_EXPONENTIAL = 0, 1, 2
+MODEL_ANALOG = -1  # any model without levels: the kernel's own case, not a spec name
 MODELS = {"linear": MODEL_LINEAR, "soft_bounds": MODEL_SOFT_BOUNDS, "exponential": MODEL_EXPONENTIAL}
 ROUND_ACCUMULATE, ROUND_STOCHASTIC = 0, 1
 ROUNDINGS = {"accumulate": ROUND_ACCUMULATE, "stochastic": ROUND_STOCHASTIC}
@@ -139,44 +142,43 @@ def _saturating(q: float, effective: float, inv_a: float, inv_e: float, p_max: f
     state q, capped at the top: p(p⁻¹(q) + n) in closed form, q + (1/E + q)·expm1(−n/A) with
     E = expm1(−Pmax/A), one transcendental function instead of three (1/A = 0: the straight line)."""
     if inv_a == 0.0:
-        return min(q * p_max + effective, p_max) / p_max
-    return min(q + (inv_e + q) * math.expm1(-effective * inv_a), 1.0)
+        return minimum(q * p_max + effective, p_max) / p_max
+    return minimum(q + (inv_e + q) * expm1(-effective * inv_a), 1.0)
 
 
 @nb.njit(**_INLINE)
-def respond(p: float, change_w: float, n: int, up: bool, gain: float, own: float, step_p: float, span: float,
+def respond(p: float, change_w: float, n: float, up: bool, gain: float, own: float, step_p: float, span: float,
             model: int, log_shrink: float, inv_a: float, inv_e: float, p_max: float, sigma: float,
             multiplicative: bool, z: float) -> float:
     """A device's state after n pulses up (potentiate) or down, ``own`` its step in nominal steps (step
-    variation, asymmetry), ``z`` its standard normal write-noise draw; the curves' constants as products
-    (log of the soft-bounds shrink factor, 1/A and 1/E of the exponential one: no pow and no division). An analog device (step_p = 0) takes
-    the requested weight change ``change_w`` in one pulse, scaled by its own range. Write noise is additive
-    (NeuroSim: std sigma·own step·sqrt(n); analog: sigma·the state range) or multiplicative (aihwkit's
-    mult_noise: std sigma·|actual change|/sqrt(n), each of the n pulses off by sigma times its own step)."""
-    if step_p == 0.0:
+    variation, asymmetry), ``z`` its standard normal write-noise draw (0 without noise); the curves' constants
+    as products (log of the soft-bounds shrink factor, 1/A and 1/E of the exponential one: no pow and no
+    division). An analog device (``model`` = MODEL_ANALOG) takes the requested weight change ``change_w`` in
+    one pulse, scaled by its own range. Write noise is additive (NeuroSim: std sigma·own step·sqrt(n);
+    analog: sigma·the state range) or multiplicative (aihwkit's mult_noise: std sigma·|actual change|/sqrt(n),
+    each of the n pulses off by sigma times its own step). Selects, not branches, on anything that varies
+    from weight to weight, so that the write's loop over the weights vectorizes; ``model`` is a constant of
+    each of its copies (:func:`_write_dense`)."""
+    if model == MODEL_ANALOG:
         change = abs(change_w) / span / gain * (1.0 if up else -1.0)
-        new = p + change
-        if sigma > 0:
-            new += (sigma * abs(change) if multiplicative else sigma) * z
-        return min(max(new, 0.0), 1.0)
+        spread = sigma * abs(change) if multiplicative else sigma
+        return minimum(maximum(p + change + spread * z, 0.0), 1.0)
     effective = n * own
-    # the direction by selects, not branches (it is random from weight to weight): q is the state seen from
-    # the bound the device moves away from, so depression is potentiation mirrored
+    # q is the state seen from the bound the device moves away from, so depression is potentiation mirrored
     q = p if up else 1.0 - p
     if model == MODEL_LINEAR:
         new = p + (1.0 if up else -1.0) * effective * step_p
     elif model == MODEL_SOFT_BOUNDS:
-        rest = (1.0 - p if up else p) * math.exp(effective * log_shrink)   # left to the bound; nominal mid-range
+        rest = (1.0 - p if up else p) * (1.0 + expm1(effective * log_shrink))  # left to the bound
         new = 1.0 - rest if up else rest
     else:
         moved = _saturating(q, effective, inv_a, inv_e, p_max)
         new = moved if up else 1.0 - moved
-    if sigma > 0:
-        if multiplicative:
-            new += sigma * abs(new - p) / math.sqrt(n) * z
-        else:
-            new += sigma * step_p * own * math.sqrt(n) * z
-    return min(max(new, 0.0), 1.0)
+    if multiplicative:
+        new += sigma * abs(new - p) / math.sqrt(n) * z
+    else:
+        new += sigma * step_p * own * math.sqrt(n) * z
+    return minimum(maximum(new, 0.0), 1.0)
 
 
 @nb.njit(**_INLINE)
@@ -215,93 +217,271 @@ def write(dc: np.ndarray, di: np.ndarray, key: np.uint64, counter: int, offset: 
     """Write the requested changes ``delta`` (one per weight, float32) into a range of devices whose first
     weight is the chip's weight ``offset``, as the chip's write number ``counter``: pulses, responses, noise,
     refresh (a pair whose device ran up to the threshold while its partner also holds conductance is reset
-    and its weight reprogrammed onto one device), wear and failure. ``value`` gets the new weights of the
-    weights that changed; ``pulses_out`` the pulses each weight took (>= 0). Returns (pulses in all, the
-    most any weight took)."""
+    and its weight reprogrammed onto one device), wear and failure. ``value`` gets the new weights;
+    ``pulses_out`` the pulses each weight took (>= 0). Returns (pulses in all, the most any weight took).
+
+    Sweeps over whole arrays: the requests; each row of devices (a pair's G+ takes the increases, its G− the
+    decreases) in one vectorized loop that writes every weight but the few it marks; those, one by one (a
+    write-noise draw off the ziggurat's fast path, a device reaching its endurance limit); the pairs due for
+    a refresh; the weights from the states."""
     n = delta.size
     _require_sizes(value.size == n and residual.size == n and pulses_out.size == n and p.shape[1] == n
                    and writes.shape[1] == n and failed.shape[1] == n and limits.shape[1] == n
                    and gain.shape[1] == n and step_scale.shape[1] == n)
     pair = di[I_PAIR] == 1
-    n_dev = 2 if pair else 1
-    stochastic = di[I_ROUNDING] == ROUND_STOCHASTIC
-    multiplicative = di[I_NOISE_MODEL] == NOISE_MULTIPLICATIVE
-    model, fail_mode = di[I_MODEL], di[I_FAIL]
-    step_p, step_w, span, sigma = dc[D_STEP_P], dc[D_STEP_W], dc[D_SPAN], dc[D_NOISE]
-    factor_up, factor_down, shrink, p_max = dc[D_UP], dc[D_DOWN], dc[D_SHRINK], dc[D_P_MAX]
-    log_shrink = math.log(shrink) if shrink > 0 else np.nan
-    inv_a_up, inv_a_down = 1.0 / dc[D_A_UP], 1.0 / dc[D_A_DOWN]   # 0 for a straight line (A = inf)
-    inv_e_up = 1.0 / dc[D_E_UP] if dc[D_E_UP] != 0 else 0.0
-    inv_e_down = 1.0 / dc[D_E_DOWN] if dc[D_E_DOWN] != 0 else 0.0
-    w_max, mid, w_range, threshold = dc[D_W_MAX], dc[D_MID], dc[D_RANGE], dc[D_REFRESH]
-    refresh = pair and threshold <= 1.0
-    base_noise = stream_base(key, np.uint64(2 * counter))
+    model = di[I_MODEL] if dc[D_STEP_P] > 0 else MODEL_ANALOG
+    shrink = dc[D_SHRINK]
+    c = _Curves(math.log(shrink) if shrink > 0 else np.nan, 1.0 / dc[D_A_UP], 1.0 / dc[D_A_DOWN],
+                1.0 / dc[D_E_UP] if dc[D_E_UP] != 0 else 0.0, 1.0 / dc[D_E_DOWN] if dc[D_E_DOWN] != 0 else 0.0,
+                stream_base(key, np.uint64(2 * counter)), offset)
     base_round = stream_base(key, np.uint64(2 * counter) + _ROUNDING_STREAM)
-    # the requests, branch-free, and the weights that take any pulse (compacted: the rest need nothing more;
-    # a state changes only when pulsed, so only these can come due for a refresh or wear out now)
     requests = np.empty(n)
-    requested_pulses(delta, step_w, stochastic, base_round, offset, residual, requests)
-    pulsed = np.empty(n, dtype=np.int64)
-    m = 0
+    requested_pulses(delta, dc[D_STEP_W], di[I_ROUNDING] == ROUND_STOCHASTIC, base_round, offset, residual,
+                     requests)
+    rare = np.zeros(n, dtype=np.bool_)
     for k in range(n):
         pulses_out[k] = 0
-        pulsed[m] = k
-        m += requests[k] != 0.0
+    left = _write_rows(model, pair, dc, di, c, requests, delta, p, gain, step_scale, limits, writes, failed,
+                       pulses_out, rare, value)
+    if left:
+        _finish(model, dc, di, c, requests, delta, p, gain, step_scale, limits, writes, failed, pulses_out, rare,
+                value)
     total = 0
     most = 0
-    for t in range(m):
-        k = pulsed[t]
-        g = np.uint64(offset + k)
-        pulses = int(requests[k])
-        count = abs(pulses)
-        # which device takes the pulses, in which direction: a pair potentiates G+ to increase and G− to
-        # decrease; a single device moves both ways
-        j = 1 if (pair and pulses < 0) else 0
-        up = pair or pulses > 0
-        landed = _landing(count, limits[j, k], writes[j, k])
-        writes[j, k] += count
-        if landed > 0 and not failed[j, k]:
-            z = normal_at(base_noise, np.uint64(2) * g + np.uint64(j)) if sigma > 0 else 0.0
-            own = step_scale[j, k] * (factor_up if up else factor_down)
-            p[j, k] = respond(p[j, k], float(delta[k]) * (landed / count), landed, up, gain[j, k], own, step_p,
-                              span, model, log_shrink, inv_a_up if up else inv_a_down,
-                              inv_e_up if up else inv_e_down, p_max,
-                              sigma, multiplicative, z)
+    for k in range(n):
+        total += pulses_out[k]
+        most = pulses_out[k] if pulses_out[k] > most else most
+    return total, most
+
+
+_BLOCK = 128  # weights per block of a row's sweep
+# the constants of one write, derived from dc once: the curves', and where its write-noise draws come from
+_Curves = namedtuple("_Curves", ["log_shrink", "inv_a_up", "inv_a_down", "inv_e_up", "inv_e_down",
+                                 "noise_base", "offset"])
+
+
+@nb.njit(**_JIT)
+def _write_rows(model: int, pair: bool, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray,
+                delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
+                writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray,
+                value: np.ndarray) -> int:
+    """Block by block of weights that take any pulse (the rest are skipped: a sparse write costs little):
+    :func:`_write_row` for each row of devices, in one copy per model (a constant there, so its choices fold
+    away); the pairs now due for a refresh marked; the block's weights from its states. Returns how many
+    weights it marked. Its own compiled function: inlined into :func:`write`, the rows' loops stayed
+    scalar."""
+    left = 0
+    n = requests.size
+    refresh = pair and dc[D_REFRESH] <= 1.0
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        pulsed = False
+        for k in range(start, stop):
+            pulsed |= requests[k] != 0.0
+        if not pulsed:
+            continue
+        for row in range(2 if pair else 1):
+            if model == MODEL_ANALOG:
+                left += _write_row(MODEL_ANALOG, row, pair, start, stop, dc, di, c, requests, delta, p[row],
+                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
+                                   rare)
+            elif model == MODEL_LINEAR:
+                left += _write_row(MODEL_LINEAR, row, pair, start, stop, dc, di, c, requests, delta, p[row],
+                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
+                                   rare)
+            elif model == MODEL_SOFT_BOUNDS:
+                left += _write_row(MODEL_SOFT_BOUNDS, row, pair, start, stop, dc, di, c, requests, delta, p[row],
+                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
+                                   rare)
+            else:
+                left += _write_row(MODEL_EXPONENTIAL, row, pair, start, stop, dc, di, c, requests, delta, p[row],
+                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
+                                   rare)
         if refresh:
-            p0, p1 = p[0, k], p[1, k]
-            if max(p0, p1) >= threshold and min(p0, p1) > 0 and not failed[0, k] and not failed[1, k]:
-                w = float(np.float32(w_max * (p0 * gain[0, k] - p1 * gain[1, k])))
-                for jj in range(2):  # a reset pulse each, then the programming pulses
-                    p[jj, k], programming = _program(w, gain[jj, k], 1.0 if jj == 0 else -1.0, w_max, step_p)
-                    writes[jj, k] += 1 + programming
-                    count += 1 + programming
-        for jj in range(n_dev):  # wear-out: a device past its limit fails, at its value or a bound
-            if not failed[jj, k] and writes[jj, k] >= limits[jj, k]:
-                failed[jj, k] = True
-                if fail_mode == FAIL_LOW:
-                    p[jj, k] = 0.0
-                elif fail_mode == FAIL_HIGH:
-                    p[jj, k] = 1.0
+            left += _mark_refresh(start, stop, dc[D_REFRESH], p, failed, pulses_out, rare)
+        _weights_of(start, stop, pair, dc, p, gain, value)
+    return left
+
+
+@nb.njit(**_INLINE)
+def _mark_refresh(start: int, stop: int, threshold: float, p: np.ndarray, failed: np.ndarray,
+                  pulses_out: np.ndarray, rare: np.ndarray) -> int:
+    """Marks each pair of weights [start, stop) pulsed in this write whose device ran up to the threshold while
+    its partner also holds conductance (its refresh is :func:`_finish`'s); returns how many it marked."""
+    marked = 0
+    for i in range(stop - start):
+        k = np.uint64(start + i)
+        p0, p1 = p[0, k], p[1, k]
+        due = (pulses_out[k] > 0 and maximum(p0, p1) >= threshold and minimum(p0, p1) > 0
+               and not failed[0, k] and not failed[1, k])
+        marked += due and not rare[k]
+        rare[k] |= due
+    return marked
+
+
+@nb.njit(**_INLINE)
+def _weights_of(start: int, stop: int, pair: bool, dc: np.ndarray, p: np.ndarray, gain: np.ndarray,
+                value: np.ndarray) -> None:
+    """The weights [start, stop) the device states hold: w = w_mid + (p − 1/2)·range·gain, or
+    w_max·(p+·gain+ − p−·gain−)."""
+    w_max, mid, w_range = dc[D_W_MAX], dc[D_MID], dc[D_RANGE]
+    for i in range(stop - start):
+        k = np.uint64(start + i)
         if pair:
             value[k] = np.float32(w_max * (p[0, k] * gain[0, k] - p[1, k] * gain[1, k]))
         else:
             value[k] = np.float32(mid + (p[0, k] - 0.5) * w_range * gain[0, k])
-        pulses_out[k] = count
-        total += count
-        most = max(most, count)
-    return total, most
+
+
+@nb.njit(**_INLINE)
+def _noise_hash(c: tuple, k: int, row: int) -> np.uint64:
+    """The hash of weight k's write-noise draw on its device ``row``: draw 2·(offset + k) + row of the write's
+    noise stream."""
+    return mix64(c.noise_base + (np.uint64(2 * (c.offset + k)) + np.uint64(row)) * _GOLDEN)
+
+
+@nb.njit(**_INLINE)
+def _write_row(model: int, row: int, pair: bool, start: int, stop: int, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray,
+               delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
+               writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray) -> int:
+    """One row's weights [start, stop) written in one branch-free loop (``p`` to ``failed`` that row's, 1-d): a device whose
+    pulses all land without wearing it out moves, a failed one only wears (it is pulsed but no longer moves),
+    and one that needs more (its noise draw off the fast path, its endurance limit reached) is left as it
+    was and marked in ``rare``. Returns how many it marked."""
+    step_p, span, sigma, p_max = dc[D_STEP_P], dc[D_SPAN], dc[D_NOISE], dc[D_P_MAX]
+    factor_up, factor_down = dc[D_UP], dc[D_DOWN]
+    multiplicative = di[I_NOISE_MODEL] == NOISE_MULTIPLICATIVE
+    noisy = sigma > 0
+    side = 1.0 if row == 0 else -1.0   # a pair's G+ takes the increases, its G− the decreases
+    marked = 0
+    for i in range(stop - start):
+        # an unsigned index: numba then drops its wraparound of negative indices, which kept this loop scalar
+        k = np.uint64(start + i)
+        pulses = requests[k]
+        count = maximum(side * pulses, 0.0) if pair else abs(pulses)
+        up = pair or pulses > 0
+        state, written, limit, dead = p[k], writes[k], limits[k], failed[k]
+        z, stands = normal_strip(_noise_hash(c, start + i, row))
+        moves = count > 0 and not dead and float(written) + count < limit and (stands or not noisy)
+        wears = count > 0 and dead
+        own = step_scale[k] * (factor_up if up else factor_down)
+        new = respond(state, float(delta[k]), count, up, gain[k], own, step_p, span, model, c.log_shrink,
+                      c.inv_a_up if up else c.inv_a_down, c.inv_e_up if up else c.inv_e_down, p_max, sigma,
+                      multiplicative, z if noisy else 0.0)
+        taken = np.int64(count) if (moves or wears) else np.int64(0)
+        p[k] = new if moves else state
+        writes[k] = written + taken
+        pulses_out[k] += taken
+        mark = count > 0 and not moves and not wears
+        rare[k] |= mark
+        marked += mark
+    return marked
+
+
+@nb.njit(**_JIT)
+def _finish(model: int, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray, delta: np.ndarray,
+            p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray, writes: np.ndarray,
+            failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray, value: np.ndarray) -> None:
+    """The marked weights, one by one: the write the rows' sweep did not make; a pair's refresh, if due; the
+    wear-out; the weight. Over a list of them (a conditional body in a scan of every weight was made a
+    masked vector loop that did the work for all of them, and a call per weight costs its arrays' reference
+    counts)."""
+    chosen = np.empty(requests.size, dtype=np.int64)
+    pair = di[I_PAIR] == 1
+    threshold = dc[D_REFRESH]
+    for t in range(_choose(rare, chosen)):
+        k = chosen[t]
+        if pulses_out[k] == 0:
+            _write_one(k, model, dc, di, c, requests, delta, p, gain, step_scale, limits, writes, failed,
+                       pulses_out)
+        if pair and threshold <= 1.0:
+            p0, p1 = p[0, k], p[1, k]
+            if maximum(p0, p1) >= threshold and minimum(p0, p1) > 0 and not failed[0, k] and not failed[1, k]:
+                _refresh(k, dc, p, gain, writes, pulses_out)
+        _wear_out(k, p, writes, limits, failed, di[I_FAIL])  # after the refresh that may have taken it there
+        _weights_of(k, k + 1, pair, dc, p, gain, value)
+
+
+@nb.njit(**_INLINE)
+def _choose(flags: np.ndarray, chosen: np.ndarray) -> int:
+    """The indices of the set flags, in order, into ``chosen`` (branch-free); returns how many."""
+    m = 0
+    for k in range(flags.size):
+        chosen[m] = k
+        m += flags[k] != 0
+    return m
+
+
+@nb.njit(**_INLINE)
+def _refresh(k: int, dc: np.ndarray, p: np.ndarray, gain: np.ndarray, writes: np.ndarray,
+             pulses_out: np.ndarray) -> None:
+    """A pair's refresh: a reset pulse for each device, then its weight reprogrammed onto one of them."""
+    w_max, step_p = dc[D_W_MAX], dc[D_STEP_P]
+    w = float(np.float32(w_max * (p[0, k] * gain[0, k] - p[1, k] * gain[1, k])))
+    for jj in range(2):
+        p[jj, k], programming = _program(w, gain[jj, k], 1.0 if jj == 0 else -1.0, w_max, step_p)
+        writes[jj, k] += 1 + programming
+        pulses_out[k] += 1 + programming
+
+
+@nb.njit(**_INLINE)
+def _wear_out(k: int, p: np.ndarray, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray,
+              fail_mode: int) -> None:
+    """A device of weight k past its limit fails, at its value or a bound."""
+    for jj in range(p.shape[0]):
+        if not failed[jj, k] and writes[jj, k] >= limits[jj, k]:
+            failed[jj, k] = True
+            if fail_mode == FAIL_LOW:
+                p[jj, k] = 0.0
+            elif fail_mode == FAIL_HIGH:
+                p[jj, k] = 1.0
+
+
+@nb.njit(**_INLINE)
+def _write_one(k: int, model: int, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray,
+               delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
+               writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray) -> None:
+    """Weight k's write that :func:`_write_row` left, branch by branch: the pulses that land before its device
+    reaches the endurance limit, its response with the full ziggurat's draw (wear-out follows the refresh)."""
+    pair = di[I_PAIR] == 1
+    pulses = int(requests[k])
+    count = abs(pulses)
+    j = 1 if (pair and pulses < 0) else 0
+    up = pair or pulses > 0
+    landed = _landing(count, limits[j, k], writes[j, k])
+    writes[j, k] += count
+    if landed > 0 and not failed[j, k]:
+        h = _noise_hash(c, k, j)
+        z, stands = normal_strip(h)
+        z = (z if stands else normal_rest(h)) if dc[D_NOISE] > 0 else 0.0
+        own = step_scale[j, k] * (dc[D_UP] if up else dc[D_DOWN])
+        p[j, k] = respond(p[j, k], float(delta[k]) * (landed / count), landed, up, gain[j, k], own, dc[D_STEP_P],
+                          dc[D_SPAN], model, c.log_shrink, c.inv_a_up if up else c.inv_a_down,
+                          c.inv_e_up if up else c.inv_e_down, dc[D_P_MAX], dc[D_NOISE],
+                          di[I_NOISE_MODEL] == NOISE_MULTIPLICATIVE, z)
+    pulses_out[k] = count
 
 
 @nb.njit(**_JIT)
 def read(value: np.ndarray, key: np.uint64, counter: int, offset: int, sigma_w: np.float32,
          out: np.ndarray) -> None:
     """The weights as one inference reads them: out = value + sigma_w·z, z the normal draw of (read key, read
-    number ``counter``, weight offset + k), fresh at every read; float32 arithmetic."""
+    number ``counter``, weight offset + k), fresh at every read; float32 arithmetic. The ziggurat's fast paths
+    in one vectorized sweep, then the few draws that do not stand."""
     if out.size != value.size:
         raise ValueError("devices.read: the arrays differ in size")
     base = stream_base(key, np.uint64(counter))
+    pending = 0
     for k in range(value.size):
-        out[k] = value[k] + sigma_w * np.float32(normal_at(base, np.uint64(offset + k)))
+        weight = value[k]
+        draw, stands = normal_strip(mix64(base + np.uint64(offset + k) * _GOLDEN))
+        out[k] = weight + sigma_w * np.float32(draw) if stands else np.float32(np.nan)
+        pending += not stands
+    if pending:
+        for k in range(value.size):
+            if math.isnan(out[k]):
+                draw = normal_rest(mix64(base + np.uint64(offset + k) * _GOLDEN))
+                out[k] = value[k] + sigma_w * np.float32(draw)
 
 
 # ---- ideal devices (analog, single, no noise or variation): the weight is the state -------------------------
@@ -402,10 +582,5 @@ def write_stall_s(write_time_s: float, update_period_s: float, keep_perturbing: 
 
 @nb.njit(**_JIT)
 def weights(dc: np.ndarray, di: np.ndarray, p: np.ndarray, gain: np.ndarray, value: np.ndarray) -> None:
-    """The weights the device states hold: w = w_mid + (p − 1/2)·range·gain, or w_max·(p+·gain+ − p−·gain−)
-    (the same arithmetic as :func:`write`)."""
-    for k in range(value.size):
-        if di[I_PAIR] == 1:
-            value[k] = np.float32(dc[D_W_MAX] * (p[0, k] * gain[0, k] - p[1, k] * gain[1, k]))
-        else:
-            value[k] = np.float32(dc[D_MID] + (p[0, k] - 0.5) * dc[D_RANGE] * gain[0, k])
+    """The weights the device states hold (the write's own arithmetic, :func:`_weights_of`)."""
+    _weights_of(0, value.size, di[I_PAIR] == 1, dc, p, gain, value)
