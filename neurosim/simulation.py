@@ -192,7 +192,9 @@ class Simulation:
         if self.diverged is not None or self.done < self.iterations or not self.curves.test_accuracy:
             return self.diverged
         k = self.net.n_outputs
-        chance, chance_cost = 1.0 / k, (math.log(k) if self.config.workload.loss.kind == "cross_entropy" else 1.0 / k)
+        loss = self.config.workload.loss  # chance: outputs all zero (an mse of 1/k over the classes, 1 summed)
+        chance = 1.0 / k
+        chance_cost = math.log(k) if loss.kind == "cross_entropy" else (1.0 if loss.reduction == "sum" else 1.0 / k)
         costs = self.curves.train_cost
         since = len(costs)
         while since > 0 and costs[since - 1] > 2 * chance_cost:

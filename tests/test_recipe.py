@@ -56,6 +56,38 @@ def test_label_smoothing_cost_and_gradient(kind: str) -> None:
     assert not np.allclose(losses.per_sample_cost(kind, out, y, 0.0), expected)
 
 
+def test_mse_summed_over_the_classes_is_the_authors_f_mse() -> None:
+    """``loss.reduction: sum``: ρ = Σ_k (z_k − t_k)², Flux's mse with agg = sum over dims 1 as run_mgd.jl's
+    f_mse writes it, classes times the mean; its gradient follows; and it is refused for cross-entropy."""
+    rng = np.random.default_rng(2)
+    out = rng.standard_normal((6, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 6)
+    alpha = 0.01
+    target = np.full((6, 5), alpha / 5)
+    target[np.arange(6), y] += 1 - alpha
+    expected = ((out.astype(np.float64) - target) ** 2).sum(axis=1)
+    summed = losses.per_sample_cost("mse", out, y, alpha, "sum")
+    assert np.allclose(summed, expected, rtol=1e-12)
+    assert np.allclose(summed, 5 * losses.per_sample_cost("mse", out, y, alpha), rtol=1e-12)
+    assert losses.cost("mse", out, y, alpha, "sum") == pytest.approx(expected.mean(), rel=1e-12)
+    grad = losses.cost_gradient("mse", out, y, alpha, "sum").astype(np.float64)
+    z, eps = out.astype(np.float64), 1e-4
+    for i, j in [(0, 0), (3, 4), (5, 2)]:
+        up, down = z.copy(), z.copy()
+        up[i, j] += eps
+        down[i, j] -= eps
+        numeric = (losses.per_sample_cost("mse", up, y, alpha, "sum").mean()
+                   - losses.per_sample_cost("mse", down, y, alpha, "sum").mean()) / (2 * eps)
+        assert grad[i, j] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+    assert config_with("loss.kind=mse", "loss.reduction=sum").workload.loss.reduction == "sum"
+    with pytest.raises(ConfigError, match="loss.reduction"):
+        config_with("loss.reduction=sum")          # nist7x7's cross-entropy: already a sum over the classes
+    with pytest.raises(ConfigError, match="loss.reduction"):
+        config_with("loss.kind=mse", "loss.reduction=max")
+    with pytest.raises(ValueError, match="reduction"):
+        losses.cost_gradient("cross_entropy", out, y, alpha, "sum")
+
+
 def test_loss_shorthand_and_section_are_the_same() -> None:
     short = config_with("loss=mse").workload.loss
     section = config_with("loss={kind: mse, label_smoothing: 0}").workload.loss

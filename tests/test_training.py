@@ -184,6 +184,7 @@ COMPILED_CASES = [
     ("loss.label_smoothing=0.05", "chip.perturbation.mismatch=0.2"),
     ("mgd.perturbation=node", "mgd.baseline=antithetic", "chip.perturbation.mismatch=0.2", "loss=mse",
      "loss.label_smoothing=0.1"),
+    ("mgd.perturbation=node", "loss.kind=mse", "loss.reduction=sum", "loss.label_smoothing=0.01"),  # f_mse
     ("chip.cost.bits=16", "chip.cost.noise=0.0001", "mgd.tau_theta=4"),
     ("mgd.perturbation=node", "chip.cost.noise=0.0001", "chip.accumulator.leak_time=20 us", "mgd.tau_theta=6"),
     ("chip.accumulator.bits=12", "chip.accumulator.full_scale=0.5", "chip.accumulator.leak_time=50 us",

@@ -51,7 +51,7 @@ N_I = 25
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
 KIND_WEIGHT, KIND_NODE = 0, 1
-LOSS_CE, LOSS_MSE = 0, 1
+LOSS_CE, LOSS_MSE, LOSS_MSE_SUM = 0, 1, 2  # mse averaged over the classes, or summed
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}  # numpy's: no zero-division test per division
@@ -347,7 +347,7 @@ def _infer_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarra
 @nb.njit(**_INLINE)
 def cost(loss: int, out: np.ndarray, label: int, smoothing: float) -> float:
     """ρ of one sample, in float64, with label smoothing α: the target (1 − α)·one-hot + α/classes (see
-    neurosim.nn.losses)."""
+    neurosim.nn.losses); LOSS_MSE_SUM sums the squared errors over the classes instead of averaging them."""
     n = out.size
     if loss == LOSS_CE:
         top = -np.inf
@@ -366,7 +366,7 @@ def cost(loss: int, out: np.ndarray, label: int, smoothing: float) -> float:
     for k in range(n):
         t = smoothing / n + (1.0 - smoothing if k == label else 0.0)
         total += (float(out[k]) - t) ** 2
-    return total / n
+    return total if loss == LOSS_MSE_SUM else total / n
 
 
 @nb.njit(**_INLINE)

@@ -162,7 +162,9 @@ class FusedChipMode:
         ist[k.I_HOLD] = held_updates(self.mgd, tau)
         ist[k.I_KIND] = k.KIND_WEIGHT if self.mgd.perturbation == "weight" else k.KIND_NODE
         ist[k.I_BASELINE] = 1 if self.mgd.baseline == "antithetic" else 0
-        ist[k.I_LOSS] = k.LOSS_CE if config.workload.loss.kind == "cross_entropy" else k.LOSS_MSE
+        loss = config.workload.loss
+        ist[k.I_LOSS] = (k.LOSS_CE if loss.kind == "cross_entropy" else
+                         k.LOSS_MSE_SUM if loss.reduction == "sum" else k.LOSS_MSE)
         ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)

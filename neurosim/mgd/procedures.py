@@ -134,8 +134,9 @@ class Procedure:
         counts.macs += batch * self.net.macs
         counts.cost_evaluations += batch
         if per_sample:
-            return self.chip.measure_costs(losses.per_sample_cost(self.loss.kind, out, y, self.loss.label_smoothing))
-        return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing))
+            return self.chip.measure_costs(losses.per_sample_cost(self.loss.kind, out, y, self.loss.label_smoothing,
+                                                                  self.loss.reduction))
+        return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing, self.loss.reduction))
 
     def accumulate_true_gradient(self, x: np.ndarray, y: np.ndarray) -> float:
         """Backprop mode: one inference, the exact gradient into the accumulators."""
@@ -143,7 +144,8 @@ class Procedure:
         trace = compute.Trace()
         c0 = self.infer(x, y, weights, trace=trace)
         grads = compute.backward(self.net, weights, trace, losses.cost_gradient(self.loss.kind, trace.output, y,
-                                                                                    self.loss.label_smoothing))
+                                                                                    self.loss.label_smoothing,
+                                                                                    self.loss.reduction))
         for index, (dw, db) in enumerate(grads):
             self.accumulators.add(index, dw, db, 1.0, self.cycles_per_step() * self.chip.cycle_s)
         self.record_cost(c0)

@@ -253,10 +253,17 @@ class LossSpec:
                        doc="softmax cross-entropy on the outputs, or mean squared error against one-hot targets")
     label_smoothing: float = number(default=0.0, min_value=0.0, max_value=1.0, allow_min=True,
                                     doc="α: training targets (1-α)·one-hot + α/classes (the authors' code: 0.01)")
+    reduction: str = choice(("mean", "sum"), default="mean",
+                            doc="mse: the squared errors of a sample averaged over the classes, or summed (the "
+                                "authors' f_mse: Flux's mse with agg = sum over dims 1); cross-entropy is a sum "
+                                "over the classes whatever this says, so only mean is accepted with it")
 
     def check(self, file: str, path: str) -> None:
         if self.label_smoothing >= 1.0:
             raise ConfigError(file, f"{path}.label_smoothing", f"expected a value < 1, got {self.label_smoothing!r}")
+        if self.kind != "mse" and self.reduction != "mean":
+            raise ConfigError(file, f"{path}.reduction", f"applies only to loss.kind mse (got kind {self.kind!r}, "
+                                                         f"whose cost is already a sum over the classes)")
 
 
 @dataclass(frozen=True)

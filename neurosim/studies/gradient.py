@@ -104,7 +104,7 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
             trace = compute.Trace()
             out = compute.forward(net, weights, x, trace=trace)
             loss = config.workload.loss
-            error = losses.cost_gradient(loss.kind, out, y, loss.label_smoothing)
+            error = losses.cost_gradient(loss.kind, out, y, loss.label_smoothing, loss.reduction)
             gradient[:] = _flat(compute.backward(net, weights, trace, error), [1.0] * len(net.layers))
         true_sum[:] += gradient
         done += 1
