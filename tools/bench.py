@@ -3,7 +3,8 @@
     python tools/bench.py [--quick] [--json] [--widths 1 8 48] [--paper-widths 1 2 4 8]
 
 Prints each figure as a time and as a ratio to the bare forward pass of the same batch, and 20,000 NIST7x7
-cycles on every chip in chips/ as the command line runs them, beside chips/reference.yaml. Single thread
+cycles on every chip in chips/ as the command line runs them, beside chips/reference.yaml, with the arithmetic
+floor of a realistic chip's update (``device_write_floor``). Single thread
 (neurosim pins numba and BLAS to one thread on import). Compile time is measured separately. The section
 ``paper_mode_vs_limit`` sets the paper-mode iteration (weight, node, backprop) against the arithmetic limit:
 the time its minimum MACs take at this machine's single-thread fp32 matmul rate, measured in the same run.
@@ -130,6 +131,40 @@ def bench_chips(iterations: int = 20_000, repeats: int = 3) -> dict:
     for row in out.values():
         row["ratio_to_reference"] = row["cycles_per_s"] / reference
     return out
+
+
+def bench_device_write_floor(chips_report: dict, devices: int = 868, repeats: int = 2000) -> dict:
+    """The arithmetic floor of a realistic chip's update, against the target's budget. At tau_theta = 1 every
+    pulsed device needs at least a write-noise draw and, on a nonlinear curve, an exponential; measured here
+    over an array of ``devices`` (the NIST7x7 MLP's weights), vectorized, in compiled loops (no call per
+    draw). The budget: a realistic chip at half the reference chip's cycles per second may spend one
+    reference cycle per update on its devices. ``floor_over_budget`` above 1 puts the 0.5 target below what
+    this machine's arithmetic allows for a chip that pulses every device at every update."""
+    import numba as nb
+
+    from neurosim.kernels.rng import fill_normals
+    from neurosim.kernels.vecmath import expm1
+
+    @nb.njit(nogil=True, error_model="numpy")
+    def draws(out: np.ndarray, reps: int) -> None:
+        for r in range(reps):
+            fill_normals(np.uint64(r), 0, out)
+
+    @nb.njit(nogil=True, error_model="numpy")
+    def exponentials(x: np.ndarray, out: np.ndarray, reps: int) -> None:
+        for _ in range(reps):
+            for k in range(x.size):
+                out[k] = expm1(x[k])
+
+    out = np.empty(devices)
+    x = -np.random.default_rng(0).uniform(0.0, 0.05, devices)
+    normal_s = timeit(lambda: draws(out, repeats)) / repeats / devices
+    exp_s = timeit(lambda: exponentials(x, out, repeats)) / repeats / devices
+    floor_s = devices * (normal_s + exp_s)
+    budget_s = 1.0 / chips_report["reference.yaml"]["cycles_per_s"]
+    return {"normal_draw_ns": normal_s * 1e9, "expm1_ns": exp_s * 1e9, "devices": devices,
+            "floor_us_per_update": floor_s * 1e6, "budget_us_per_update": budget_s * 1e6,
+            "floor_over_budget": floor_s / budget_s}
 
 
 def bench_fashion_mlp_chips(cycles: int, repeats: int = 3, chips: tuple[str, ...] = ("ideal.yaml", "pcm.yaml")) -> dict:
@@ -291,6 +326,7 @@ def main() -> None:
                         "chip_node_tau1000": ["mgd.perturbation=node", "mgd.tau_theta=1000"]}.items():
         report["nist7x7_mlp"][label] = bench_iteration("workloads/nist7x7.yaml", sets, n, fwd, segments=10)
     report["nist7x7_chips"] = bench_chips(2000 if args.quick else 20_000, 1 if args.quick else 3)
+    report["device_write_floor"] = bench_device_write_floor(report["nist7x7_chips"])
     try:
         report["fashion_mlp_chips"] = bench_fashion_mlp_chips(500 if args.quick else 5000)
     except NeurosimError as error:  # no Fashion-MNIST here: say so in the report, time the rest
