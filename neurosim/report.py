@@ -26,6 +26,7 @@ import numpy as np
 from neurosim.results import json_safe
 from neurosim.errors import NeurosimError
 from neurosim.io import ensure_folder
+from neurosim.tables import text_table
 
 # Plot geometry: inches at DPI; tests check the PNG sizes against these.
 DPI = 110
@@ -243,10 +244,7 @@ def format_table(runs: Sequence[RunData]) -> str:
                 cell += f" (partial: from {run.done} of {run.summary.get('iterations_planned', '?')} iterations)"
             cells.append(cell)
         body.append(cells)
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(header, body)
 
 
 def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:

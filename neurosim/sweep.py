@@ -59,6 +59,7 @@ from neurosim.results import json_safe
 from neurosim.io import ensure_folder
 from neurosim.io.runfile import remove_stale_temps
 from neurosim.spec import RunConfig
+from neurosim.tables import text_table
 
 SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out")
 
@@ -624,13 +625,8 @@ def format_results(rows: Sequence[dict[str, Any]], grid_keys: Sequence[str]) -> 
         ("energy_j", "energy", "energy"), ("weight_writes_max_per_device", "max writes", ""),
         ("endurance_used_max", "endurance used", "g"), ("failed_devices", "failed", ""),
         ("wall_time_s", "wall", "wall"), ("run_id", "run", "")]
-    table = [[title for _, title, _ in columns]]
-    for row in rows:
-        table.append([fmt(row.get(key), kind) for key, _, kind in columns])
-    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table([title for _, title, _ in columns],
+                      [[fmt(row.get(key), kind) for key, _, kind in columns] for row in rows])
 
 
 def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -286,3 +286,11 @@ def test_docs_describe_every_stored_object(runs: dict[str, Path], tmp_path: Path
     names -= internal - {"__list__"}
     for name in sorted(names):
         assert f"`{name}`" in doc or f"/{name}" in doc, f"{name} is not documented in docs/runfile.md"
+
+
+def test_the_text_table_pads_columns_and_refuses_ragged_rows() -> None:
+    from neurosim.tables import text_table
+
+    assert text_table(["a", "bb"], [["xxx", "y"], ["", "zz"]]).splitlines() == ["a    bb", "---  --", "xxx  y", "     zz"]
+    with pytest.raises(ValueError, match="one cell per column"):
+        text_table(["a", "b"], [["only one"]])

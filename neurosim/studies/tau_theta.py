@@ -32,6 +32,7 @@ import numpy as np
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.studies.diagnosis import device_step_w, diagnose
 from neurosim.studies.milestones import median_or_none
+from neurosim.tables import text_table
 
 DEFAULT_TAU_THETAS = (1, 10, 100, 1000)
 DEFAULT_MIN_UPDATES = 100
@@ -622,11 +623,7 @@ def format_table(result: dict[str, Any]) -> str:
         ("best acc", lambda e: _spread(e, "best_test_accuracy", "acc")),
         ("failed", lambda e: _spread(e, "failed_devices", "int")),
     ]
-    table = [[title for title, _ in columns]] + [[fmt(e) for _, fmt in columns] for e in result["table"]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table([title for title, _ in columns], [[fmt(e) for _, fmt in columns] for e in result["table"]])
 
 
 def format_study(result: dict[str, Any]) -> str:
