@@ -84,16 +84,8 @@ class DeviceArray:
 
     def _program(self, w: np.ndarray) -> None:
         """Initial (factory) programming to the nearest level; not counted as wear."""
-        spec = self.spec
-        if self.pair:
-            self.state[0] = np.maximum(w, 0.0) / spec.w_max / self.gain[0]
-            self.state[1] = np.maximum(-w, 0.0) / spec.w_max / self.gain[1]
-        else:
-            mid = 0.5 * (spec.w_max + spec.w_min)
-            self.state[0] = 0.5 + (w - mid) / (self.range * self.gain[0])
-        np.clip(self.state, 0.0, 1.0, out=self.state)
-        if self.step_p is not None:
-            self.state = np.round(self.state / self.step_p) * self.step_p
+        kernel.program(self.dc, self.di, np.ascontiguousarray(w, dtype=np.float64).reshape(-1), self._flat("state"),
+                       self._flat("gain"))
 
     def _flat(self, name: str) -> np.ndarray:
         """One of the per-device arrays as (devices per weight, weights): a view, for the kernel."""

@@ -186,10 +186,31 @@ def _program(w: float, gain: float, sign: float, w_max: float, step_p: float) ->
     """(state, programming pulses) of a device programmed to hold its side (sign +1: G+, −1: G−) of a pair's
     weight w, on a level: whole steps, or one analog pulse for a device that holds anything."""
     q = min(max(max(sign * w, 0.0) / w_max / gain, 0.0), 1.0)
+    return _on_level(q, step_p)
+
+
+@nb.njit(**_INLINE)
+def _on_level(q: float, step_p: float) -> tuple:
+    """(the state q on its nearest level, the steps up to it); an analog state as it is, in one pulse."""
     if step_p > 0:
         steps = round_half_even(q / step_p)
         return steps * step_p, int(steps)
     return q, (1 if q > 0 else 0)
+
+
+@nb.njit(**_JIT)
+def program(dc: np.ndarray, di: np.ndarray, w: np.ndarray, p: np.ndarray, gain: np.ndarray) -> None:
+    """The factory programming of the weights w (float64) into device states p, on the nearest level (not
+    counted as wear): a pair's G+ holds a positive weight and its G− a negative one, as a refresh
+    reprograms them; a single device the weight's place in its range."""
+    step_p = dc[D_STEP_P]
+    for k in range(w.size):
+        if di[I_PAIR] == 1:
+            for j in range(2):
+                p[j, k] = _program(w[k], gain[j, k], 1.0 if j == 0 else -1.0, dc[D_W_MAX], step_p)[0]
+        else:
+            q = min(max(0.5 + (w[k] - dc[D_MID]) / (dc[D_RANGE] * gain[0, k]), 0.0), 1.0)
+            p[0, k] = _on_level(q, step_p)[0]
 
 
 @nb.njit(**_INLINE)
