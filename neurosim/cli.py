@@ -15,11 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from neurosim.errors import ConfigError, DataError, NeurosimError, bounded, interrupt_hint
+from neurosim.errors import EXIT_DIVERGED, EXIT_USAGE, ConfigError, DataError, NeurosimError, bounded, interrupt_hint
+from neurosim.memory import add_memory_arg
 from neurosim.results import json_safe
-
-EXIT_USAGE = 2
-EXIT_DIVERGED = 3  # the run went through, but diverged (NaN, or blown up to below chance): see its summary
 logger = logging.getLogger("neurosim")
 
 
@@ -28,12 +26,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"neurosim: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-
-
-def add_memory_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-memory", metavar="SIZE",
-                   help="refuse runs estimated to need more memory than this (e.g. 64GiB; default: "
-                        "$NEUROSIM_MAX_MEMORY, else 16 GiB or the machine's memory if smaller)")
 
 
 def _common_run_args(p: argparse.ArgumentParser, data: bool = True) -> None:

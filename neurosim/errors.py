@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+# the command line's exit statuses besides 0 (here, below both the command line and the sweep that share them)
+EXIT_USAGE = 2      # a bad input: the one-line error of a NeurosimError
+EXIT_DIVERGED = 3   # the run went through, but diverged (NaN, or blown up to below chance): see its summary
+
 MAX_MESSAGE_CHARS = 600  # an error is one readable line, whatever value it quotes
 
 

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 
 from neurosim.errors import ConfigError, NeurosimError
 
+
+def add_memory_arg(p) -> None:  # noqa: ANN001 (an argparse parser: not imported for this)
+    """The ``--max-memory`` option of every command that runs a simulation."""
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="refuse runs estimated to need more memory than this (e.g. 64GiB; default: "
+                        "$NEUROSIM_MAX_MEMORY, else 16 GiB or the machine's memory if smaller)")
+
 ENV = "NEUROSIM_MAX_MEMORY"
 DEFAULT_LIMIT_BYTES = 16 * 1024**3  # or the machine's physical memory, if smaller
 

@@ -642,7 +642,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: the sweep file's out:, relative to it)")
     p.add_argument("--data-dir", help="folder holding data sets (else $NEUROSIM_DATA, else ~/.cache/neurosim)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
-    from neurosim.cli import add_memory_arg
+    from neurosim.memory import add_memory_arg
 
     add_memory_arg(p)
     return p
@@ -676,7 +676,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"\n{len(rows)} runs; results in {out / 'results.csv'} and {out / 'results.json'}")
     diverged = [row for row in rows if row.get("diverged_at") is not None]
     if diverged:
-        from neurosim.cli import EXIT_DIVERGED
+        from neurosim.errors import EXIT_DIVERGED
         from neurosim.errors import bounded
 
         names = ", ".join(f"{row['run_id']} (at {row['diverged_at']})" for row in diverged)
