@@ -1,0 +1,59 @@
+"""CPU time per chip-mode cycle on every chip in chips/, through the engine (no evaluations, no start-up):
+the figure to compare two versions of the engine by, side by side.
+
+    python tools/bench_chip_cycles.py [--cycles 20000] [--rounds 3] [--workload workloads/nist7x7.yaml]
+    PYTHONPATH=/path/to/other/checkout python /path/to/other/checkout/tools/bench_chip_cycles.py   # the other
+
+Each round measures every chip once (after a warm-up of 2,000 cycles that compiles or loads the kernels),
+so a drift of the shared machine's speed spreads over all of them; it prints the rounds and their medians,
+in microseconds of this thread's CPU time per cycle, and each chip's ratio of cycles/s to the reference chip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+import neurosim  # noqa: E402,F401  (first: it pins BLAS to one thread)
+from neurosim.api import load  # noqa: E402
+from neurosim.simulation import Simulation  # noqa: E402
+
+WARM_UP = 2000
+
+
+def cpu_us_per_cycle(chip: Path, workload: Path, cycles: int) -> float:
+    config = load(str(chip), str(workload), ["train.eval_interval=100000000"])
+    sim = Simulation(config, iterations=WARM_UP + cycles)
+    sim.engine.run_until(WARM_UP)
+    start = time.thread_time()
+    sim.engine.run_until(WARM_UP + cycles)
+    return (time.thread_time() - start) / cycles * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workload", type=Path, default=REPO / "workloads/nist7x7.yaml")
+    args = parser.parse_args()
+    chips = sorted((REPO / "chips").glob("*.yaml"))
+    rounds: dict[str, list[float]] = {chip.stem: [] for chip in chips}
+    for r in range(args.rounds):
+        for chip in chips:
+            rounds[chip.stem].append(cpu_us_per_cycle(chip, args.workload, args.cycles))
+        print(f"round {r + 1}: " + " ".join(f"{name}={times[-1]:.2f}" for name, times in rounds.items()),
+              flush=True)
+    medians = {name: statistics.median(times) for name, times in rounds.items()}
+    print("median us/cycle: " + " ".join(f"{name}={t:.2f}" for name, t in medians.items()))
+    reference = medians.get("reference")
+    if reference:
+        print("cycles/s ratio to reference: " + " ".join(f"{name}={reference / t:.3f}" for name, t in medians.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
