@@ -170,3 +170,15 @@ def test_the_devices_write_kernel_refuses_arrays_of_other_sizes() -> None:
         kernel.write(dc, di, np.uint64(0), 0, 0, np.zeros(3, np.float32), two, two, two, two,
                      np.zeros((1, 4), np.int64), np.zeros((1, 4), bool), np.zeros(4), np.zeros(4, np.float32),
                      np.zeros(4, np.int64))
+
+
+def test_device_models_are_classes_found_by_name_and_a_taken_name_or_code_is_refused() -> None:
+    from neurosim.kernels.device_models import DeviceModel, Exponential
+
+    assert kernel.MODELS == {name: model.code for name, model in DeviceModel.by_name.items()}
+    assert DeviceModel.by_name["exponential"] is Exponential
+    with pytest.raises(TypeError, match="taken"):
+        type("AnotherExponential", (DeviceModel,), {"name": "exponential", "code": 99})
+    with pytest.raises(TypeError, match="taken"):
+        type("SameCode", (DeviceModel,), {"name": "new_model", "code": Exponential.code})
+    assert "new_model" not in DeviceModel.by_name

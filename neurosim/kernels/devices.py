@@ -22,14 +22,16 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
+from neurosim.kernels.device_models import DeviceModel, Exponential, Linear, SoftBounds
 from neurosim.kernels.periphery import round_half_even
 from neurosim.kernels.rng import _GOLDEN, mix64, normal_rest, normal_strip, stream_base, uniform_at
 from neurosim.kernels.vecmath import expm1, maximum, minimum
 
-# one table per variant: the spec's name -> the kernel's code
-MODEL_LINEAR, MODEL_SOFT_BOUNDS, MODEL_EXPONENTIAL = 0, 1, 2
+# the pulse-response models are classes (neurosim.kernels.device_models); their codes, for the kernel
+MODEL_LINEAR, MODEL_SOFT_BOUNDS, MODEL_EXPONENTIAL = Linear.code, SoftBounds.code, Exponential.code
 MODEL_ANALOG = -1  # any model without levels: the kernel's own case, not a spec name
-MODELS = {"linear": MODEL_LINEAR, "soft_bounds": MODEL_SOFT_BOUNDS, "exponential": MODEL_EXPONENTIAL}
+MODELS = {name: model.code for name, model in DeviceModel.by_name.items()}
+# one table per other variant: the spec's name -> the kernel's code
 ROUND_ACCUMULATE, ROUND_STOCHASTIC = 0, 1
 ROUNDINGS = {"accumulate": ROUND_ACCUMULATE, "stochastic": ROUND_STOCHASTIC}
 FAIL_STUCK, FAIL_LOW, FAIL_HIGH = 0, 1, 2
@@ -46,6 +48,7 @@ PARALLELISMS = {"all": PARALLEL_ALL, "row": PARALLEL_ROW, "device": PARALLEL_DEV
 (D_STEP_P, D_STEP_W, D_W_MIN, D_W_MAX, D_MID, D_RANGE, D_SPAN, D_UP, D_DOWN, D_NOISE, D_A_UP, D_A_DOWN,
  D_E_UP, D_E_DOWN, D_P_MAX, D_SHRINK, D_REFRESH, D_READ_SIGMA_W) = range(18)
 N_D = 18
+_CURVE_SLOTS = {"A_UP": D_A_UP, "A_DOWN": D_A_DOWN, "E_UP": D_E_UP, "E_DOWN": D_E_DOWN}  # a model's constants
 # int64 constants
 I_PAIR, I_MODEL, I_ROUNDING, I_FAIL, I_NOISE_MODEL, I_IDEAL = range(6)
 N_I = 6
@@ -70,9 +73,9 @@ def constants(weights) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 (a Weig
         step_p = 1.0 / (device.levels - 1)
         p_max = float(device.levels - 1)
         dc[D_STEP_P], dc[D_STEP_W], dc[D_P_MAX], dc[D_SHRINK] = step_p, step_p * span, p_max, 1.0 - 2.0 * step_p
-        for a, e, nu in ((D_A_UP, D_E_UP, device.nonlinearity_up), (D_A_DOWN, D_E_DOWN, device.nonlinearity_down)):
-            dc[a] = p_max / nu if nu != 0 else np.inf
-            dc[e] = math.expm1(-p_max / dc[a]) if nu != 0 else 0.0
+        dc[D_A_UP] = dc[D_A_DOWN] = np.inf  # the straight line, unless the model says otherwise
+        for slot, value in DeviceModel.by_name[device.model].curve_constants(device, p_max).items():
+            dc[_CURVE_SLOTS[slot]] = value
     dc[D_W_MIN], dc[D_W_MAX] = weights.w_min, weights.w_max
     dc[D_MID], dc[D_RANGE], dc[D_SPAN] = 0.5 * (weights.w_max + weights.w_min), weights.w_max - weights.w_min, span
     dc[D_UP], dc[D_DOWN] = 1.0 + device.asymmetry, 1.0 - device.asymmetry

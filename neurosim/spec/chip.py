@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neurosim.errors import ConfigError
+from neurosim.kernels.device_models import DeviceModel
 from neurosim.spec.fields import choice, integer, nested, number, quantity, text
 
 
@@ -40,9 +41,9 @@ class WeightDeviceSpec:
     g_max_s: float = quantity("S", default=1e-4, doc="highest conductance")
     levels: int | None = integer(default=None, min_value=2, optional=True,
                                  doc="distinct conductance levels; null = analog (one pulse sets any value)")
-    model: str = choice(("linear", "soft_bounds", "exponential"), default="linear",
-                        doc="pulse response: linear steps; soft bounds (step shrinks towards the bound); "
-                            "NeuroSim's exponential pulse-response curves")
+    model: str = choice(tuple(DeviceModel.by_name), default="linear",
+                        doc="pulse response (neurosim/kernels/device_models.py, a class each): linear steps; soft "
+                            "bounds (step shrinks towards the bound); NeuroSim's exponential pulse-response curves")
     nonlinearity_up: float = number(default=0.0,
                                     doc="exponential model: ν = Pmax/A of the potentiation curve (0 = linear; "
                                         "ν > 0 saturating, ν < 0 accelerating); NeuroSim label NL -> 1/getParamA(NL)")
@@ -74,7 +75,7 @@ class WeightDeviceSpec:
     def check(self, file: str, path: str) -> None:
         if not self.g_min_s < self.g_max_s:
             raise ConfigError(file, f"{path}.g_max", "expected g_max > g_min")
-        if self.model != "linear" and self.levels is None:
+        if DeviceModel.by_name[self.model].needs_levels and self.levels is None:
             raise ConfigError(file, f"{path}.levels", f"the {self.model} model needs a finite number of levels")
         for key, value in (("asymmetry", self.asymmetry), ("step_variation", self.step_variation)):
             if value != 0 and self.levels is None:
