@@ -26,14 +26,20 @@ def test_glorot_bounds_count_the_kernel_and_biases_are_zero() -> None:
         assert not b.any()
 
 
+def smoothed_targets(y: np.ndarray, classes: int, alpha: float) -> np.ndarray:
+    """The label-smoothed one-hot targets: 1 − α + α/K for the true class, α/K for the others."""
+    target = np.full((len(y), classes), alpha / classes)
+    target[np.arange(len(y)), y] += 1 - alpha
+    return target
+
+
 @pytest.mark.parametrize("kind", ["cross_entropy", "mse"])
 def test_label_smoothing_cost_and_gradient(kind: str) -> None:
     rng = np.random.default_rng(1)
     out = rng.standard_normal((5, 4)).astype(np.float32)
     y = rng.integers(0, 4, 5)
     alpha = 0.1
-    target = np.full((5, 4), alpha / 4)
-    target[np.arange(5), y] += 1 - alpha
+    target = smoothed_targets(y, 4, alpha)
     z = out.astype(np.float64)
     if kind == "cross_entropy":
         logp = z - z.max(axis=1, keepdims=True)
@@ -63,8 +69,7 @@ def test_mse_summed_over_the_classes_is_the_authors_f_mse() -> None:
     out = rng.standard_normal((6, 5)).astype(np.float32)
     y = rng.integers(0, 5, 6)
     alpha = 0.01
-    target = np.full((6, 5), alpha / 5)
-    target[np.arange(6), y] += 1 - alpha
+    target = smoothed_targets(y, 5, alpha)
     expected = ((out.astype(np.float64) - target) ** 2).sum(axis=1)
     summed = losses.per_sample_cost("mse", out, y, alpha, "sum")
     assert np.allclose(summed, expected, rtol=1e-12)
