@@ -271,3 +271,33 @@ def test_the_chip_mode_kernels_tanh_is_float32_tanh_to_a_few_units_in_the_last_p
     tiny = np.array([1e-30, 1e-10, 1e-4], dtype=np.float32)
     activate_all(ACT_CODES["tanh"], tiny, out[:3])
     np.testing.assert_allclose(out[:3], tiny, rtol=4e-7)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_the_optimizer_step_matches_its_numpy_twin_over_a_run(name: str) -> None:
+    """kernels.optimizers (every path's step) against the update equations in numpy float32, over 20 steps
+    of one array: the same floats."""
+    from neurosim.kernels import optimizers
+
+    rng = np.random.default_rng(7)
+    lr, scale, mom, b1, b2, eps = (np.float32(x) for x in (0.01, 0.5, 0.9, 0.9, 0.999, 1e-8))
+    m = np.zeros(50, np.float32)
+    v = np.zeros(50, np.float32)
+    m_twin, v_twin = m.copy(), v.copy()
+    code = optimizers.OPTIMIZERS[name]
+    for _ in range(20):
+        s = rng.standard_normal(50).astype(np.float32)
+        acc = s.copy()
+        optimizers.step_array(code, acc, None if name == "sgd" else m, v if name == "adam" else None, lr, scale,
+                              mom, b1, b2, eps)
+        g = s * scale
+        if name == "sgd":
+            expected = -lr * g
+        elif name == "momentum":
+            m_twin = m_twin * mom + g
+            expected = -lr * m_twin
+        else:
+            m_twin = m_twin * b1 + (np.float32(1) - b1) * g
+            v_twin = v_twin * b2 + (np.float32(1) - b2) * g * g
+            expected = -lr * (m_twin / (np.sqrt(v_twin) + eps))
+        assert expected.dtype == np.float32 and np.array_equal(acc, expected)

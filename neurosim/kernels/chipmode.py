@@ -29,6 +29,7 @@ import numpy as np
 from neurosim.kernels import codes
 from neurosim.kernels import devices as dev
 from neurosim.kernels import mac
+from neurosim.kernels import optimizers
 from neurosim.kernels.periphery import limit, measure_cost
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
 
@@ -52,7 +53,6 @@ C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDAT
 N_C = 10
 KIND_WEIGHT, KIND_NODE = 0, 1
 LOSS_CE, LOSS_MSE, LOSS_MSE_SUM = 0, 1, 2  # mse averaged over the classes, or summed
-OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}  # numpy's: no zero-division test per division
 # Inlined (numba IR) into their callers: the per-cycle actions, so a stretch makes no call per cycle, and the
@@ -696,35 +696,10 @@ def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist:
 @nb.njit(**_INLINE)
 def _optimizer_step(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | None, lr: np.float32,
                     scale: np.float32, fs: np.ndarray) -> None:
-    """The optimizer's step for every weight from G = S·scale, held in ``acc`` in place of S; one branch-free
-    loop per optimizer, in the Python optimizer's operation order, so both round alike. SGD passes None for
-    the moments ``m`` and ``v``."""
-    if opt == OPT_SGD:
-        for k in range(acc.size):
-            acc[k] = -lr * (acc[k] * scale)
-    else:
-        _stateful_step(opt, acc, m, v, lr, scale, fs)
-
-
-@nb.njit(**_JIT)
-def _stateful_step(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | None, lr: np.float32,
-                   scale: np.float32, fs: np.ndarray) -> None:
-    """:func:`_optimizer_step` of momentum and Adam (not inlined; compiled to nothing for SGD's None moments)."""
-    if m is None or v is None:
-        return
-    n = acc.size
-    if opt == OPT_MOMENTUM:
-        mom = np.float32(fs[F_MOM])
-        for k in range(n):
-            m[k] = m[k] * mom + acc[k] * scale
-            acc[k] = -lr * m[k]
-    else:
-        b1, b2, eps = np.float32(fs[F_B1]), np.float32(fs[F_B2]), np.float32(fs[F_EPS])
-        for k in range(n):
-            g = acc[k] * scale
-            m[k] = m[k] * b1 + (np.float32(1.0) - b1) * g
-            v[k] = v[k] * b2 + (np.float32(1.0) - b2) * g * g
-            acc[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + eps))
+    """The optimizer's step for every weight from G = S·scale, held in ``acc`` in place of S
+    (:func:`neurosim.kernels.optimizers.step`, with the spec's constants from ``fs``)."""
+    optimizers.step(opt, acc, m, v, lr, scale, np.float32(fs[F_MOM]), np.float32(fs[F_B1]), np.float32(fs[F_B2]),
+                    np.float32(fs[F_EPS]))
 
 
 @nb.njit(**_JIT)
@@ -781,7 +756,7 @@ def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.nda
     if di[dev.I_IDEAL] == 1:
         w_min, w_max = np.float32(fs[F_W_MIN]), np.float32(fs[F_W_MAX])
         far = fs[F_HEADROOM] > 1.0
-        if far and ist[I_OPT] == OPT_SGD and not slots_needed:  # the hot path at τθ = 1: SGD's step made as written
+        if far and ist[I_OPT] == optimizers.OPT_SGD and not slots_needed:  # the hot path at τθ = 1: SGD's step made as written
             pulses = dev.write_ideal_far_from_endurance(params, acc, writes[0], lr, scale, w_min, w_max)
         else:
             _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)

@@ -18,6 +18,7 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.kernels import chipmode as k
 from neurosim.kernels import devices as dev
+from neurosim.kernels.optimizers import OPTIMIZERS
 from neurosim.chip.periphery import accumulator_limits, leak_factor
 from neurosim.mgd.perturbations import _NODE_STREAM, CODES
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
@@ -165,7 +166,7 @@ class FusedChipMode:
         loss = config.workload.loss
         ist[k.I_LOSS] = (k.LOSS_CE if loss.kind == "cross_entropy" else
                          k.LOSS_MSE_SUM if loss.reduction == "sum" else k.LOSS_MSE)
-        ist[k.I_OPT] = {"sgd": k.OPT_SGD, "momentum": k.OPT_MOMENTUM, "adam": k.OPT_ADAM}[self.mgd.optimizer]
+        ist[k.I_OPT] = OPTIMIZERS[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)
         ist[k.I_FAIL_MODE] = self.di[dev.I_FAIL]
