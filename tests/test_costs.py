@@ -490,3 +490,23 @@ def test_cost_model_prices_counts() -> None:
     doubled = counts.scaled(2.0)
     assert doubled.macs == 200 and doubled.write_stall_s == pytest.approx(4e-7)
     assert math.isclose(model.time_s(doubled), 2 * model.time_s(counts))
+
+
+def test_the_compiled_costs_match_the_formulas_in_numpy() -> None:
+    """kernels.costs (every path's cost) against the formulas written in numpy, float64, each sample."""
+    from neurosim.kernels import costs
+
+    rng = np.random.default_rng(11)
+    out = (3 * rng.standard_normal((40, 10))).astype(np.float32)
+    y = rng.integers(0, 10, 40)
+    z = out.astype(np.float64)
+    for alpha in (0.0, 0.01):
+        target = np.full((40, 10), alpha / 10)
+        target[np.arange(40), y] += 1 - alpha
+        shifted = z - z.max(axis=1, keepdims=True)
+        expected = {costs.LOSS_CE: -(target * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))).sum(axis=1),
+                    costs.LOSS_MSE: ((z - target) ** 2).mean(axis=1), costs.LOSS_MSE_SUM: ((z - target) ** 2).sum(axis=1)}
+        for code, want in expected.items():
+            rho = np.empty(40)
+            costs.per_sample_costs(code, out, y.astype(np.int64), alpha, rho)
+            np.testing.assert_allclose(rho, want, rtol=1e-13, atol=1e-13)

@@ -30,6 +30,7 @@ from neurosim.kernels import codes
 from neurosim.kernels import devices as dev
 from neurosim.kernels import mac
 from neurosim.kernels import optimizers
+from neurosim.kernels.costs import cost
 from neurosim.kernels.periphery import limit, measure_cost
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
 
@@ -52,7 +53,6 @@ N_I = 25
 C_CYCLES, C_INFERENCES, C_MACS, C_TOGGLES, C_COSTS, C_BROADCASTS, C_ACC, C_UPDATES, C_PULSES, C_ROUNDS = range(10)
 N_C = 10
 KIND_WEIGHT, KIND_NODE = 0, 1
-LOSS_CE, LOSS_MSE, LOSS_MSE_SUM = 0, 1, 2  # mse averaged over the classes, or summed
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}  # numpy's: no zero-division test per division
 # Inlined (numba IR) into their callers: the per-cycle actions, so a stretch makes no call per cycle, and the
@@ -342,31 +342,6 @@ def _infer_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarra
     else:
         node_forward_twice(layout, params, node_pattern, amp_a, h_a, z_a, arg_a, held_a, amp_b, b_perturbed,
                            h_b, z_b, arg_b, post, scratch)
-
-
-@nb.njit(**_INLINE)
-def cost(loss: int, out: np.ndarray, label: int, smoothing: float) -> float:
-    """ρ of one sample, in float64, with label smoothing α: the target (1 − α)·one-hot + α/classes (see
-    neurosim.nn.losses); LOSS_MSE_SUM sums the squared errors over the classes instead of averaging them."""
-    n = out.size
-    if loss == LOSS_CE:
-        top = -np.inf
-        for k in range(n):
-            top = max(top, float(out[k]))
-        total = 0.0
-        for k in range(n):
-            total += math.exp(float(out[k]) - top)
-        if smoothing == 0.0:
-            return math.log(total) - (float(out[label]) - top)
-        shifted = 0.0
-        for k in range(n):
-            shifted += float(out[k]) - top
-        return math.log(total) - (1.0 - smoothing) * (float(out[label]) - top) - smoothing / n * shifted
-    total = 0.0
-    for k in range(n):
-        t = smoothing / n + (1.0 - smoothing if k == label else 0.0)
-        total += (float(out[k]) - t) ** 2
-    return total if loss == LOSS_MSE_SUM else total / n
 
 
 @nb.njit(**_INLINE)

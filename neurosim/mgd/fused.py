@@ -18,6 +18,7 @@ import numpy as np
 from neurosim.chip.chip import Chip
 from neurosim.kernels import chipmode as k
 from neurosim.kernels import devices as dev
+from neurosim.kernels.costs import LOSSES
 from neurosim.kernels.optimizers import OPTIMIZERS
 from neurosim.chip.periphery import accumulator_limits, leak_factor
 from neurosim.mgd.perturbations import _NODE_STREAM, CODES
@@ -164,8 +165,7 @@ class FusedChipMode:
         ist[k.I_KIND] = k.KIND_WEIGHT if self.mgd.perturbation == "weight" else k.KIND_NODE
         ist[k.I_BASELINE] = 1 if self.mgd.baseline == "antithetic" else 0
         loss = config.workload.loss
-        ist[k.I_LOSS] = (k.LOSS_CE if loss.kind == "cross_entropy" else
-                         k.LOSS_MSE_SUM if loss.reduction == "sum" else k.LOSS_MSE)
+        ist[k.I_LOSS] = LOSSES[loss.kind, loss.reduction]
         ist[k.I_OPT] = OPTIMIZERS[self.mgd.optimizer]
         ist[k.I_STALL_MODE] = 1 if spec.weights.write.during_write == "perturb" else 0
         ist[k.I_LAYERS] = len(layers)
