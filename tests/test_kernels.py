@@ -39,7 +39,7 @@ def test_dense_forward_matches_numpy(rng: np.random.Generator) -> None:
     w = rng.standard_normal((13, 7)).astype(np.float32)
     b = rng.standard_normal(7).astype(np.float32)
     out = np.empty((5, 7), np.float32)
-    mac.dense_forward(x, w, b, out)
+    mac.dense_forward(x, w, b, x.shape[0], out)
     np.testing.assert_allclose(out, x.astype(np.float64) @ w + b, rtol=1e-5, atol=1e-5)
 
 
@@ -50,10 +50,10 @@ def test_conv3x3_matches_numpy(rng: np.random.Generator, shape: tuple[int, ...])
     weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
     bias = rng.standard_normal(c_out).astype(np.float32)
     out = np.empty((batch, h, w, c_out), np.float32)
-    mac.conv3x3_forward(x, weight, bias, batch, out)
+    mac.conv3x3_forward(x, weight, bias, batch, batch, out)
     np.testing.assert_allclose(out, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
     by_image = np.full_like(out, np.nan)  # one image per product: the same rows, every output written
-    mac.conv3x3_forward(x, weight, bias, 1, by_image)
+    mac.conv3x3_forward(x, weight, bias, 1, batch, by_image)
     np.testing.assert_allclose(by_image, out, rtol=1e-6, atol=1e-6)
     direct = np.full_like(out, np.nan)  # every output written, none left over
     mac.conv3x3_planar(x, weight, bias, direct)

@@ -168,7 +168,7 @@ def _conv_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray,
     if layout[layer, L_DIRECT] == 1:
         mac.conv3x3_planar(x, weight, bias, out)
     else:
-        mac.conv3x3_forward(x, weight, bias, 1, out)
+        mac.conv3x3_forward(x, weight, bias, 1, 1, out)
 
 
 @nb.njit(**_JIT)

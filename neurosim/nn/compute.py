@@ -74,7 +74,7 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
     """Pre-activation of one layer from its crossbar input rows."""
     out = np.empty((batch, *layer.out_shape), dtype=np.float32)
     if layer.kind == "dense":
-        mac.dense_forward(rows, weight, bias, out)
+        mac.dense_forward(rows, weight, bias, batch, out)
     else:
         mac.conv3x3_from_cols(rows, weight, bias, out)
     return out
@@ -187,8 +187,8 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             rows = None if direct else reuse.layer_rows(layer, index)
             if direct:
                 a = reuse.inputs[index]
-        else:  # a convolution's rows are unrolled whole only for a trace to keep
-            rows = None if direct or (trace is None and layer.kind == "conv3x3") else crossbar_rows(layer, a)
+        else:  # a convolution's rows are not kept: its local products unroll them a few images at a time
+            rows = None if layer.kind == "conv3x3" else crossbar_rows(layer, a)
         if rows is not None:
             z = layer_mac(layer, rows, weight, bias, batch)
         else:
@@ -197,7 +197,7 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
             if direct:
                 mac.conv3x3_planar(images, weight, bias, z)
             else:  # unrolled a few images at a time, kept in cache
-                mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), z)
+                mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), batch, z)
         if theta is not None:
             z += theta
         if trace is not None:
@@ -207,6 +207,80 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     out = a.reshape(batch, net.n_outputs)
     if trace is not None:
         trace.output = out
+    return out
+
+
+@dataclass
+class Sweep:
+    """What :func:`perturbed_sweep` returns: every pass's output and the baseline's layer inputs."""
+
+    outputs: np.ndarray            # (1 + layers, B, n_outputs): the baseline, then the pass with layer l perturbed
+    inputs: list[np.ndarray]       # the baseline's activation entering each layer, (B, *in_shape)
+
+
+def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
+                    weight_theta: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                    node_theta: Sequence[np.ndarray] | None = None, pools_held: bool = True) -> Sweep:
+    """Paper mode's inferences of one iteration in one sweep over the layers: the baseline of the batch ``x``
+    (B, *input_shape) and, for every layer l, the pass with layer l perturbed (its weights by
+    ``weight_theta[l]`` = (θw, θb), or its pre-activations by ``node_theta[l]``, (1 or B, *out_shape)).
+
+    Layer k sees the baseline and the passes perturbed below k with the same weights, so they go through
+    it as one stacked batch, (k + 1)·B samples in one product instead of k + 1 products of B; the pass
+    perturbed at k starts there, from the baseline's input (weights) or pre-activation (nodes). Each
+    layer is computed for the passes that differ from the baseline at its input, as in :func:`forward`
+    with ``start`` and ``reuse``, and with the same floats (tested). ``pools_held``: the perturbed passes
+    keep the baseline's max-pool winners (see :func:`forward`'s ``pool_from``)."""
+    if (weight_theta is None) == (node_theta is None):
+        raise ValueError("perturbed_sweep perturbs either weights or nodes")
+    batch = x.shape[0]
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    inputs = []
+    for index, layer in enumerate(net.layers):
+        weight, bias = weights[index]
+        shared = index + 1  # the baseline and the passes perturbed below this layer
+        inputs.append(a[:batch])
+        z = np.empty(((shared + 1) * batch, *layer.out_shape), dtype=np.float32)
+        _stacked_mac(layer, a, weight, bias, z[:shared * batch], batch)
+        own = z[shared * batch:]
+        if weight_theta is not None:
+            theta_w, theta_b = weight_theta[index]
+            _stacked_mac(layer, a[:batch], weight + theta_w, bias + theta_b, own, batch)
+        else:
+            np.add(z[:batch], node_theta[index], out=own)  # as forward's z += θ: float32, θ fits z's shape
+        a = _stacked_finish(layer, z, batch, pools_held)
+    return Sweep(a.reshape(len(net.layers) + 1, batch, net.n_outputs), inputs)
+
+
+def _stacked_mac(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray,
+                 batch: int) -> None:
+    """A layer's pre-activations z for a stack of passes a, each a block of ``batch`` samples, by the
+    kernels :func:`forward` uses, with its products (their rounding) for a batch."""
+    n = z.shape[0]
+    if layer.kind == "dense":
+        mac.dense_forward(a.reshape(n, layer.fan_in), weight, bias, batch, z)
+    elif direct_convolution(layer):
+        mac.conv3x3_planar(a.reshape((n, *layer.in_shape)), weight, bias, z)
+    else:
+        mac.conv3x3_forward(a.reshape((n, *layer.in_shape)), weight, bias, images_per_product(layer, batch),
+                            batch, z)
+
+
+def _stacked_finish(layer: LayerShape, z: np.ndarray, batch: int, pools_held: bool) -> np.ndarray:
+    """Activation and pooling of a stack whose first B samples are the baseline: its max-pool winners are
+    compared, the others' held (picked before the activation, which is element-wise) or compared afresh."""
+    if not layer.pool:
+        return activate(layer.activation, z)
+    out = np.empty((z.shape[0], *layer.output_shape), dtype=np.float32)
+    winners = np.empty((batch, *layer.output_shape), dtype=np.int8)
+    mac.maxpool2_forward(activate(layer.activation, z[:batch]), out[:batch], winners)
+    if pools_held:
+        picked = out[batch:]
+        mac.maxpool2_select(z[batch:], winners, picked)
+        out[batch:] = activate(layer.activation, picked)
+    else:
+        rest = out[batch:]
+        mac.maxpool2_forward(activate(layer.activation, z[batch:]), rest, np.empty(rest.shape, dtype=np.int8))
     return out
 
 
@@ -230,29 +304,44 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
             g = unpooled
         gz = np.ascontiguousarray(g * activation_derivative(layer.activation, trace.pre[index],
                                                              trace.post[index]))
-        grads[index] = local_product(layer, trace.layer_rows(layer, index), gz)
+        grads[index] = local_product(layer, trace.inputs[index], gz)
         if index > 0:
             g = input_gradient(layer, weights[index][0], gz, batch)
     return grads
 
 
-def local_product(layer: LayerShape, rows: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(dweight, dbias) from the crossbar input rows and the error at the pre-activations (B, *out_shape)."""
-    g2 = np.ascontiguousarray(grad_pre.reshape(rows.shape[0], layer.fan_out), dtype=np.float32)
+def local_product(layer: LayerShape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dweight, dbias) from a layer's input activations (B, *in_shape) and the error at its
+    pre-activations (B, *out_shape): a convolution's unrolled a few images at a time, in cache
+    (:func:`mac.conv3x3_weight_gradient`)."""
+    batch = inputs.shape[0]
     dweight = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
     dbias = np.empty(layer.fan_out, dtype=np.float32)
-    mac.weight_gradient(rows, g2, dweight, dbias)
+    if layer.kind == "dense":
+        g2 = np.ascontiguousarray(grad_pre.reshape(batch, layer.fan_out), dtype=np.float32)
+        mac.weight_gradient(crossbar_rows(layer, inputs), g2, dweight, dbias)
+    else:
+        g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
+        images = np.ascontiguousarray(inputs.reshape((batch, *layer.in_shape)))
+        mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
     return dweight, dbias
+
+
+def images_in_cache(layer: LayerShape) -> int:
+    """How many images a convolution's local product or input error unrolls at a time: as many as fit
+    128 KB of rows (at least one). Measured on the paper CNN at d = 8 (batch 100): 1-2 images run at
+    22-44 GMAC/s, where the whole batch's rows at once ran at 4-29."""
+    return max(1, 131072 // (4 * layer.positions * layer.fan_in))
 
 
 def input_gradient(layer: LayerShape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
     """Error at a layer's inputs from the error at its pre-activations."""
-    g2 = grad_pre.reshape(-1, layer.fan_out)
-    drows = np.dot(g2, weight.T).astype(np.float32, copy=False)
     if layer.kind == "dense":
-        return drows.reshape((batch, *layer.in_shape))
+        g2 = grad_pre.reshape(-1, layer.fan_out)
+        return np.dot(g2, weight.T).astype(np.float32, copy=False).reshape((batch, *layer.in_shape))
     dx = np.empty((batch, *layer.in_shape), dtype=np.float32)
-    mac.col2im3x3(np.ascontiguousarray(drows), dx)
+    g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
+    mac.conv3x3_input_gradient(g, weight, images_in_cache(layer), dx)
     return dx
 
 
