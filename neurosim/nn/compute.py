@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurosim.kernels import mac
+from neurosim.kernels import activations, mac
 from neurosim.nn.shapes import LayerShape, NetworkShape
 
 Weights = Sequence[tuple[np.ndarray, np.ndarray]]  # per layer: (weight (fan_in, fan_out), bias (fan_out,))
@@ -39,14 +39,14 @@ class Trace:
         return rows
 
 
-def activate(kind: str, z: np.ndarray) -> np.ndarray:
-    if kind == "relu":
-        return np.maximum(z, np.float32(0.0))
-    if kind == "tanh":
-        return np.tanh(z)
-    if kind == "sigmoid":
-        return (np.float32(1.0) / (np.float32(1.0) + np.exp(-z))).astype(np.float32)
-    return z
+def activate(kind: str, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A layer's activation of z, float32, into ``out`` (which may be z; default a new array), by the
+    kernel compiled chip mode calls too (:mod:`neurosim.kernels.activations`: tanh a rational function
+    within 4e-7 of float32 tanh), so that every path of the simulator activates alike."""
+    z = np.ascontiguousarray(z, dtype=np.float32)
+    out = np.empty_like(z) if out is None else out
+    activations.activate_all(activations.ACT_CODES[kind], z.reshape(-1), out.reshape(-1))
+    return out
 
 
 def activation_derivative(kind: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -236,20 +236,43 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     batch = x.shape[0]
     a = np.ascontiguousarray(x, dtype=np.float32)
     inputs = []
+    passes: list[int] = []  # which layer's perturbed pass each block after the baseline is
     for index, layer in enumerate(net.layers):
         weight, bias = weights[index]
-        shared = index + 1  # the baseline and the passes perturbed below this layer
         inputs.append(a[:batch])
-        z = np.empty(((shared + 1) * batch, *layer.out_shape), dtype=np.float32)
-        _stacked_mac(layer, a, weight, bias, z[:shared * batch], batch)
-        own = z[shared * batch:]
-        if weight_theta is not None:
+        z = np.empty(((len(passes) + 2) * batch, *layer.out_shape), dtype=np.float32)
+        if weight_theta is not None:  # blocks: the baseline, this layer's pass, the passes below
             theta_w, theta_b = weight_theta[index]
-            _stacked_mac(layer, a[:batch], weight + theta_w, bias + theta_b, own, batch)
-        else:
-            np.add(z[:batch], node_theta[index], out=own)  # as forward's z += θ: float32, θ fits z's shape
+            if _widened(layer, batch):  # both crossbars in one product of the baseline's input
+                mac.conv3x3_forward(a[:batch], np.hstack((weight, weight + theta_w)),
+                                    np.concatenate((bias, bias + theta_b)), images_per_product(layer, batch),
+                                    batch, z[:2 * batch])
+            else:
+                _stacked_mac(layer, a[:batch], weight, bias, z[:batch], batch)
+                _stacked_mac(layer, a[:batch], weight + theta_w, bias + theta_b, z[batch:2 * batch], batch)
+            if passes:
+                _stacked_mac(layer, a[batch:], weight, bias, z[2 * batch:], batch)
+            passes.insert(0, index)
+        else:  # blocks: the baseline, the passes below, this layer's pass (the baseline's sums plus θ)
+            _stacked_mac(layer, a, weight, bias, z[:-batch], batch)
+            np.add(z[:batch], node_theta[index], out=z[-batch:])  # as forward's z += θ: float32
+            passes.append(index)
         a = _stacked_finish(layer, z, batch, pools_held)
-    return Sweep(a.reshape(len(net.layers) + 1, batch, net.n_outputs), inputs)
+    swept = a.reshape(len(net.layers) + 1, batch, net.n_outputs)
+    outputs = np.empty_like(swept)
+    outputs[0] = swept[0]
+    outputs[1 + np.array(passes)] = swept[1:]
+    return Sweep(outputs, inputs)
+
+
+def _widened(layer: LayerShape, batch: int) -> bool:
+    """Convolve the baseline and the weight-perturbed pass (the same input) as one product of both crossbars
+    side by side? Where the convolution is unrolled in products of at least 2·10^6 MACs: there each
+    output's sum is the one the narrow product makes (tested); below, BLAS's small-matrix kernels may
+    round it otherwise. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
+    if layer.kind != "conv3x3" or direct_convolution(layer):
+        return False
+    return images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out >= 2_000_000
 
 
 def _stacked_mac(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray,
