@@ -154,50 +154,61 @@ def conv3x3_from_cols(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray, ou
 @nb.njit(**_JIT)
 def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
     """The same convolution without unrolling: for few channels, writing nine copies of the input (im2col)
-    costs more than the MACs themselves. Image by image, each input channel is zero-padded into a plane of
-    (H+2)x(W+2) and each output channel summed over a plane of Hx(W+2) (two columns per row discarded), so
-    every tap of every (input, output) channel pair is one contiguous sweep; unsigned offsets spare its
-    loads a negative-index test, so it vectorises. Each output is the bias plus the rounded products in
-    tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise direct
-    convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch 100)."""
+    costs more than the MACs themselves. A group of images at a time, each input channel is zero-padded
+    into planes of (H+2)x(W+2) stacked one under the other, and each output channel summed over the
+    whole stack (the rows that straddle two images, and two columns per row, discarded), so every tap of
+    every (input, output) channel pair is one contiguous sweep over the group; unsigned offsets spare its
+    loads a negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1): on 7x7
+    images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
+    products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
+    direct convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch
+    100), whatever the grouping."""
     n_batch, height, width, channels = x.shape
     n_out = weight.shape[1]
     pw = width + 2
-    plane = (height + 2) * pw + 2       # +2: the last row's right taps stay inside
-    span = np.uint64(height * pw)
+    ph = height + 2
+    group = max(1, min(n_batch, 1024 // (ph * pw)))
+    plane = group * ph * pw + 2         # +2: the last row's right taps stay inside
     xp = np.zeros(channels * plane, dtype=np.float32)
-    acc = np.empty(n_out * np.int64(span), dtype=np.float32)
+    acc = np.empty(n_out * (group * ph * pw), dtype=np.float32)
+    stride = np.uint64(group * ph * pw)  # between output channels in acc
     xf = x.ravel()
     of = out.ravel()
     uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
     image_in = np.uint64(height * width * channels)
     image_out = np.uint64(height * width * n_out)
-    for b in range(n_batch):
-        base = np.uint64(b) * image_in
-        for c in range(channels):
-            for y in range(height):
-                row = np.uint64(c * plane + (y + 1) * pw + 1)
-                src = base + np.uint64(y) * uw * uc + np.uint64(c)
-                for xx in range(uw):
-                    xp[row + xx] = xf[src + xx * uc]
+    for first in range(0, n_batch, group):
+        count = min(group, n_batch - first)
+        span = np.uint64((count * ph - 2) * pw)  # from the first image's first output row to the last's last
+        for i in range(count):
+            base = np.uint64(first + i) * image_in
+            for c in range(channels):
+                for y in range(height):
+                    row = np.uint64(c * plane + (i * ph + y + 1) * pw + 1)
+                    src = base + np.uint64(y) * uw * uc + np.uint64(c)
+                    for xx in range(uw):
+                        xp[row + xx] = xf[src + xx * uc]
         for o in range(n_out):
-            acc[o * np.int64(span):(o + 1) * np.int64(span)] = bias[o]
+            dst = np.uint64(o) * stride
+            for p in range(span):
+                acc[dst + p] = bias[o]
         for ky in range(3):
             for kx in range(3):
                 for c in range(channels):
                     src = np.uint64(c * plane + ky * pw + kx)  # unsigned: no wraparound test in the sweep
                     for o in range(n_out):
                         w = weight[(ky * 3 + kx) * channels + c, o]
-                        dst = np.uint64(o) * span
+                        dst = np.uint64(o) * stride
                         for p in range(span):
                             acc[dst + p] += xp[src + p] * w
-        base = np.uint64(b) * image_out
-        for o in range(n_out):
-            for y in range(height):
-                row = np.uint64(o) * span + np.uint64(y * pw)
-                dst = base + np.uint64(y) * uw * uo + np.uint64(o)
-                for xx in range(uw):
-                    of[dst + xx * uo] = acc[row + xx]
+        for i in range(count):
+            base = np.uint64(first + i) * image_out
+            for o in range(n_out):
+                for y in range(height):
+                    row = np.uint64(o) * stride + np.uint64((i * ph + y) * pw)
+                    dst = base + np.uint64(y) * uw * uo + np.uint64(o)
+                    for xx in range(uw):
+                        of[dst + xx * uo] = acc[row + xx]
 
 
 @nb.njit(**_JIT)
@@ -272,52 +283,71 @@ def conv3x3_input_gradient(grad_pre: np.ndarray, weight: np.ndarray, images: int
 def maxpool2_forward(x: np.ndarray, out: np.ndarray, argmax: np.ndarray) -> None:
     """2x2 max-pool, stride 2, floor for odd sizes: x (B,H,W,C) -> out (B,H//2,W//2,C).
 
-    argmax stores the winning offset 0..3 (dy*2+dx); ties go to the first in scan order.
-    """
+    argmax stores the winning offset 0..3 (dy*2+dx); ties go to the first in scan order. Flat offsets,
+    one loop over an output row's (x, channel) pairs (see :func:`_window_columns`)."""
     n_batch, out_h, out_w, channels = out.shape
+    row = x.shape[2] * channels
+    x_size = x.shape[1] * row
+    pairs = out_w * channels
+    columns = _window_columns(out_w, channels)
+    xf, of, af = x.ravel(), out.ravel(), argmax.ravel()
     for b in range(n_batch):
         for y in range(out_h):
-            for xx in range(out_w):
-                for c in range(channels):
-                    best = x[b, 2 * y, 2 * xx, c]
-                    where = 0
-                    for k in range(1, 4):
-                        v = x[b, 2 * y + k // 2, 2 * xx + k % 2, c]
-                        if v > best:
-                            best = v
-                            where = k
-                    out[b, y, xx, c] = best
-                    argmax[b, y, xx, c] = where
+            top = b * x_size + 2 * y * row
+            j0 = (b * out_h + y) * pairs
+            for j in range(pairs):
+                at = top + columns[j]
+                best = xf[at]
+                where = 0
+                v = xf[at + channels]
+                if v > best:
+                    best = v
+                    where = 1
+                v = xf[at + row]
+                if v > best:
+                    best = v
+                    where = 2
+                v = xf[at + row + channels]
+                if v > best:
+                    best = v
+                    where = 3
+                of[j0 + j] = best
+                af[j0 + j] = where
+
+
+@nb.njit(**_JIT)
+def _window_columns(out_w: int, channels: int) -> np.ndarray:
+    """Offset of each (x, channel) pair's window in an input row: 2·x·C + c. One loop over an output row's
+    pairs, these offsets looked up, replaces the loops over x and c: with one channel the inner loop had
+    one pass, and loop overhead was most of the pooling's 3-5 ns an output."""
+    columns = np.empty(out_w * channels, dtype=np.int64)
+    for xx in range(out_w):
+        for c in range(channels):
+            columns[xx * channels + c] = 2 * xx * channels + c
+    return columns
 
 
 @nb.njit(**_JIT)
 def maxpool2_select(x: np.ndarray, argmax: np.ndarray, out: np.ndarray) -> None:
     """2x2 max-pool with the winners given: out takes, in each window, the input at ``argmax`` (as
     :func:`maxpool2_forward` records it), whatever the values are now. ``argmax`` may hold the winners of
-    B samples for x's blocks of B (paper mode's perturbed passes, stacked, keep the baseline's). Flat
-    offsets, one gather per output: four-dimensional indexing took 4.5 ns an output."""
+    B samples for x's blocks of B (paper mode's perturbed passes, stacked, keep the baseline's)."""
     n_batch, out_h, out_w, channels = out.shape
     n_held = argmax.shape[0]
-    in_w = x.shape[2]
-    row = in_w * channels
+    row = x.shape[2] * channels
     x_size = x.shape[1] * row
-    out_size = out_h * out_w * channels
-    xf = x.ravel()
-    of = out.ravel()
-    af = argmax.ravel()
+    pairs = out_w * channels
+    columns = _window_columns(out_w, channels)
+    xf, of, af = x.ravel(), out.ravel(), argmax.ravel()
     for b in range(n_batch):
-        held = (b % n_held) * out_size
-        src = b * x_size
-        j = b * out_size
-        k = held
+        held = b % n_held
         for y in range(out_h):
-            for xx in range(out_w):
-                corner = src + 2 * y * row + 2 * xx * channels
-                for c in range(channels):
-                    w = af[k]
-                    of[j] = xf[corner + (w >> 1) * row + (w & 1) * channels + c]
-                    j += 1
-                    k += 1
+            top = b * x_size + 2 * y * row
+            j0 = (b * out_h + y) * pairs
+            k0 = (held * out_h + y) * pairs
+            for j in range(pairs):
+                w = af[k0 + j]
+                of[j0 + j] = xf[top + columns[j] + (w >> 1) * row + (w & 1) * channels]
 
 
 @nb.njit(**_JIT)

@@ -240,29 +240,55 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     for index, layer in enumerate(net.layers):
         weight, bias = weights[index]
         inputs.append(a[:batch])
-        z = np.empty(((len(passes) + 2) * batch, *layer.out_shape), dtype=np.float32)
-        if weight_theta is not None:  # blocks: the baseline, this layer's pass, the passes below
+        blocks = len(passes) + 2  # the baseline, this layer's pass, the passes below
+        if weight_theta is not None:
             theta_w, theta_b = weight_theta[index]
-            if _widened(layer, batch):  # both crossbars in one product of the baseline's input
-                mac.conv3x3_forward(a[:batch], np.hstack((weight, weight + theta_w)),
-                                    np.concatenate((bias, bias + theta_b)), images_per_product(layer, batch),
-                                    batch, z[:2 * batch])
+            own_weight, own_bias = weight + theta_w, bias + theta_b
+        if layer.kind == "conv3x3":
+            a = _swept_convolution(layer, a, weight, bias, batch, blocks, pools_held,
+                                   (own_weight, own_bias) if weight_theta is not None else None,
+                                   None if node_theta is None else node_theta[index])
+        else:
+            z = np.empty((blocks * batch, *layer.out_shape), dtype=np.float32)
+            _stacked_mac(layer, a[:batch], weight, bias, z[:batch], batch)
+            if weight_theta is not None:
+                _stacked_mac(layer, a[:batch], own_weight, own_bias, z[batch:2 * batch], batch)
             else:
-                _stacked_mac(layer, a[:batch], weight, bias, z[:batch], batch)
-                _stacked_mac(layer, a[:batch], weight + theta_w, bias + theta_b, z[batch:2 * batch], batch)
+                np.add(z[:batch], node_theta[index], out=z[batch:2 * batch])  # as forward's z += θ: float32
             if passes:
                 _stacked_mac(layer, a[batch:], weight, bias, z[2 * batch:], batch)
-            passes.insert(0, index)
-        else:  # blocks: the baseline, the passes below, this layer's pass (the baseline's sums plus θ)
-            _stacked_mac(layer, a, weight, bias, z[:-batch], batch)
-            np.add(z[:batch], node_theta[index], out=z[-batch:])  # as forward's z += θ: float32
-            passes.append(index)
-        a = _stacked_finish(layer, z, batch, pools_held)
+            a = activate(layer.activation, z, out=z)
+        passes.insert(0, index)
     swept = a.reshape(len(net.layers) + 1, batch, net.n_outputs)
     outputs = np.empty_like(swept)
     outputs[0] = swept[0]
     outputs[1 + np.array(passes)] = swept[1:]
     return Sweep(outputs, inputs)
+
+
+def _swept_convolution(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, batch: int,
+                       blocks: int, pools_held: bool, moved: tuple[np.ndarray, np.ndarray] | None,
+                       node_theta: np.ndarray | None) -> np.ndarray:
+    """A convolution of :func:`perturbed_sweep` by the compiled :func:`neurosim.kernels.sweep.conv_layer`;
+    its output stack, activated and pooled."""
+    from neurosim.kernels import sweep  # compiled on paper mode's first iteration, not on import
+
+    direct = direct_convolution(layer)
+    none, nothing = np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.float32)
+    own_weight, own_bias = moved if moved is not None else (none, nothing)
+    pair_weight, pair_bias = none, nothing
+    if moved is not None and _widened(layer, batch):
+        pair_weight, pair_bias = np.hstack((weight, own_weight)), np.concatenate((bias, own_bias))
+    theta = (np.empty((1, *layer.out_shape), dtype=np.float32) if node_theta is None
+             else np.ascontiguousarray(node_theta.reshape((-1, *layer.out_shape)), dtype=np.float32))
+    # planar: as many images as hold 16,384 pre-activations (64 KB), in cache; else the unrolled products'
+    images = max(1, 16384 // layer.nodes) if direct else images_per_product(layer, batch)
+    out = np.empty((blocks * batch, *layer.output_shape), dtype=np.float32)
+    winners = np.empty((batch, *layer.output_shape), dtype=np.int8)
+    sweep.conv_layer(np.ascontiguousarray(a.reshape((-1, *layer.in_shape))), weight, bias, own_weight, own_bias,
+                     pair_weight, pair_bias, theta, direct, images, batch, activations.ACT_CODES[layer.activation],
+                     layer.pool, pools_held, out, winners)
+    return out
 
 
 def _widened(layer: LayerShape, batch: int) -> bool:
@@ -287,24 +313,6 @@ def _stacked_mac(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.
     else:
         mac.conv3x3_forward(a.reshape((n, *layer.in_shape)), weight, bias, images_per_product(layer, batch),
                             batch, z)
-
-
-def _stacked_finish(layer: LayerShape, z: np.ndarray, batch: int, pools_held: bool) -> np.ndarray:
-    """Activation and pooling of a stack whose first B samples are the baseline: its max-pool winners are
-    compared, the others' held (picked before the activation, which is element-wise) or compared afresh."""
-    if not layer.pool:
-        return activate(layer.activation, z)
-    out = np.empty((z.shape[0], *layer.output_shape), dtype=np.float32)
-    winners = np.empty((batch, *layer.output_shape), dtype=np.int8)
-    mac.maxpool2_forward(activate(layer.activation, z[:batch]), out[:batch], winners)
-    if pools_held:
-        picked = out[batch:]
-        mac.maxpool2_select(z[batch:], winners, picked)
-        out[batch:] = activate(layer.activation, picked)
-    else:
-        rest = out[batch:]
-        mac.maxpool2_forward(activate(layer.activation, z[batch:]), rest, np.empty(rest.shape, dtype=np.int8))
-    return out
 
 
 def _as_images(theta: np.ndarray, layer: LayerShape) -> np.ndarray:
