@@ -70,8 +70,7 @@ class ChipModeTwin(Procedure):
                 "node_sums": ([None] * len(self.net.layers) if self.node_sums is None else
                               [e.copy() for e in self.source.layer_views(self.node_sums, "node")]),
                 "trace": None if trace is None else {
-                    "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
-                    "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
+                    "inputs": trace.inputs, "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
 
     def restore(self, saved: dict) -> None:
         super().restore(saved)
@@ -91,8 +90,8 @@ class ChipModeTwin(Procedure):
         self.node_sums = (None if all(e is None for e in sums) else
                           np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
         t = saved["trace"]
-        self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
-                                                                   t["output"])
+        self.baseline_trace = None if t is None else compute.Trace([None] * len(t["inputs"]), t["pre"], t["post"],
+                                                                   t["argmax"], t["output"], t["inputs"])
 
     def on_sample(self, cycle: int) -> None:
         self.fold_node_sums()
@@ -104,7 +103,7 @@ class ChipModeTwin(Procedure):
         if self.node_sums is None:
             return
         for index, (layer, sums) in enumerate(zip(self.net.layers, self.source.layer_views(self.node_sums, "node"))):
-            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), sums)
+            dw, db = compute.local_product(layer, self.baseline_trace.inputs[index], sums)
             self.accumulators.add(index, dw, db, 1.0)
         self.node_sums = None
 
@@ -160,7 +159,7 @@ class ChipModeTwin(Procedure):
                 sw, sb = self.signs[index]
                 self.accumulators.add(index, sw, sb, delta_c, dt)
             else:
-                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
+                dw, db = compute.local_product(self.net.layers[index], trace.inputs[index], self.signs[index])
                 self.accumulators.add(index, dw, db, delta_c, dt)
 
     def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
