@@ -81,10 +81,14 @@ def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.
 
 
 def images_per_product(layer: LayerShape, batch: int) -> int:
-    """How many images :func:`mac.conv3x3_forward` unrolls per product: the fewest that make it at least
-    2·10^6 MACs, split evenly over the batch. Smaller products would fall to BLAS's small-matrix kernel,
-    which sums in another order, and the results would depend on the split (at these sizes they do not:
-    tested to the bit); at d = 8 a chunk's rows take 0.3-1.1 MB, in cache."""
+    """How many images :func:`mac.conv3x3_forward` unrolls per product. With 16 output columns or more, as
+    many as fit in cache (:func:`images_in_cache`): there BLAS gives every row the same floats whatever
+    the product's height (tested on the paper CNN's layers at every width, 1 image to the whole batch).
+    With fewer columns, small products round otherwise (BLAS's kernels for narrow products), so: the
+    fewest images that make a product of at least 2·10^6 MACs, split evenly over the batch, where the
+    results do not depend on the split (tested to the bit)."""
+    if layer.fan_out >= 16:
+        return min(batch, images_in_cache(layer))
     images = max(1, -(-2_000_000 // (layer.positions * layer.fan_in * layer.fan_out)))
     chunks = max(1, batch // images)
     return -(-batch // chunks)
@@ -293,12 +297,13 @@ def _swept_convolution(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bia
 
 def _widened(layer: LayerShape, batch: int) -> bool:
     """Convolve the baseline and the weight-perturbed pass (the same input) as one product of both crossbars
-    side by side? Where the convolution is unrolled in products of at least 2·10^6 MACs: there each
-    output's sum is the one the narrow product makes (tested); below, BLAS's small-matrix kernels may
-    round it otherwise. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
+    side by side? Where the convolution is unrolled (not planar) and BLAS's sums of an output do not depend
+    on the product's shape (:func:`images_per_product`): 16 output columns or more, or products of at
+    least 2·10^6 MACs. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
     if layer.kind != "conv3x3" or direct_convolution(layer):
         return False
-    return images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out >= 2_000_000
+    macs = images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out
+    return layer.fan_out >= 16 or macs >= 2_000_000
 
 
 def _stacked_mac(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray,
@@ -359,9 +364,10 @@ def local_product(layer: LayerShape, inputs: np.ndarray, grad_pre: np.ndarray) -
 
 
 def images_in_cache(layer: LayerShape) -> int:
-    """How many images a convolution's local product or input error unrolls at a time: as many as fit
-    128 KB of rows (at least one). Measured on the paper CNN at d = 8 (batch 100): 1-2 images run at
-    22-44 GMAC/s, where the whole batch's rows at once ran at 4-29."""
+    """How many images a convolution's local product, input error or (16 outputs or more) forward product
+    unrolls at a time: as many as fit 128 KB of rows (at least one). Measured on the paper CNN at d = 8
+    (batch 100): the local products of 1-4 images run at 22-46 GMAC/s, the whole batch's rows at once at
+    4-29; beyond ~200 KB of rows each product slows by a third or more."""
     return max(1, 131072 // (4 * layer.positions * layer.fan_in))
 
 
