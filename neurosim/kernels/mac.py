@@ -156,10 +156,11 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     """The same convolution without unrolling: for few channels, writing nine copies of the input (im2col)
     costs more than the MACs themselves. A group of images at a time, each input channel is zero-padded
     into planes of (H+2)x(W+2) stacked one under the other, and each output channel summed over the
-    whole stack (the rows that straddle two images, and two columns per row, discarded), so every tap of
-    every (input, output) channel pair is one contiguous sweep over the group; unsigned offsets spare its
-    loads a negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1): on 7x7
-    images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
+    whole stack (the rows that straddle two images, and two columns per row, discarded), so every three
+    taps of an output channel are one contiguous sweep over the group: a third of the stores of a sweep
+    per tap, 1.15-1.3x faster (nine per sweep were no faster). Unsigned offsets spare its loads a
+    negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1):
+    on 7x7 images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
     products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
     direct convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch
     100), whatever the grouping."""
@@ -192,15 +193,14 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
             dst = np.uint64(o) * stride
             for p in range(span):
                 acc[dst + p] = bias[o]
-        for ky in range(3):
-            for kx in range(3):
-                for c in range(channels):
-                    src = np.uint64(c * plane + ky * pw + kx)  # unsigned: no wraparound test in the sweep
-                    for o in range(n_out):
-                        w = weight[(ky * 3 + kx) * channels + c, o]
-                        dst = np.uint64(o) * stride
-                        for p in range(span):
-                            acc[dst + p] += xp[src + p] * w
+        for tap in range(0, 9 * channels, 3):  # three taps (in order) per sweep: a third of the stores
+            s0, s1, s2 = _tap_offset(tap, channels, plane, pw), _tap_offset(tap + 1, channels, plane, pw), \
+                _tap_offset(tap + 2, channels, plane, pw)
+            for o in range(n_out):
+                w0, w1, w2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
+                dst = np.uint64(o) * stride
+                for p in range(span):
+                    acc[dst + p] = ((acc[dst + p] + xp[s0 + p] * w0) + xp[s1 + p] * w1) + xp[s2 + p] * w2
         for i in range(count):
             base = np.uint64(first + i) * image_out
             for o in range(n_out):
@@ -209,6 +209,15 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
                     dst = base + np.uint64(y) * uw * uo + np.uint64(o)
                     for xx in range(uw):
                         of[dst + xx * uo] = acc[row + xx]
+
+
+@nb.njit(**_JIT)
+def _tap_offset(tap: int, channels: int, plane: int, pw: int) -> np.uint64:
+    """Where tap ``tap`` (im2col order: ky, kx, c) of the padded planes starts, unsigned (no wraparound
+    test in the sweeps)."""
+    ky, rest = tap // (3 * channels), tap % (3 * channels)
+    kx, c = rest // channels, rest % channels
+    return np.uint64(c * plane + ky * pw + kx)
 
 
 @nb.njit(**_JIT)
