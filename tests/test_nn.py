@@ -73,11 +73,11 @@ def test_conv_pool_flatten_dense_gradient(activation: str, pool: bool) -> None:
     directional_check(net, "cross_entropy", seed=3)
 
 
-@pytest.mark.parametrize("side", [12, 28])  # 28: the first layers convolve directly, without im2col
-def test_forward_from_a_layer_reuses_the_rows_below(side: int) -> None:
+@pytest.mark.parametrize(("d", "side"), [(16, 12), (1, 28)])  # d = 1: every layer convolves directly
+def test_forward_from_a_layer_reuses_the_rows_below(d: int, side: int) -> None:
     """Starting at layer l from the recorded rows gives the same output as a full pass."""
-    net = paper_cnn(1, (side, side, 1), 3, "relu", "identity")
-    assert any(compute.direct_convolution(layer) for layer in net.layers) == (side == 28)
+    net = paper_cnn(d, (side, side, 1), 3, "relu", "identity")
+    assert any(compute.direct_convolution(layer) for layer in net.layers) == (d == 1)
     rng = np.random.default_rng(5)
     weights = compute.init_weights(net, rng)
     x = rng.random((4, side, side, 1)).astype(np.float32)

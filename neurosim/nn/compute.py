@@ -95,15 +95,18 @@ def images_per_product(layer: LayerShape, batch: int) -> int:
 
 
 def direct_convolution(layer: LayerShape) -> bool:
-    """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (batch 100,
-    tools/bench.py): 1.7x or more faster than im2col + product on the few-channel layers this picks.
-    The rule is the one the element-wise direct kernel had, so each layer keeps its rounding: the planar
-    kernel would also be 1.4-1.7x faster on d = 2's conv3-4, but rounds otherwise than BLAS there."""
+    """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (300 images,
+    as paper mode's stacked passes): the planar kernel is 1.3-20x faster than im2col + product on layers
+    of at most 8 output channels and at most 16 (input, output) channel pairs, or 32 on images 14 wide or
+    more; elsewhere it is 0.3-1.0x as fast (d = 16's conv1, 1 → 16 channels: 0.6x). The planar kernel
+    rounds as the direct formula (the bias, then each product), im2col + product as BLAS; the layers this
+    rule gave to the planar kernel in the seventh session (d = 1 conv5-6, d = 2 conv3-4, d = 4 conv3,
+    d = 8 conv1) changed in the last bits."""
     if layer.kind != "conv3x3":
         return False
     height, width, channels = layer.in_shape
     pairs = channels * layer.fan_out
-    return (pairs <= 4 and width >= 14) or (pairs <= 16 and channels >= 4 and width >= 28)
+    return layer.fan_out <= 8 and (pairs <= 16 or (pairs <= 32 and width >= 14))
 
 
 def check_winners(layer: LayerShape, winners: np.ndarray, batch: int) -> None:
