@@ -48,7 +48,6 @@ class ChipModeTwin(Procedure):
         self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
         self.theta: list = [None] * len(self.net.layers)
         self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
-        self.baseline_first_weights: np.ndarray | None = None  # the first layer's weights the baseline read
         # per layer: the perturbed elements' amplitude mismatch (None, or (None, None) for weights: none)
         self.mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
         self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in self.mismatch)
@@ -76,7 +75,6 @@ class ChipModeTwin(Procedure):
         super().restore(saved)
         self.x, self.y, self.c0 = saved["x"], saved["y"], float(saved["c0"])
         self.baseline_stale = bool(saved["baseline_stale"])
-        self.baseline_first_weights = None  # no reuse of the restored baseline's first layer: exact either way
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
@@ -90,8 +88,8 @@ class ChipModeTwin(Procedure):
         self.node_sums = (None if all(e is None for e in sums) else
                           np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
         t = saved["trace"]
-        self.baseline_trace = None if t is None else compute.Trace([None] * len(t["inputs"]), t["pre"], t["post"],
-                                                                   t["argmax"], t["output"], t["inputs"])
+        self.baseline_trace = None if t is None else compute.Trace(t["pre"], t["post"], t["argmax"], t["output"],
+                                                                   t["inputs"])
 
     def on_sample(self, cycle: int) -> None:
         self.fold_node_sums()
@@ -138,7 +136,6 @@ class ChipModeTwin(Procedure):
             if self.baseline_stale:
                 self.baseline_trace = compute.Trace()
                 weights = self.chip.read_weights()
-                self.baseline_first_weights = weights[0][0]  # what the baseline's first layer read
                 self.c0 = self.infer(self.x, self.y, weights, trace=self.baseline_trace)
                 self.baseline_stale = False
             trace = self.baseline_trace
@@ -172,12 +169,7 @@ class ChipModeTwin(Procedure):
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        # the first layer's MAC is the unperturbed baseline's when this inference reads the very weights the
-        # baseline read: devices replace their weight arrays when written, and every noisy read is a new array
-        same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
-                            and weights[0][0] is self.baseline_first_weights)
-        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
-                          reuse=self.baseline_trace if same_first_layer else None, pool_from=self.pool_from())
+        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace, pool_from=self.pool_from())
 
     def pool_from(self) -> compute.Trace | None:
         """The unperturbed inference whose max-pool winners a perturbed one keeps (held pools; antithetic

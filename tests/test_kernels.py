@@ -86,20 +86,6 @@ def test_planar_convolution_rounds_as_the_direct_formula(rng: np.random.Generato
     np.testing.assert_array_equal(out, conv3x3_direct_rounding(x, weight, bias))
 
 
-def test_select_winners_matches_pooling_the_perturbed_layer(rng: np.random.Generator) -> None:
-    """A node-perturbed pooled layer's output through select_winners: the same floats as adding θ to the
-    whole pre-activation and pooling with the held winners, with θ per sample or shared over the batch."""
-    pre = rng.standard_normal((3, 6, 4, 2)).astype(np.float32)
-    argmax = rng.integers(0, 4, (3, 3, 2, 2)).astype(np.int8)
-    for theta in (rng.standard_normal((3, 6, 4, 2)).astype(np.float32),
-                  rng.standard_normal((1, 6, 4, 2)).astype(np.float32)):
-        expected = np.empty(argmax.shape, np.float32)
-        mac.maxpool2_select(pre + theta, argmax, expected)
-        got = np.full(argmax.shape, np.nan, np.float32)
-        mac.select_winners(pre, argmax, theta, got)
-        np.testing.assert_array_equal(got, expected)
-
-
 def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:
     """<im2col(x), c> == <x, col2im(c)> for all x, c: what makes the conv input gradient right."""
     x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)

@@ -1,5 +1,5 @@
 """Paper mode's sweep (every perturbed pass of an iteration, stacked layer by layer) against the passes made
-one at a time by compute.forward from the baseline's trace: the same floats."""
+one at a time by compute.forward from the baseline's layer inputs: the same floats."""
 
 from __future__ import annotations
 
@@ -7,25 +7,25 @@ import numpy as np
 import pytest
 
 from neurosim.nn import compute
-from neurosim.nn.shapes import mlp, paper_cnn
+from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
 
 
 def one_at_a_time(net, weights, x, weight_theta, node_theta, pools_held):
-    """The baseline, then each layer's perturbed pass from it, as paper mode made them before the sweep."""
+    """The baseline, then each layer's perturbed pass by itself: compute.forward of the layers from the
+    perturbed one up, on the baseline's input to it, with the baseline's max-pool winners above."""
     trace = compute.Trace()
     outs = [compute.forward(net, weights, x, trace=trace)]
-    pools = trace if pools_held else None
-    for index in range(len(net.layers)):
+    for index, layer in enumerate(net.layers):
+        above = NetworkShape(layer.in_shape, net.layers[index:])
+        moved = list(weights[index:])
+        theta = None
         if weight_theta is not None:
-            moved = list(weights)
-            w, b = weights[index]
-            tw, tb = weight_theta[index]
-            moved[index] = (w + tw, b + tb)
-            outs.append(compute.forward(net, moved, x, start=index, reuse=trace, pool_from=pools))
+            (w, b), (tw, tb) = weights[index], weight_theta[index]
+            moved[0] = (w + tw, b + tb)
         else:
-            theta = [None] * len(net.layers)
-            theta[index] = node_theta[index]
-            outs.append(compute.forward(net, weights, x, node_theta=theta, start=index, reuse=trace, pool_from=pools))
+            theta = [node_theta[index]] + [None] * (len(above.layers) - 1)
+        held = compute.Trace(argmax=trace.argmax[index:]) if pools_held else None
+        outs.append(compute.forward(above, moved, trace.inputs[index], node_theta=theta, pool_from=held))
     return np.stack(outs), trace
 
 

@@ -370,22 +370,3 @@ def maxpool2_backward(grad_out: np.ndarray, argmax: np.ndarray, grad_in: np.ndar
                 for c in range(channels):
                     k = argmax[b, y, xx, c]
                     grad_in[b, 2 * y + k // 2, 2 * xx + k % 2, c] = grad_out[b, y, xx, c]
-
-
-@nb.njit(**_JIT)
-def select_winners(pre: np.ndarray, argmax: np.ndarray, theta: np.ndarray, z: np.ndarray) -> None:
-    """z (B, H//2, W//2, C): a recorded pre-activation (B, H, W, C) plus ``theta`` (1 or B, H, W, C) at the
-    given max-pool winners: what a node-perturbed pooled layer passes on, without adding θ to (and
-    activating) the three quarters of the layer that held winners discard."""
-    n_batch, out_h, out_w, channels = z.shape
-    theta_batch = theta.shape[0]
-    for b in range(n_batch):
-        tb = b if theta_batch > 1 else 0
-        for y in range(out_h):
-            for xx in range(out_w):
-                for c in range(channels):
-                    k = argmax[b, y, xx, c]
-                    iy = 2 * y + k // 2
-                    ix = 2 * xx + k % 2
-                    z[b, y, xx, c] = pre[b, iy, ix, c] + theta[tb, iy, ix, c]
-

@@ -121,16 +121,12 @@ class Procedure:
         return mean
 
     def infer(self, x: np.ndarray, y: np.ndarray, weights: Pairs, *, node_theta: list | None = None,
-              start: int = 0, reuse: compute.Trace | None = None, trace: compute.Trace | None = None,
-              pool_from: compute.Trace | None = None, per_sample: bool = False) -> Any:
+              trace: compute.Trace | None = None, pool_from: compute.Trace | None = None) -> float:
         """A batch of inferences through the chip, the cost as the cost circuit measures it; counted.
-        ``per_sample``: every sample's cost, measured one by one, instead of the batch mean. ``pool_from``:
-        the unperturbed pass whose max-pool winners this one keeps (see :func:`compute.forward`)."""
-        out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, reuse=reuse,
-                              trace=trace, pool_from=pool_from)
+        ``pool_from``: the unperturbed pass whose max-pool winners this one keeps (see
+        :func:`compute.forward`)."""
+        out = compute.forward(self.net, weights, x, node_theta=node_theta, trace=trace, pool_from=pool_from)
         self.count_inferences(1, len(x))
-        if per_sample:
-            return self.chip.measure_costs(losses.per_sample_cost(self.loss.kind, out, y, self.loss.label_smoothing))
         return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing))
 
     def count_inferences(self, passes: int, batch: int) -> None:
@@ -203,7 +199,9 @@ class BackpropChipMode(Procedure):
 
 
 class PaperMode(Procedure):
-    """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn."""
+    """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn; every
+    pass of an iteration made in one sweep over the layers (:func:`compute.perturbed_sweep`), then the
+    costs measured in Algorithm 1's order: the baseline's, then each perturbed layer's."""
 
     engine_path = "Python events (paper mode)"
 

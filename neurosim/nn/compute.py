@@ -1,9 +1,9 @@
 """Forward and backward passes over a NetworkShape with given crossbar weights.
 
 The chip owns the weights; this module only does the math, each layer one compiled MAC kernel over the
-whole batch. A forward pass can record a :class:`Trace` (every layer's crossbar input rows, pre- and
-post-activations) so that backprop, node perturbation's local products and the paper mode's layer-by-layer
-perturbations can reuse the unperturbed work instead of recomputing it.
+whole batch. A forward pass can record a :class:`Trace` (every layer's input, pre- and post-activations) so
+that backprop and node perturbation's local products can reuse the unperturbed work; paper mode's perturbed
+passes reuse the baseline's in one sweep over the layers (:func:`perturbed_sweep`).
 """
 
 from __future__ import annotations
@@ -23,20 +23,11 @@ Weights = Sequence[tuple[np.ndarray, np.ndarray]]  # per layer: (weight (fan_in,
 class Trace:
     """What a forward pass remembers, per layer."""
 
-    rows: list[np.ndarray | None] = field(default_factory=list)  # crossbar input rows: (B, fan_in) or im2col;
-    #                                                             None for a direct convolution until asked for
     pre: list[np.ndarray] = field(default_factory=list)     # pre-activation z, (B, *out_shape)
     post: list[np.ndarray] = field(default_factory=list)    # activation output before pooling
     argmax: list[np.ndarray | None] = field(default_factory=list)
     output: np.ndarray | None = None
     inputs: list[np.ndarray] = field(default_factory=list)  # the activation entering each layer
-
-    def layer_rows(self, layer: LayerShape, index: int) -> np.ndarray:
-        """Layer ``index``'s crossbar rows, unrolled on first use for a directly convolved layer."""
-        rows = self.rows[index]
-        if rows is None:
-            rows = self.rows[index] = crossbar_rows(layer, self.inputs[index])
-        return rows
 
 
 def activate(kind: str, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -69,17 +60,6 @@ def crossbar_rows(layer: LayerShape, a: np.ndarray) -> np.ndarray:
     return cols
 
 
-def layer_mac(layer: LayerShape, rows: np.ndarray, weight: np.ndarray, bias: np.ndarray,
-              batch: int) -> np.ndarray:
-    """Pre-activation of one layer from its crossbar input rows."""
-    out = np.empty((batch, *layer.out_shape), dtype=np.float32)
-    if layer.kind == "dense":
-        mac.dense_forward(rows, weight, bias, batch, out)
-    else:
-        mac.conv3x3_from_cols(rows, weight, bias, out)
-    return out
-
-
 def images_per_product(layer: LayerShape, batch: int) -> int:
     """How many images :func:`mac.conv3x3_forward` unrolls per product. With 16 output columns or more, as
     many as fit in cache (:func:`images_in_cache`): there BLAS gives every row the same floats whatever
@@ -96,17 +76,17 @@ def images_per_product(layer: LayerShape, batch: int) -> int:
 
 def direct_convolution(layer: LayerShape) -> bool:
     """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (300 images,
-    as paper mode's stacked passes): the planar kernel is 1.3-20x faster than im2col + product on layers
-    of at most 8 output channels and at most 16 (input, output) channel pairs, or 32 on images 14 wide or
-    more; elsewhere it is 0.3-1.0x as fast (d = 16's conv1, 1 → 16 channels: 0.6x). The planar kernel
-    rounds as the direct formula (the bias, then each product), im2col + product as BLAS; the layers this
-    rule gave to the planar kernel in the seventh session (d = 1 conv5-6, d = 2 conv3-4, d = 4 conv3,
-    d = 8 conv1) changed in the last bits."""
+    as paper mode's stacked passes): the planar kernel is 1.4-20x faster than im2col + product on layers
+    of at most 8 output channels and at most 16 (input, output) channel pairs; elsewhere it is 0.3-1.3x as
+    fast (d = 16's conv1, 1 → 16 channels: 0.6x; d = 4's conv3, 4 → 8: 1.3x alone, but slower in paper
+    mode than the product its weight-perturbed pass shares with the baseline). The planar kernel rounds as
+    the direct formula (the bias, then each product), im2col + product as BLAS; the layers this rule gave
+    to the planar kernel in the seventh session (d = 1 conv5-6, d = 2 conv3-4, d = 8 conv1) changed in
+    the last bits."""
     if layer.kind != "conv3x3":
         return False
-    height, width, channels = layer.in_shape
-    pairs = channels * layer.fan_out
-    return layer.fan_out <= 8 and (pairs <= 16 or (pairs <= 32 and width >= 14))
+    channels = layer.in_shape[-1]
+    return layer.fan_out <= 8 and channels * layer.fan_out <= 16
 
 
 def check_winners(layer: LayerShape, winners: np.ndarray, batch: int) -> None:
@@ -149,16 +129,12 @@ def finish_layer(layer: LayerShape, z: np.ndarray, trace: Trace | None,
 
 
 def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
-            node_theta: Sequence[np.ndarray | None] | None = None, start: int = 0,
-            reuse: Trace | None = None, trace: Trace | None = None,
+            node_theta: Sequence[np.ndarray | None] | None = None, trace: Trace | None = None,
             pool_from: Trace | None = None) -> np.ndarray:
     """Run the network on a batch ``x`` (B, *input_shape) and return the output (B, n_outputs).
 
-    ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). With ``start`` > 0 the pass
-    begins at layer ``start`` from what ``reuse`` (an unperturbed pass's trace) recorded there: the layers
-    below are unperturbed, so their work is not redone. A node perturbation of layer ``start`` itself (any
-    ``start``, no ``trace``) takes that layer's recorded pre-activation, so ``reuse`` must come from these
-    weights at that layer: the perturbation comes after the MAC, which is the same as the unperturbed one.
+    ``node_theta[l]`` is added to layer l's pre-activation (node perturbation). Paper mode's perturbed
+    passes, which start at their layer from the baseline, are made together by :func:`perturbed_sweep`.
 
     ``pool_from``: an unperturbed pass of the same samples whose max-pool winners this (perturbed) pass
     keeps. A perturbation is a small-signal probe: held winners give the pool's linear response, which is
@@ -171,45 +147,23 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     if pool_from is not None and len(pool_from.argmax) != len(net.layers):
         raise ValueError(f"pool_from recorded {len(pool_from.argmax)} of the network's {len(net.layers)} layers "
                          "(it must be a whole pass, from the first layer)")
-    for index in range(start, len(net.layers)):
-        layer = net.layers[index]
+    for index, layer in enumerate(net.layers):
         weight, bias = weights[index]
-        direct = direct_convolution(layer)
         theta = None if node_theta is None else node_theta[index]
         winners = None if pool_from is None else pool_from.argmax[index]
-        if index == start and reuse is not None and theta is not None and trace is None:
-            if winners is not None and layer.pool:  # only the pre-activations the held pool passes on
-                check_winners(layer, winners, batch)
-                a = np.empty((batch, *layer.output_shape), dtype=np.float32)
-                mac.select_winners(reuse.pre[index], winners, _as_images(theta, layer), a)  # the same values
-                a = activate(layer.activation, a)
-                continue
-            z = reuse.pre[index].copy()
-            z += theta  # as below: float32, and θ must fit z's shape
-            a = finish_layer(layer, z, None, winners)
-            continue
-        if index == start and start > 0:
-            if reuse is None:
-                raise ValueError("a pass that starts above the first layer needs the trace it reuses")
-            rows = None if direct else reuse.layer_rows(layer, index)
-            if direct:
-                a = reuse.inputs[index]
-        else:  # a convolution's rows are not kept: its local products unroll them a few images at a time
-            rows = None if layer.kind == "conv3x3" else crossbar_rows(layer, a)
-        if rows is not None:
-            z = layer_mac(layer, rows, weight, bias, batch)
+        z = np.empty((batch, *layer.out_shape), dtype=np.float32)
+        if layer.kind == "dense":
+            mac.dense_forward(crossbar_rows(layer, a), weight, bias, batch, z)
         else:
-            z = np.empty((batch, *layer.out_shape), dtype=np.float32)
             images = np.ascontiguousarray(a.reshape((batch, *layer.in_shape)))
-            if direct:
+            if direct_convolution(layer):
                 mac.conv3x3_planar(images, weight, bias, z)
             else:  # unrolled a few images at a time, kept in cache
                 mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), batch, z)
         if theta is not None:
-            z += theta
+            z += theta  # float32, and θ must fit z's shape
         if trace is not None:
             trace.inputs.append(a)
-            trace.rows.append(rows)
         a = finish_layer(layer, z, trace, winners)
     out = a.reshape(batch, net.n_outputs)
     if trace is not None:
@@ -235,9 +189,9 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     Layer k sees the baseline and the passes perturbed below k with the same weights, so they go through
     it as one stacked batch, (k + 1)·B samples in one product instead of k + 1 products of B; the pass
     perturbed at k starts there, from the baseline's input (weights) or pre-activation (nodes). Each
-    layer is computed for the passes that differ from the baseline at its input, as in :func:`forward`
-    with ``start`` and ``reuse``, and with the same floats (tested). ``pools_held``: the perturbed passes
-    keep the baseline's max-pool winners (see :func:`forward`'s ``pool_from``)."""
+    layer is computed only for the passes that differ from the baseline at its input, each pass with the
+    floats :func:`forward` gives it made alone from its layer up (tested). ``pools_held``: the perturbed
+    passes keep the baseline's max-pool winners (see :func:`forward`'s ``pool_from``)."""
     if (weight_theta is None) == (node_theta is None):
         raise ValueError("perturbed_sweep perturbs either weights or nodes")
     batch = x.shape[0]
@@ -257,13 +211,13 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
                                    None if node_theta is None else node_theta[index])
         else:
             z = np.empty((blocks * batch, *layer.out_shape), dtype=np.float32)
-            _stacked_mac(layer, a[:batch], weight, bias, z[:batch], batch)
+            _stacked_dense(layer, a[:batch], weight, bias, z[:batch], batch)
             if weight_theta is not None:
-                _stacked_mac(layer, a[:batch], own_weight, own_bias, z[batch:2 * batch], batch)
+                _stacked_dense(layer, a[:batch], own_weight, own_bias, z[batch:2 * batch], batch)
             else:
                 np.add(z[:batch], node_theta[index], out=z[batch:2 * batch])  # as forward's z += θ: float32
             if passes:
-                _stacked_mac(layer, a[batch:], weight, bias, z[2 * batch:], batch)
+                _stacked_dense(layer, a[batch:], weight, bias, z[2 * batch:], batch)
             a = activate(layer.activation, z, out=z)
         passes.insert(0, index)
     swept = a.reshape(len(net.layers) + 1, batch, net.n_outputs)
@@ -309,23 +263,11 @@ def _widened(layer: LayerShape, batch: int) -> bool:
     return layer.fan_out >= 16 or macs >= 2_000_000
 
 
-def _stacked_mac(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray,
-                 batch: int) -> None:
-    """A layer's pre-activations z for a stack of passes a, each a block of ``batch`` samples, by the
-    kernels :func:`forward` uses, with its products (their rounding) for a batch."""
-    n = z.shape[0]
-    if layer.kind == "dense":
-        mac.dense_forward(a.reshape(n, layer.fan_in), weight, bias, batch, z)
-    elif direct_convolution(layer):
-        mac.conv3x3_planar(a.reshape((n, *layer.in_shape)), weight, bias, z)
-    else:
-        mac.conv3x3_forward(a.reshape((n, *layer.in_shape)), weight, bias, images_per_product(layer, batch),
-                            batch, z)
-
-
-def _as_images(theta: np.ndarray, layer: LayerShape) -> np.ndarray:
-    """A node perturbation of a convolution as (1 or B, H, W, C) float32, as ``z += theta`` broadcasts it."""
-    return np.ascontiguousarray(theta.reshape((-1, *layer.out_shape)), dtype=np.float32)
+def _stacked_dense(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray,
+                   batch: int) -> None:
+    """A dense layer's pre-activations z for a stack of passes a, one product per pass of ``batch`` samples
+    (the floats of each pass's own product)."""
+    mac.dense_forward(a.reshape(z.shape[0], layer.fan_in), weight, bias, batch, z)
 
 
 def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.ndarray,
