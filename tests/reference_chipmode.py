@@ -69,7 +69,8 @@ class ChipModeTwin(Procedure):
                 "node_sums": ([None] * len(self.net.layers) if self.node_sums is None else
                               [e.copy() for e in self.source.layer_views(self.node_sums, "node")]),
                 "trace": None if trace is None else {
-                    "inputs": trace.inputs, "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
+                    "inputs": trace.inputs, "pre": trace.pre, "post": trace.post, "argmax": trace.argmax,
+                    "output": trace.output}}
 
     def restore(self, saved: dict) -> None:
         super().restore(saved)
