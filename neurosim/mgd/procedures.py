@@ -203,7 +203,11 @@ class PaperMode(Procedure):
     pass of an iteration made in one sweep over the layers (:func:`compute.perturbed_sweep`), then the
     costs measured in Algorithm 1's order: the baseline's, then each perturbed layer's."""
 
-    engine_path = "Python events (paper mode)"
+    @property
+    def engine_path(self) -> str:
+        if self.mgd.perturbation == "backprop":
+            return "Python events (paper mode, backprop)"
+        return "Python events (paper mode), each iteration one sweep of compiled layers"
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))
