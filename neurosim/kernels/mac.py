@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_JIT = {"nogil": True, "cache": True, "fastmath": False}
+_JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}  # no zero-division tests
 
 
 @nb.njit(**_JIT)
