@@ -120,8 +120,14 @@ def estimate_memory(config, net) -> MemoryEstimate:  # type: ignore[no-untyped-d
     im2col = max((layer.positions * layer.fan_in for layer in net.layers if layer.kind == "conv3x3"), default=0)
     per_value = BYTES_PER_DATA_VALUE_FILE if workload.dataset.name in IDX_DATASETS \
         else BYTES_PER_DATA_VALUE_GENERATED
-    return MemoryEstimate(int(net.parameters * per_parameter),
-                          int(samples * (net.nodes + im2col + math.prod(net.input_shape)) * BYTES_PER_ACTIVATION),
+    activations = samples * (net.nodes + im2col + math.prod(net.input_shape))
+    if workload.mgd.mode == "paper" and workload.mgd.perturbation != "backprop":
+        # paper mode's sweep (compute.perturbed_sweep): at layer k, the input of the baseline and of the k
+        # passes perturbed below, and the output of those and of layer k's pass; not at once with an evaluation
+        stacked = max((k + 1) * math.prod(layer.in_shape) + (k + 2) * math.prod(layer.output_shape)
+                      for k, layer in enumerate(net.layers))
+        activations = max(activations, workload.mgd.batch_size * stacked)
+    return MemoryEstimate(int(net.parameters * per_parameter), int(activations * BYTES_PER_ACTIVATION),
                           int(_data_values(config) * per_value))
 
 

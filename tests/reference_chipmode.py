@@ -48,7 +48,6 @@ class ChipModeTwin(Procedure):
         self.signs: list = [None] * len(self.net.layers)  # per layer: views of flat_signs
         self.theta: list = [None] * len(self.net.layers)
         self.flat_signs: np.ndarray | None = None  # every element's code value, drawn in one call per step
-        self.baseline_first_weights: np.ndarray | None = None  # the first layer's weights the baseline read
         # per layer: the perturbed elements' amplitude mismatch (None, or (None, None) for weights: none)
         self.mismatch = self.chip.weight_mismatch if self.mgd.perturbation == "weight" else self.chip.node_mismatch
         self.matched = all(m is None or (isinstance(m, tuple) and all(e is None for e in m)) for m in self.mismatch)
@@ -70,14 +69,13 @@ class ChipModeTwin(Procedure):
                 "node_sums": ([None] * len(self.net.layers) if self.node_sums is None else
                               [e.copy() for e in self.source.layer_views(self.node_sums, "node")]),
                 "trace": None if trace is None else {
-                    "rows": [trace.layer_rows(layer, i) for i, layer in enumerate(self.net.layers)],
-                    "pre": trace.pre, "post": trace.post, "argmax": trace.argmax, "output": trace.output}}
+                    "inputs": trace.inputs, "pre": trace.pre, "post": trace.post, "argmax": trace.argmax,
+                    "output": trace.output}}
 
     def restore(self, saved: dict) -> None:
         super().restore(saved)
         self.x, self.y, self.c0 = saved["x"], saved["y"], float(saved["c0"])
         self.baseline_stale = bool(saved["baseline_stale"])
-        self.baseline_first_weights = None  # no reuse of the restored baseline's first layer: exact either way
         self.perturbation_step = int(saved["perturbation_step"])
         self.signs = [tuple(s) if isinstance(s, list) else s for s in saved["signs"]]
         self.theta = [tuple(t) if isinstance(t, list) else t for t in saved["theta"]]
@@ -91,8 +89,8 @@ class ChipModeTwin(Procedure):
         self.node_sums = (None if all(e is None for e in sums) else
                           np.concatenate([np.asarray(e, dtype=np.float32).ravel() for e in sums]))
         t = saved["trace"]
-        self.baseline_trace = None if t is None else compute.Trace(t["rows"], t["pre"], t["post"], t["argmax"],
-                                                                   t["output"])
+        self.baseline_trace = None if t is None else compute.Trace(t["pre"], t["post"], t["argmax"], t["output"],
+                                                                   t["inputs"])
 
     def on_sample(self, cycle: int) -> None:
         self.fold_node_sums()
@@ -104,7 +102,7 @@ class ChipModeTwin(Procedure):
         if self.node_sums is None:
             return
         for index, (layer, sums) in enumerate(zip(self.net.layers, self.source.layer_views(self.node_sums, "node"))):
-            dw, db = compute.local_product(layer, self.baseline_trace.layer_rows(layer, index), sums)
+            dw, db = compute.local_product(layer, self.baseline_trace.inputs[index], sums)
             self.accumulators.add(index, dw, db, 1.0)
         self.node_sums = None
 
@@ -139,7 +137,6 @@ class ChipModeTwin(Procedure):
             if self.baseline_stale:
                 self.baseline_trace = compute.Trace()
                 weights = self.chip.read_weights()
-                self.baseline_first_weights = weights[0][0]  # what the baseline's first layer read
                 self.c0 = self.infer(self.x, self.y, weights, trace=self.baseline_trace)
                 self.baseline_stale = False
             trace = self.baseline_trace
@@ -160,7 +157,7 @@ class ChipModeTwin(Procedure):
                 sw, sb = self.signs[index]
                 self.accumulators.add(index, sw, sb, delta_c, dt)
             else:
-                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), self.signs[index])
+                dw, db = compute.local_product(self.net.layers[index], trace.inputs[index], self.signs[index])
                 self.accumulators.add(index, dw, db, delta_c, dt)
 
     def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
@@ -173,12 +170,7 @@ class ChipModeTwin(Procedure):
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             return self.infer(self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        # the first layer's MAC is the unperturbed baseline's when this inference reads the very weights the
-        # baseline read: devices replace their weight arrays when written, and every noisy read is a new array
-        same_first_layer = (trace is None and self.mgd.baseline == "unperturbed"
-                            and weights[0][0] is self.baseline_first_weights)
-        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace,
-                          reuse=self.baseline_trace if same_first_layer else None, pool_from=self.pool_from())
+        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace, pool_from=self.pool_from())
 
     def pool_from(self) -> compute.Trace | None:
         """The unperturbed inference whose max-pool winners a perturbed one keeps (held pools; antithetic

@@ -39,7 +39,7 @@ def test_dense_forward_matches_numpy(rng: np.random.Generator) -> None:
     w = rng.standard_normal((13, 7)).astype(np.float32)
     b = rng.standard_normal(7).astype(np.float32)
     out = np.empty((5, 7), np.float32)
-    mac.dense_forward(x, w, b, out)
+    mac.dense_forward(x, w, b, x.shape[0], out)
     np.testing.assert_allclose(out, x.astype(np.float64) @ w + b, rtol=1e-5, atol=1e-5)
 
 
@@ -50,10 +50,10 @@ def test_conv3x3_matches_numpy(rng: np.random.Generator, shape: tuple[int, ...])
     weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
     bias = rng.standard_normal(c_out).astype(np.float32)
     out = np.empty((batch, h, w, c_out), np.float32)
-    mac.conv3x3_forward(x, weight, bias, batch, out)
+    mac.conv3x3_forward(x, weight, bias, batch, batch, out)
     np.testing.assert_allclose(out, conv3x3_numpy(x, weight, bias), rtol=1e-4, atol=1e-4)
     by_image = np.full_like(out, np.nan)  # one image per product: the same rows, every output written
-    mac.conv3x3_forward(x, weight, bias, 1, by_image)
+    mac.conv3x3_forward(x, weight, bias, 1, batch, by_image)
     np.testing.assert_allclose(by_image, out, rtol=1e-6, atol=1e-6)
     direct = np.full_like(out, np.nan)  # every output written, none left over
     mac.conv3x3_planar(x, weight, bias, direct)
@@ -84,20 +84,6 @@ def test_planar_convolution_rounds_as_the_direct_formula(rng: np.random.Generato
     out = np.full((batch, h, w, c_out), np.nan, np.float32)
     mac.conv3x3_planar(x, weight, bias, out)
     np.testing.assert_array_equal(out, conv3x3_direct_rounding(x, weight, bias))
-
-
-def test_select_winners_matches_pooling_the_perturbed_layer(rng: np.random.Generator) -> None:
-    """A node-perturbed pooled layer's output through select_winners: the same floats as adding θ to the
-    whole pre-activation and pooling with the held winners, with θ per sample or shared over the batch."""
-    pre = rng.standard_normal((3, 6, 4, 2)).astype(np.float32)
-    argmax = rng.integers(0, 4, (3, 3, 2, 2)).astype(np.int8)
-    for theta in (rng.standard_normal((3, 6, 4, 2)).astype(np.float32),
-                  rng.standard_normal((1, 6, 4, 2)).astype(np.float32)):
-        expected = np.empty(argmax.shape, np.float32)
-        mac.maxpool2_select(pre + theta, argmax, expected)
-        got = np.full(argmax.shape, np.nan, np.float32)
-        mac.select_winners(pre, argmax, theta, got)
-        np.testing.assert_array_equal(got, expected)
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:
@@ -155,6 +141,102 @@ def test_maxpool_select_passes_on_the_held_winners(rng: np.random.Generator, hw:
     windows = moved[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c).transpose(0, 1, 3, 5, 2, 4)
     expected = np.take_along_axis(windows.reshape(b, h2, w2, c, 4), argmax[..., None].astype(np.int64), axis=-1)
     np.testing.assert_array_equal(again, expected[..., 0])
+
+
+def im2col_numpy(x: np.ndarray) -> np.ndarray:
+    """Same-padded 3x3 patches of x (B, H, W, C) as rows (B*H*W, 9*C), ordered (ky, kx, c)."""
+    batch, h, w, c_in = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    taps = [padded[:, ky:ky + h, kx:kx + w, :] for ky in range(3) for kx in range(3)]
+    return np.concatenate(taps, axis=-1).reshape(batch * h * w, 9 * c_in)
+
+
+@pytest.mark.parametrize("images", [1, 2, 5])
+def test_convolution_gradients_by_chunks_match_numpy(rng: np.random.Generator, images: int) -> None:
+    """A convolution's local product and input error, unrolled a few images at a time, against numpy's
+    product of the whole batch's patches (and its transpose scattered back)."""
+    x = rng.standard_normal((5, 6, 7, 3)).astype(np.float32)
+    g = rng.standard_normal((5, 6, 7, 4)).astype(np.float32)
+    weight = rng.standard_normal((27, 4)).astype(np.float32)
+    rows = im2col_numpy(x.astype(np.float64))
+    dw, db = np.full((27, 4), np.nan, np.float32), np.full(4, np.nan, np.float32)
+    mac.conv3x3_weight_gradient(x, g, images, dw, db)
+    np.testing.assert_allclose(dw, rows.T @ g.reshape(-1, 4), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, g.reshape(-1, 4).astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
+    dx = np.full(x.shape, np.nan, np.float32)
+    mac.conv3x3_input_gradient(g, weight, images, dx)
+    # <rows·W, g> = <x, dx> for every x: dx is the adjoint of the convolution, applied to g
+    drows = g.reshape(-1, 4).astype(np.float64) @ weight.T
+    expected = np.zeros((5, 8, 9, 3))
+    for k, (ky, kx) in enumerate((ky, kx) for ky in range(3) for kx in range(3)):
+        expected[:, ky:ky + 6, kx:kx + 7, :] += drows[:, 3 * k:3 * k + 3].reshape(5, 6, 7, 3)
+    np.testing.assert_allclose(dx, expected[:, 1:7, 1:8, :], rtol=1e-5, atol=1e-5)
+
+
+def test_two_crossbars_in_one_product_are_each_convolved(rng: np.random.Generator) -> None:
+    """conv3x3_forward with two crossbars side by side: crossbar j's outputs in block j, each the
+    convolution numpy makes with that crossbar alone."""
+    x = rng.standard_normal((3, 5, 4, 2)).astype(np.float32)
+    w = [rng.standard_normal((18, 3)).astype(np.float32) for _ in range(2)]
+    b = [rng.standard_normal(3).astype(np.float32) for _ in range(2)]
+    out = np.full((6, 5, 4, 3), np.nan, np.float32)
+    mac.conv3x3_forward(x, np.hstack(w), np.concatenate(b), 2, 3, out)
+    for j in range(2):
+        np.testing.assert_allclose(out[3 * j:3 * j + 3], conv3x3_numpy(x, w[j], b[j]), rtol=1e-4, atol=1e-4)
+
+
+def test_held_winners_apply_to_every_block_of_a_stack(rng: np.random.Generator) -> None:
+    """maxpool2_select with the winners of B samples on a stack of blocks of B: each block's sample b
+    keeps sample b's winners."""
+    x = rng.standard_normal((6, 4, 6, 3)).astype(np.float32)
+    argmax = rng.integers(0, 4, (2, 2, 3, 3)).astype(np.int8)
+    stacked = np.full((6, 2, 3, 3), np.nan, np.float32)
+    mac.maxpool2_select(x, argmax, stacked)
+    for block in range(3):
+        alone = np.empty((2, 2, 3, 3), np.float32)
+        mac.maxpool2_select(x[2 * block:2 * block + 2], argmax, alone)
+        np.testing.assert_array_equal(stacked[2 * block:2 * block + 2], alone)
+
+
+@pytest.mark.parametrize("perturbation", ["weight", "node", "node_shared"])
+@pytest.mark.parametrize("pooled", [True, False])
+def test_swept_convolution_matches_numpy(rng: np.random.Generator, perturbation: str, pooled: bool) -> None:
+    """The compiled convolution of paper mode's sweep (every pass of a layer at once) against numpy: the
+    baseline pooled by comparison, this layer's pass (weights moved, or θ on the baseline's sums) and the
+    passes below with the baseline's winners held."""
+    from neurosim.kernels import activations, sweep
+    batch, h, w, c_in, c_out = 3, 6, 4, 2, 3
+    a = rng.standard_normal((2 * batch, h, w, c_in)).astype(np.float32)  # the baseline, one pass below
+    weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
+    bias = rng.standard_normal(c_out).astype(np.float32)
+    none, nothing = np.empty((0, 0), np.float32), np.empty(0, np.float32)
+    own_w, own_b, theta = none, nothing, np.empty((1, h, w, c_out), np.float32)
+    if perturbation == "weight":
+        own_w = weight + np.float32(0.1) * rng.choice([-1, 1], weight.shape).astype(np.float32)
+        own_b = bias + np.float32(0.1)
+    else:
+        theta = np.float32(0.1) * rng.choice([-1, 1], (batch if perturbation == "node" else 1, h, w, c_out)
+                                             ).astype(np.float32)
+    shape = (h // 2, w // 2, c_out) if pooled else (h, w, c_out)
+    out = np.full((3 * batch, *shape), np.nan, np.float32)
+    winners = np.zeros((batch, *shape), np.int8)
+    for direct in (True, False):
+        sweep.conv_layer(a, weight, bias, own_w, own_b, none, nothing, theta, direct, 2, batch,
+                         activations.ACT_CODES["tanh"], pooled, True, out, winners)
+        z_base = conv3x3_numpy(a[:batch], weight, bias)
+        z_own = conv3x3_numpy(a[:batch], own_w, own_b) if perturbation == "weight" else z_base + theta
+        z_below = conv3x3_numpy(a[batch:], weight, bias)
+        if pooled:
+            b, h2, w2, c = winners.shape
+            windows = np.tanh(z_base).reshape(b, h2, 2, w2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, h2, w2, c, 4)
+            np.testing.assert_array_equal(winners, windows.argmax(axis=-1))
+            pick = lambda z: np.take_along_axis(  # noqa: E731
+                z.reshape(b, h2, 2, w2, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, h2, w2, c, 4),
+                winners[..., None].astype(np.int64), axis=-1)[..., 0]
+            expected = [windows.max(axis=-1), np.tanh(pick(z_own)), np.tanh(pick(z_below))]
+        else:
+            expected = [np.tanh(z_base), np.tanh(z_own), np.tanh(z_below)]
+        np.testing.assert_allclose(out, np.concatenate(expected), rtol=1e-4, atol=1e-4)
 
 
 def test_counter_rng_matches_reference_and_is_balanced() -> None:

@@ -73,30 +73,18 @@ def test_conv_pool_flatten_dense_gradient(activation: str, pool: bool) -> None:
     directional_check(net, "cross_entropy", seed=3)
 
 
-@pytest.mark.parametrize("side", [12, 28])  # 28: the first layers convolve directly, without im2col
-def test_forward_from_a_layer_reuses_the_rows_below(side: int) -> None:
-    """Starting at layer l from the recorded rows gives the same output as a full pass."""
-    net = paper_cnn(1, (side, side, 1), 3, "relu", "identity")
-    assert any(compute.direct_convolution(layer) for layer in net.layers) == (side == 28)
+def test_a_node_perturbation_is_added_in_float32() -> None:
+    """θ given in float64 is added to the float32 pre-activations as float32: the same output."""
+    net = paper_cnn(1, (28, 28, 1), 3, "relu", "identity")
     rng = np.random.default_rng(5)
     weights = compute.init_weights(net, rng)
-    x = rng.random((4, side, side, 1)).astype(np.float32)
-    trace = compute.Trace()
-    full = compute.forward(net, weights, x, trace=trace)
-    for start in range(len(net.layers)):
-        part = compute.forward(net, weights, x, start=start, reuse=trace)
-        np.testing.assert_array_equal(part, full)
-        # a node perturbation of layer ``start``: its recorded pre-activation plus θ, no MAC, the same floats
-        node_theta = [None] * len(net.layers)
-        node_theta[start] = np.float32(0.01) * np.sign(rng.standard_normal((4, *net.layers[start].out_shape)),
-                                                        dtype=np.float32)
-        np.testing.assert_array_equal(compute.forward(net, weights, x, node_theta=node_theta, start=start,
-                                                      reuse=trace),
-                                      compute.forward(net, weights, x, node_theta=node_theta))
-        node_theta[start] = node_theta[start].astype(np.float64)  # added in float32 either way
-        reused = compute.forward(net, weights, x, node_theta=node_theta, start=start, reuse=trace)
-        assert reused.dtype == np.float32
-        np.testing.assert_array_equal(reused, compute.forward(net, weights, x, node_theta=node_theta))
+    x = rng.random((4, 28, 28, 1)).astype(np.float32)
+    node_theta = [np.float32(0.01) * np.sign(rng.standard_normal((4, *layer.out_shape)), dtype=np.float32)
+                  for layer in net.layers]
+    single = compute.forward(net, weights, x, node_theta=node_theta)
+    double = compute.forward(net, weights, x, node_theta=[t.astype(np.float64) for t in node_theta])
+    assert double.dtype == np.float32
+    np.testing.assert_array_equal(double, single)
 
 
 def test_node_perturbation_local_product_is_the_weight_gradient() -> None:
@@ -111,7 +99,7 @@ def test_node_perturbation_local_product_is_the_weight_gradient() -> None:
     grads = compute.backward(net, weights, trace, losses.cost_gradient("cross_entropy", out, y))
     # error at the output pre-activation (identity output) is dC/d(out)
     g_out = losses.cost_gradient("cross_entropy", out, y)
-    dw, db = compute.local_product(net.layers[-1], trace.rows[-1], g_out)
+    dw, db = compute.local_product(net.layers[-1], trace.inputs[-1], g_out)
     np.testing.assert_allclose(dw, grads[-1][0], rtol=1e-6)
     np.testing.assert_allclose(db, grads[-1][1], rtol=1e-6)
 
@@ -164,8 +152,7 @@ def test_held_pool_winners_from_another_batch_or_a_partial_pass_are_refused() ->
     compute.forward(net, weights, one, trace=trace)
     with pytest.raises(ValueError, match="same samples"):
         compute.forward(net, weights, four, pool_from=trace)
-    partial = compute.Trace()
-    compute.forward(net, weights, one, start=2, reuse=trace, trace=partial)
+    partial = compute.Trace(trace.pre[2:], trace.post[2:], trace.argmax[2:], trace.output, trace.inputs[2:])
     with pytest.raises(ValueError, match="whole pass"):
         compute.forward(net, weights, one, pool_from=partial)
     held = compute.forward(net, weights, one, pool_from=trace)  # the same samples: the same output

@@ -273,7 +273,7 @@ def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict
             w = rng.standard_normal((layer.fan_in, layer.fan_out)).astype(np.float32)
             b = np.zeros(layer.fan_out, np.float32)
             out = np.empty((100, *layer.out_shape), np.float32)
-            t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, compute.images_per_product(layer, 100), out))
+            t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, compute.images_per_product(layer, 100), 100, out))
             t_direct = timeit(lambda: mac.conv3x3_planar(x, w, b, out))
             rows.append({"d": d, "in_shape": layer.in_shape, "out_channels": layer.fan_out, "im2col_s": t_cols,
                          "direct_s": t_direct, "speedup": t_cols / t_direct,

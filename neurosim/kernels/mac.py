@@ -11,13 +11,17 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_JIT = {"nogil": True, "cache": True, "fastmath": False}
+_JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}  # no zero-division tests
 
 
 @nb.njit(**_JIT)
-def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
-    """out[b, o] = sum_i x[b, i] * weight[i, o] + bias[o]."""
-    np.dot(x, weight, out)
+def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, block: int, out: np.ndarray) -> None:
+    """out[b, o] = sum_i x[b, i] * weight[i, o] + bias[o], one product per ``block`` rows: BLAS rounds a
+    row's sums otherwise in products of other sizes (its small-matrix kernels), so a stack of paper mode's
+    passes, each a block of the batch, gives every pass the floats of its own product."""
+    for first in range(0, x.shape[0], block):
+        last = min(first + block, x.shape[0])
+        np.dot(x[first:last], weight, out[first:last])
     for b in range(out.shape[0]):
         for o in range(out.shape[1]):
             out[b, o] += bias[o]
@@ -82,20 +86,59 @@ def col2im3x3(dcols: np.ndarray, dx: np.ndarray) -> None:
 
 
 @nb.njit(**_JIT)
-def conv3x3_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, images: int, out: np.ndarray) -> None:
+def conv3x3_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, images: int, block: int,
+                    out: np.ndarray) -> None:
     """3x3 same-padded convolution: x (B,H,W,Ci), weight (9*Ci, Co) -> out (B,H,W,Co), by im2col and one
     product per ``images`` images at a time, so the unrolled rows (nine copies of the input) stay in cache
-    between being written and being read, instead of going out to memory and back."""
+    between being written and being read, instead of going out to memory and back. No product straddles a
+    ``block`` of images (see :func:`dense_forward`: each block rounds as if convolved alone).
+
+    ``weight`` (9*Ci, m*Co) and ``bias`` (m*Co) may hold m crossbars side by side, convolved in one product
+    (one unrolling, a wider product), crossbar j's outputs into out[j*B:(j+1)*B], out (m*B,H,W,Co)."""
     n_batch, height, width, channels = x.shape
     positions = height * width
-    n_out = weight.shape[1]
-    cols = np.empty((min(images, n_batch) * positions, 9 * channels), dtype=np.float32)
-    flat = out.reshape(n_batch * positions, n_out)
-    for first in range(0, n_batch, images):
-        count = min(images, n_batch - first)
-        part = cols[:count * positions]
-        im2col3x3(x[first:first + count], part)
-        conv3x3_from_cols(part, weight, bias, flat[first * positions:(first + count) * positions])
+    n_out = out.shape[3]
+    crossbars = weight.shape[1] // n_out
+    cols, sums = conv3x3_buffers(x, weight.shape[1], crossbars, images)
+    flat = out.reshape((crossbars, n_batch * positions, n_out))
+    for start in range(0, n_batch, block):
+        end = min(start + block, n_batch)
+        for first in range(start, end, images):
+            count = min(images, end - first)
+            conv3x3_chunk(x[first:first + count], weight, bias, cols, sums, flat, first * positions)
+
+
+@nb.njit(**_JIT)
+def conv3x3_buffers(x: np.ndarray, columns: int, crossbars: int, images: int) -> tuple[np.ndarray, np.ndarray]:
+    """Working arrays of :func:`conv3x3_chunk` for up to ``images`` images of x: the unrolled rows, and
+    the sums of a product of ``crossbars`` > 1 crossbars side by side, ``columns`` wide (none for one)."""
+    n_batch, height, width, channels = x.shape
+    rows = min(images, n_batch) * height * width
+    cols = np.empty((rows, 9 * channels), dtype=np.float32)
+    return cols, np.empty((rows if crossbars > 1 else 0, columns), dtype=np.float32)
+
+
+@nb.njit(**_JIT)
+def conv3x3_chunk(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, cols: np.ndarray, sums: np.ndarray,
+                  out: np.ndarray, row0: int) -> None:
+    """One product of :func:`conv3x3_forward`: x (n,H,W,Ci) unrolled into ``cols``, times the m crossbars
+    side by side in ``weight``, into rows row0.. of out (m, rows, Co) (m > 1: through ``sums``)."""
+    n, height, width, channels = x.shape
+    rows = n * height * width
+    n_out = out.shape[2]
+    crossbars = out.shape[0]
+    part = cols[:rows]
+    im2col3x3(x, part)
+    if crossbars == 1:
+        conv3x3_from_cols(part, weight, bias, out[0][row0:row0 + rows])
+        return
+    wide = sums[:rows]
+    np.dot(part, weight, wide)
+    for j in range(crossbars):
+        dst = out[j][row0:row0 + rows]
+        for r in range(rows):
+            for o in range(n_out):
+                dst[r, o] = wide[r, j * n_out + o] + bias[j * n_out + o]
 
 
 @nb.njit(**_JIT)
@@ -111,50 +154,70 @@ def conv3x3_from_cols(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray, ou
 @nb.njit(**_JIT)
 def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
     """The same convolution without unrolling: for few channels, writing nine copies of the input (im2col)
-    costs more than the MACs themselves. Image by image, each input channel is zero-padded into a plane of
-    (H+2)x(W+2) and each output channel summed over a plane of Hx(W+2) (two columns per row discarded), so
-    every tap of every (input, output) channel pair is one contiguous sweep; unsigned offsets spare its
-    loads a negative-index test, so it vectorises. Each output is the bias plus the rounded products in
-    tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise direct
-    convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch 100)."""
+    costs more than the MACs themselves. A group of images at a time, each input channel is zero-padded
+    into planes of (H+2)x(W+2) stacked one under the other, and each output channel summed over the
+    whole stack (the rows that straddle two images, and two columns per row, discarded), so every three
+    taps of an output channel are one contiguous sweep over the group: a third of the stores of a sweep
+    per tap, 1.15-1.3x faster (nine per sweep were no faster). Unsigned offsets spare its loads a
+    negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1):
+    on 7x7 images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
+    products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
+    direct convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch
+    100), whatever the grouping."""
     n_batch, height, width, channels = x.shape
     n_out = weight.shape[1]
     pw = width + 2
-    plane = (height + 2) * pw + 2       # +2: the last row's right taps stay inside
-    span = np.uint64(height * pw)
+    ph = height + 2
+    group = max(1, min(n_batch, 1024 // (ph * pw)))
+    plane = group * ph * pw + 2         # +2: the last row's right taps stay inside
     xp = np.zeros(channels * plane, dtype=np.float32)
-    acc = np.empty(n_out * np.int64(span), dtype=np.float32)
+    acc = np.empty(n_out * (group * ph * pw), dtype=np.float32)
+    stride = np.uint64(group * ph * pw)  # between output channels in acc
     xf = x.ravel()
     of = out.ravel()
     uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
     image_in = np.uint64(height * width * channels)
     image_out = np.uint64(height * width * n_out)
-    for b in range(n_batch):
-        base = np.uint64(b) * image_in
-        for c in range(channels):
-            for y in range(height):
-                row = np.uint64(c * plane + (y + 1) * pw + 1)
-                src = base + np.uint64(y) * uw * uc + np.uint64(c)
-                for xx in range(uw):
-                    xp[row + xx] = xf[src + xx * uc]
+    for first in range(0, n_batch, group):
+        count = min(group, n_batch - first)
+        span = np.uint64((count * ph - 2) * pw)  # from the first image's first output row to the last's last
+        for i in range(count):
+            base = np.uint64(first + i) * image_in
+            for c in range(channels):
+                for y in range(height):
+                    row = np.uint64(c * plane + (i * ph + y + 1) * pw + 1)
+                    src = base + np.uint64(y) * uw * uc + np.uint64(c)
+                    for xx in range(uw):
+                        xp[row + xx] = xf[src + xx * uc]
         for o in range(n_out):
-            acc[o * np.int64(span):(o + 1) * np.int64(span)] = bias[o]
-        for ky in range(3):
-            for kx in range(3):
-                for c in range(channels):
-                    src = np.uint64(c * plane + ky * pw + kx)  # unsigned: no wraparound test in the sweep
-                    for o in range(n_out):
-                        w = weight[(ky * 3 + kx) * channels + c, o]
-                        dst = np.uint64(o) * span
-                        for p in range(span):
-                            acc[dst + p] += xp[src + p] * w
-        base = np.uint64(b) * image_out
-        for o in range(n_out):
-            for y in range(height):
-                row = np.uint64(o) * span + np.uint64(y * pw)
-                dst = base + np.uint64(y) * uw * uo + np.uint64(o)
-                for xx in range(uw):
-                    of[dst + xx * uo] = acc[row + xx]
+            dst = np.uint64(o) * stride
+            for p in range(span):
+                acc[dst + p] = bias[o]
+        for tap in range(0, 9 * channels, 3):  # three taps (in order) per sweep: a third of the stores
+            s0, s1, s2 = _tap_offset(tap, channels, plane, pw), _tap_offset(tap + 1, channels, plane, pw), \
+                _tap_offset(tap + 2, channels, plane, pw)
+            for o in range(n_out):
+                w0, w1, w2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
+                dst = np.uint64(o) * stride
+                for p in range(span):
+                    acc[dst + p] = ((acc[dst + p] + xp[s0 + p] * w0) + xp[s1 + p] * w1) + xp[s2 + p] * w2
+        for i in range(count):
+            base = np.uint64(first + i) * image_out
+            for o in range(n_out):
+                for y in range(height):
+                    row = np.uint64(o) * stride + np.uint64((i * ph + y) * pw)
+                    dst = base + np.uint64(y) * uw * uo + np.uint64(o)
+                    for xx in range(uw):
+                        of[dst + xx * uo] = acc[row + xx]
+
+
+@nb.njit(**_JIT)
+def _tap_offset(tap: int, channels: int, plane: int, pw: int) -> np.uint64:
+    """Where tap ``tap`` (im2col order: ky, kx, c) of the padded planes starts, unsigned (no wraparound
+    test in the sweeps)."""
+    ky, rest = tap // (3 * channels), tap % (3 * channels)
+    kx, c = rest // channels, rest % channels
+    return np.uint64(c * plane + ky * pw + kx)
 
 
 @nb.njit(**_JIT)
@@ -165,46 +228,135 @@ def weight_gradient(inputs: np.ndarray, grad_out: np.ndarray, dweight: np.ndarra
     backprop weight gradient and node perturbation's synapse-local update.
     """
     np.dot(inputs.T, grad_out, dweight)
+    bias_gradient(grad_out, dbias)
+
+
+@nb.njit(**_JIT)
+def bias_gradient(grad_out: np.ndarray, dbias: np.ndarray) -> None:
+    """dbias[o] = Σ_r grad_out[r, o], each sum in float64 in row order; rows outer, so the sweep reads the
+    errors once, in memory order (a column at a time, it strode through them fan_out times)."""
+    sums = np.zeros(grad_out.shape[1], dtype=np.float64)
+    for r in range(grad_out.shape[0]):
+        for o in range(grad_out.shape[1]):
+            sums[o] += grad_out[r, o]
     for o in range(grad_out.shape[1]):
-        acc = 0.0
-        for r in range(grad_out.shape[0]):
-            acc += grad_out[r, o]
-        dbias[o] = acc
+        dbias[o] = sums[o]
+
+
+@nb.njit(**_JIT)
+def conv3x3_weight_gradient(x: np.ndarray, grad_out: np.ndarray, images: int, dweight: np.ndarray,
+                            dbias: np.ndarray) -> None:
+    """A convolution's local product from its input images x (B,H,W,Ci) and the error at its outputs
+    grad_out (B,H,W,Co): im2col of ``images`` images at a time and one product each, added up. The unrolled
+    rows stay in cache; one product of the whole batch's rows (22 MB at d = 8's conv2) was memory-bound, at
+    5 GMAC/s. The products' sum rounds otherwise than one product over all rows (the last bits)."""
+    n_batch, height, width, channels = x.shape
+    positions = height * width
+    n_out = dweight.shape[1]
+    g = grad_out.reshape(n_batch * positions, n_out)
+    cols = np.empty((min(images, n_batch) * positions, 9 * channels), dtype=np.float32)
+    part = np.empty_like(dweight)
+    for first in range(0, n_batch, images):
+        count = min(images, n_batch - first)
+        rows = cols[:count * positions]
+        im2col3x3(x[first:first + count], rows)
+        errors = g[first * positions:(first + count) * positions]
+        if first == 0:
+            np.dot(rows.T, errors, dweight)
+        else:
+            np.dot(rows.T, errors, part)
+            dweight += part
+    bias_gradient(g, dbias)
+
+
+@nb.njit(**_JIT)
+def conv3x3_input_gradient(grad_pre: np.ndarray, weight: np.ndarray, images: int, dx: np.ndarray) -> None:
+    """Error at a convolution's inputs dx (B,H,W,Ci) from the error at its pre-activations (B,H,W,Co):
+    ``images`` images at a time, the product with the crossbar's transpose into unrolled rows, scattered
+    back (:func:`col2im3x3`), so the rows stay in cache. Each input's sum is the one the whole batch's
+    product and scatter make (images do not mix)."""
+    n_batch, height, width, channels = dx.shape
+    positions = height * width
+    n_out = weight.shape[1]
+    g = grad_pre.reshape(n_batch * positions, n_out)
+    wt = np.ascontiguousarray(weight.T)
+    drows = np.empty((min(images, n_batch) * positions, 9 * channels), dtype=np.float32)
+    for first in range(0, n_batch, images):
+        count = min(images, n_batch - first)
+        part = drows[:count * positions]
+        np.dot(g[first * positions:(first + count) * positions], wt, part)
+        col2im3x3(part, dx[first:first + count])
 
 
 @nb.njit(**_JIT)
 def maxpool2_forward(x: np.ndarray, out: np.ndarray, argmax: np.ndarray) -> None:
     """2x2 max-pool, stride 2, floor for odd sizes: x (B,H,W,C) -> out (B,H//2,W//2,C).
 
-    argmax stores the winning offset 0..3 (dy*2+dx); ties go to the first in scan order.
-    """
+    argmax stores the winning offset 0..3 (dy*2+dx); ties go to the first in scan order. Flat offsets,
+    one loop over an output row's (x, channel) pairs (see :func:`_window_columns`)."""
     n_batch, out_h, out_w, channels = out.shape
+    row = x.shape[2] * channels
+    x_size = x.shape[1] * row
+    pairs = out_w * channels
+    columns = _window_columns(out_w, channels)
+    xf, of, af = x.ravel(), out.ravel(), argmax.ravel()
     for b in range(n_batch):
         for y in range(out_h):
-            for xx in range(out_w):
-                for c in range(channels):
-                    best = x[b, 2 * y, 2 * xx, c]
-                    where = 0
-                    for k in range(1, 4):
-                        v = x[b, 2 * y + k // 2, 2 * xx + k % 2, c]
-                        if v > best:
-                            best = v
-                            where = k
-                    out[b, y, xx, c] = best
-                    argmax[b, y, xx, c] = where
+            top = b * x_size + 2 * y * row
+            j0 = (b * out_h + y) * pairs
+            for j in range(pairs):
+                at = top + columns[j]
+                best = xf[at]
+                where = 0
+                v = xf[at + channels]
+                if v > best:
+                    best = v
+                    where = 1
+                v = xf[at + row]
+                if v > best:
+                    best = v
+                    where = 2
+                v = xf[at + row + channels]
+                if v > best:
+                    best = v
+                    where = 3
+                of[j0 + j] = best
+                af[j0 + j] = where
+
+
+@nb.njit(**_JIT)
+def _window_columns(out_w: int, channels: int) -> np.ndarray:
+    """Offset of each (x, channel) pair's window in an input row: 2·x·C + c. One loop over an output row's
+    pairs, these offsets looked up, replaces the loops over x and c: with one channel the inner loop had
+    one pass, and loop overhead was most of the pooling's 3-5 ns an output."""
+    columns = np.empty(out_w * channels, dtype=np.int64)
+    for xx in range(out_w):
+        for c in range(channels):
+            columns[xx * channels + c] = 2 * xx * channels + c
+    return columns
 
 
 @nb.njit(**_JIT)
 def maxpool2_select(x: np.ndarray, argmax: np.ndarray, out: np.ndarray) -> None:
     """2x2 max-pool with the winners given: out takes, in each window, the input at ``argmax`` (as
-    :func:`maxpool2_forward` records it), whatever the values are now."""
+    :func:`maxpool2_forward` records it), whatever the values are now. ``argmax`` may hold the winners of
+    B samples for x's blocks of B (paper mode's perturbed passes, stacked, keep the baseline's)."""
     n_batch, out_h, out_w, channels = out.shape
+    n_held = argmax.shape[0]
+    row = x.shape[2] * channels
+    x_size = x.shape[1] * row
+    pairs = out_w * channels
+    columns = _window_columns(out_w, channels)
+    xf, of, af = x.ravel(), out.ravel(), argmax.ravel()
     for b in range(n_batch):
+        held = b % n_held
         for y in range(out_h):
-            for xx in range(out_w):
-                for c in range(channels):
-                    k = argmax[b, y, xx, c]
-                    out[b, y, xx, c] = x[b, 2 * y + k // 2, 2 * xx + k % 2, c]
+            top = b * x_size + 2 * y * row
+            j0 = (b * out_h + y) * pairs
+            k0 = (held * out_h + y) * pairs
+            for j in range(pairs):
+                w = af[k0 + j]
+                of[j0 + j] = xf[top + columns[j] + (w >> 1) * row + (w & 1) * channels]
 
 
 @nb.njit(**_JIT)
@@ -218,22 +370,3 @@ def maxpool2_backward(grad_out: np.ndarray, argmax: np.ndarray, grad_in: np.ndar
                 for c in range(channels):
                     k = argmax[b, y, xx, c]
                     grad_in[b, 2 * y + k // 2, 2 * xx + k % 2, c] = grad_out[b, y, xx, c]
-
-
-@nb.njit(**_JIT)
-def select_winners(pre: np.ndarray, argmax: np.ndarray, theta: np.ndarray, z: np.ndarray) -> None:
-    """z (B, H//2, W//2, C): a recorded pre-activation (B, H, W, C) plus ``theta`` (1 or B, H, W, C) at the
-    given max-pool winners: what a node-perturbed pooled layer passes on, without adding θ to (and
-    activating) the three quarters of the layer that held winners discard."""
-    n_batch, out_h, out_w, channels = z.shape
-    theta_batch = theta.shape[0]
-    for b in range(n_batch):
-        tb = b if theta_batch > 1 else 0
-        for y in range(out_h):
-            for xx in range(out_w):
-                for c in range(channels):
-                    k = argmax[b, y, xx, c]
-                    iy = 2 * y + k // 2
-                    ix = 2 * xx + k % 2
-                    z[b, y, xx, c] = pre[b, iy, ix, c] + theta[tb, iy, ix, c]
-

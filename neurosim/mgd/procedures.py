@@ -121,22 +121,20 @@ class Procedure:
         return mean
 
     def infer(self, x: np.ndarray, y: np.ndarray, weights: Pairs, *, node_theta: list | None = None,
-              start: int = 0, reuse: compute.Trace | None = None, trace: compute.Trace | None = None,
-              pool_from: compute.Trace | None = None, per_sample: bool = False) -> Any:
+              trace: compute.Trace | None = None, pool_from: compute.Trace | None = None) -> float:
         """A batch of inferences through the chip, the cost as the cost circuit measures it; counted.
-        ``per_sample``: every sample's cost, measured one by one, instead of the batch mean. ``pool_from``:
-        the unperturbed pass whose max-pool winners this one keeps (see :func:`compute.forward`)."""
-        out = compute.forward(self.net, weights, x, node_theta=node_theta, start=start, reuse=reuse,
-                              trace=trace, pool_from=pool_from)
+        ``pool_from``: the unperturbed pass whose max-pool winners this one keeps (see
+        :func:`compute.forward`)."""
+        out = compute.forward(self.net, weights, x, node_theta=node_theta, trace=trace, pool_from=pool_from)
+        self.count_inferences(1, len(x))
+        return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing,
+                                                   self.loss.reduction))
+
+    def count_inferences(self, passes: int, batch: int) -> None:
         counts = self.chip.counts
-        batch = len(x)
-        counts.inferences += batch
-        counts.macs += batch * self.net.macs
-        counts.cost_evaluations += batch
-        if per_sample:
-            return self.chip.measure_costs(losses.per_sample_cost(self.loss.kind, out, y, self.loss.label_smoothing,
-                                                                  self.loss.reduction))
-        return self.chip.measure_cost(losses.cost(self.loss.kind, out, y, self.loss.label_smoothing, self.loss.reduction))
+        counts.inferences += passes * batch
+        counts.macs += passes * batch * self.net.macs
+        counts.cost_evaluations += passes * batch
 
     def accumulate_true_gradient(self, x: np.ndarray, y: np.ndarray) -> float:
         """Backprop mode: one inference, the exact gradient into the accumulators."""
@@ -203,9 +201,15 @@ class BackpropChipMode(Procedure):
 
 
 class PaperMode(Procedure):
-    """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn."""
+    """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn; every
+    pass of an iteration made in one sweep over the layers (:func:`compute.perturbed_sweep`), then the
+    costs measured in Algorithm 1's order: the baseline's, then each perturbed layer's."""
 
-    engine_path = "Python events (paper mode)"
+    @property
+    def engine_path(self) -> str:
+        if self.mgd.perturbation == "backprop":
+            return "Python events (paper mode, backprop)"
+        return "Python events (paper mode), each iteration one sweep of compiled layers"
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))
@@ -241,46 +245,49 @@ class PaperMode(Procedure):
             self.accumulate_true_gradient(x, y)
             return
         weights = self.chip.read_weights()
-        trace = compute.Trace()
+        layers = self.net.layers
+        amplitudes = [self.amplitude / np.sqrt(self.layer_size(index)) for index in range(len(layers))]
+        weight = self.mgd.perturbation == "weight"
         shared_nodes = shares_node_perturbation(self.mgd)
-        if shared_nodes:  # every sample's own baseline, to correlate with its own cost change
-            c0_each = self.infer(x, y, weights, trace=trace, per_sample=True)
-            c0 = float(c0_each.mean())
-        else:
-            c0 = self.infer(x, y, weights, trace=trace)
+        if weight:
+            drawn = [self.weight_perturbation(step, index, amplitudes[index]) for index in range(len(layers))]
+            sweep = compute.perturbed_sweep(self.net, weights, x, weight_theta=[theta for _, theta in drawn],
+                                            pools_held=self.pools_held)
+        else:  # shared: one sign per node for the whole batch, else one per sample and node
+            drawn = [self.node_perturbation(step, index, amplitudes[index], 1 if shared_nodes else batch)
+                     for index in range(len(layers))]
+            sweep = compute.perturbed_sweep(self.net, weights, x, node_theta=[theta for _, theta in drawn],
+                                            pools_held=self.pools_held)
+        passes = len(layers) + 1
+        self.count_inferences(passes, batch)
+        rho = losses.per_sample_cost(self.loss.kind, sweep.outputs.reshape(passes * batch, -1), np.tile(y, passes),
+                                     self.loss.label_smoothing, self.loss.reduction).reshape(passes, batch)
+        if shared_nodes:  # every sample's own cost change, measured one by one, the baseline's first
+            each = self.chip.measure_costs(rho.reshape(-1)).reshape(passes, batch)
+            c0 = float(each[0].mean())
+        else:  # the batch-mean cost of every pass, measured in turn, the baseline's first
+            c0 = self.chip.measure_cost(float(rho[0].mean()))
         self.record_cost(c0)
-        pools = trace if self.pools_held else None
         dt = self.cycles_per_step() * self.chip.cycle_s
-        for index in range(len(self.net.layers)):
-            amplitude = self.amplitude / np.sqrt(self.layer_size(index))
-            if self.mgd.perturbation == "weight":
-                (sw, sb), (tw, tb) = self.weight_perturbation(step, index, amplitude)
-                shifted = list(weights)
-                w, b = weights[index]
-                shifted[index] = (w + tw, b + tb)
-                delta_c = self.infer(x, y, shifted, start=index, reuse=trace, pool_from=pools) - c0
+        for index, layer in enumerate(layers):
+            signs, _ = drawn[index]
+            if weight:
+                sw, sb = signs
+                delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
                 self.accumulators.add(index, sw, sb, delta_c, dt)
                 counts.perturbation_toggles += 2 * (sw.size + sb.size)
             elif shared_nodes:
-                # one sign per node for the whole batch; sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased
-                # estimate of the batch-mean cost's gradient with only K_l = nodes_l perturbed elements
-                signs, theta = self.node_perturbation(step, index, amplitude, 1)
-                node_theta: list = [None] * len(self.net.layers)
-                node_theta[index] = theta
-                delta_each = self.infer(x, y, weights, node_theta=node_theta, start=index,
-                                        reuse=trace, pool_from=pools, per_sample=True) - c0_each
+                # sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased estimate of the batch-mean cost's
+                # gradient with only K_l = nodes_l perturbed elements
+                delta_each = each[index + 1] - each[0]
                 error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
-                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), error)
+                dw, db = compute.local_product(layer, sweep.inputs[index], error)
                 self.accumulators.add(index, dw, db, 1.0, dt)
                 counts.perturbation_toggles += 2 * signs.size
                 counts.broadcasts += batch - 1  # each sample's cost change (one more below)
             else:
-                signs, theta = self.node_perturbation(step, index, amplitude, batch)
-                node_theta = [None] * len(self.net.layers)
-                node_theta[index] = theta
-                delta_c = self.infer(x, y, weights, node_theta=node_theta, start=index,
-                                     reuse=trace, pool_from=pools) - c0
-                dw, db = compute.local_product(self.net.layers[index], trace.layer_rows(self.net.layers[index], index), signs)
+                delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
+                dw, db = compute.local_product(layer, sweep.inputs[index], signs)
                 self.accumulators.add(index, dw, db, delta_c, dt)
                 counts.perturbation_toggles += 2 * signs.size
             counts.broadcasts += 1

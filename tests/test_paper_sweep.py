@@ -1,0 +1,66 @@
+"""Paper mode's sweep (every perturbed pass of an iteration, stacked layer by layer) against the passes made
+one at a time by compute.forward from the baseline's layer inputs: the same floats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurosim.nn import compute
+from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn
+
+
+def one_at_a_time(net, weights, x, weight_theta, node_theta, pools_held):
+    """The baseline, then each layer's perturbed pass by itself: compute.forward of the layers from the
+    perturbed one up, on the baseline's input to it, with the baseline's max-pool winners above."""
+    trace = compute.Trace()
+    outs = [compute.forward(net, weights, x, trace=trace)]
+    for index, layer in enumerate(net.layers):
+        above = NetworkShape(layer.in_shape, net.layers[index:])
+        moved = list(weights[index:])
+        theta = None
+        if weight_theta is not None:
+            (w, b), (tw, tb) = weights[index], weight_theta[index]
+            moved[0] = (w + tw, b + tb)
+        else:
+            theta = [node_theta[index]] + [None] * (len(above.layers) - 1)
+        held = compute.Trace(argmax=trace.argmax[index:]) if pools_held else None
+        outs.append(compute.forward(above, moved, trace.inputs[index], node_theta=theta, pool_from=held))
+    return np.stack(outs), trace
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 8])
+@pytest.mark.parametrize("kind", ["weight", "node", "node_shared"])
+def test_sweep_is_the_passes_one_at_a_time(d: int, kind: str) -> None:
+    rng = np.random.default_rng(d)
+    net = paper_cnn(d, (28, 28, 1), 10, "tanh", "identity")
+    weights = compute.init_weights(net, rng, "glorot")
+    batch = 100  # the paper's: every product of at least 2·10^6 MACs (compute.images_per_product)
+    x = rng.random((batch, 28, 28, 1)).astype(np.float32)
+    x[:, :4] = 0.0  # a blank band, so max-pool windows tie, as on Fashion-MNIST's background
+    amp = np.float32(0.01)
+    weight_theta = node_theta = None
+    if kind == "weight":
+        weight_theta = [(amp * rng.choice([-1, 1], (l.fan_in, l.fan_out)).astype(np.float32),
+                         amp * rng.choice([-1, 1], l.fan_out).astype(np.float32)) for l in net.layers]
+    else:
+        rows = 1 if kind == "node_shared" else batch
+        node_theta = [amp * rng.choice([-1, 1], (rows, *l.out_shape)).astype(np.float32) for l in net.layers]
+    for held in (True, False):
+        expected, trace = one_at_a_time(net, weights, x, weight_theta, node_theta, held)
+        swept = compute.perturbed_sweep(net, weights, x, weight_theta=weight_theta, node_theta=node_theta,
+                                        pools_held=held)
+        np.testing.assert_array_equal(swept.outputs, expected.astype(np.float32))
+        for mine, theirs in zip(swept.inputs, trace.inputs):
+            np.testing.assert_array_equal(mine, theirs)
+
+
+def test_sweep_of_an_mlp() -> None:
+    rng = np.random.default_rng(5)
+    net = mlp((49,), (16,), 4, "relu", "identity")
+    weights = compute.init_weights(net, rng)
+    x = rng.random((64, 49)).astype(np.float32)
+    theta = [(np.float32(0.01) * rng.choice([-1, 1], (l.fan_in, l.fan_out)).astype(np.float32),
+              np.float32(0.01) * rng.choice([-1, 1], l.fan_out).astype(np.float32)) for l in net.layers]
+    expected, _ = one_at_a_time(net, weights, x, theta, None, True)
+    np.testing.assert_array_equal(compute.perturbed_sweep(net, weights, x, weight_theta=theta).outputs, expected)
