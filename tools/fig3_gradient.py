@@ -3,8 +3,8 @@
 gradient of the same samples, for weight and node perturbation, over the width d (Fig. 3b) and the number
 of classes (Fig. 3c); and the amplitude (norm ratio) at the end.
 
-    python tools/fig3_gradient.py            # reduced: d = 1, 2, 4 (3 seeds); classes 2..10 at d = 1 (1 seed);
-                                             # at most 25,000 iterations
+    python tools/fig3_gradient.py            # reduced: d = 1, 2, 4 (3 seeds), 8 (1 seed); classes 2..10 at d = 1 (1 seed);
+                                             # at most 100,000 iterations
     python tools/fig3_gradient.py --full     # the paper's: d = 1..64, classes at d = 32, 10 seeds (weeks)
     python tools/fig3_gradient.py --loss mse # the cost the authors' Fig. 3 curves point to (docs/results.md)
 
@@ -41,8 +41,8 @@ def scale(full: bool) -> dict:
         return {"widths": [1, 2, 4, 8, 16, 32, 64], "seeds": list(range(10)), "classes_width": 32,
                 "class_counts": [2, 4, 6, 8, 10], "seeds_at": {}, "class_seeds": list(range(5)),
                 "max_iterations": 10_000_000}
-    return {"widths": [1, 2, 4], "seeds": [0, 1, 2], "classes_width": 1, "class_counts": [2, 4, 6, 8, 10],
-            "seeds_at": {}, "class_seeds": [0], "max_iterations": 25_000}
+    return {"widths": [1, 2, 4, 8], "seeds": [0, 1, 2], "classes_width": 1, "class_counts": [2, 4, 6, 8, 10],
+            "seeds_at": {8: [0]}, "class_seeds": [0], "max_iterations": 100_000}
 
 
 def job(spec: dict) -> dict:
