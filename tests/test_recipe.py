@@ -242,3 +242,15 @@ def test_a_single_samples_smoothed_cost_is_the_batch_formulas_float() -> None:
         out = (rng.standard_normal((1, 10)) * 3).astype(np.float32)
         y = rng.integers(0, 10, 1)
         assert losses.cost("cross_entropy", out, y, 0.01) == float(losses.per_sample_cost("cross_entropy", out, y, 0.01)[0])
+
+
+@pytest.mark.parametrize(("k", "n"), [(1, 1), (20, 1), (584, 1), (584, 1000), (7318, 37)])
+def test_gamma_is_the_authors_normalisation(k: int, n: int) -> None:
+    """Paper mode's estimate of a layer is S·sqrt(K)/(τθ·norm_mag)·gamma_scale (unbiased before Γ); the
+    script integrates S/norm_mag/sqrt(1/K + 1/n − 1/(K·n)) and divides by τθ. The two must agree: one
+    perturbation per update leaves the gradient shrunk by sqrt(K), many leave it unbiased."""
+    from neurosim.mgd.perturbations import gamma_scale
+
+    ours = np.sqrt(k) * gamma_scale(k, n)
+    script = 1.0 / np.sqrt(1.0 / k + 1.0 / n - 1.0 / (k * n))
+    assert ours == pytest.approx(script, rel=1e-12)

@@ -179,9 +179,9 @@ class PerturbationSource:
 
 
 def gamma_scale(k: int, n_perturbations: int) -> float:
-    """Factor applied to the unbiased estimate G under the Γ normalisation (paper App. B, Eq. 21).
-
-    Equivalent to e = ΔC·θ/Γ with Γ = δ²·sqrt(1/K + 1/τθ − 1/(Kτθ)) for per-layer amplitude δ/sqrt(K),
-    and the update G_int/τθ: the result is G / sqrt(K·(1 + (K−1)/τθ)).
-    """
-    return 1.0 / float(np.sqrt(k * (1.0 + (k - 1.0) / n_perturbations)))
+    """Factor applied to the unbiased estimate G (E[G] = ∇C) under the Γ normalisation, as the authors' script
+    applies it (``run_mgd.jl``: G_int += ΔC·s / norm_mag / sqrt(1/K + 1/n − 1/(K·n)), with a layer's amplitude
+    norm_mag/sqrt(K) and n the distinct perturbations of an update): G / sqrt(1 + (K − 1)/n). One
+    perturbation per update gives G/sqrt(K), many give G itself. (The seventh session's fix: this returned
+    G / sqrt(K·(1 + (K − 1)/n)), sqrt(K) smaller than the script's at every τθ.)"""
+    return 1.0 / float(np.sqrt(1.0 + (k - 1.0) / n_perturbations))
