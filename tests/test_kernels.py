@@ -370,7 +370,7 @@ def test_the_optimizer_step_matches_its_numpy_twin_over_a_run(name: str) -> None
     for _ in range(20):
         s = rng.standard_normal(50).astype(np.float32)
         acc = s.copy()
-        optimizers.step_array(code, acc, None if name == "sgd" else m, v if name == "adam" else None, lr, scale,
+        optimizers.step(code, acc, None if name == "sgd" else m, v if name == "adam" else None, lr, scale,
                               mom, b1, b2, eps)
         g = s * scale
         if name == "sgd":

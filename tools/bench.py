@@ -142,13 +142,15 @@ def bench_device_write_floor(chips_report: dict, devices: int = 868, repeats: in
     this machine's arithmetic allows for a chip that pulses every device at every update."""
     import numba as nb
 
-    from neurosim.kernels.rng import fill_normals
+    from neurosim.kernels.devices import read
     from neurosim.kernels.vecmath import expm1
 
     @nb.njit(nogil=True, error_model="numpy")
-    def draws(out: np.ndarray, reps: int) -> None:
+    def draws(out: np.ndarray, reps: int) -> None:  # the devices' own two-pass draw (read noise: one per weight)
+        zeros = np.zeros(out.size, dtype=np.float32)
+        draws32 = np.empty(out.size, dtype=np.float32)
         for r in range(reps):
-            fill_normals(np.uint64(r), 0, out)
+            read(zeros, np.uint64(r), r, 0, np.float32(1.0), draws32)
 
     @nb.njit(nogil=True, error_model="numpy")
     def exponentials(x: np.ndarray, out: np.ndarray, reps: int) -> None:

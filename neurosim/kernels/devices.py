@@ -161,7 +161,7 @@ def respond(p: float, change_w: float, n: float, up: bool, gain: float, own: flo
     analog: sigma·the state range) or multiplicative (aihwkit's mult_noise: std sigma·|actual change|/sqrt(n),
     each of the n pulses off by sigma times its own step). Selects, not branches, on anything that varies
     from weight to weight, so that the write's loop over the weights vectorizes; ``model`` is a constant of
-    each of its copies (:func:`_write_dense`)."""
+    each of its copies (:func:`_write_rows`)."""
     if model == MODEL_ANALOG:
         change = abs(change_w) / span / gain * (1.0 if up else -1.0)
         spread = sigma * abs(change) if multiplicative else sigma
@@ -328,6 +328,13 @@ def _write_rows(model: int, pair: bool, dc: np.ndarray, di: np.ndarray, c: tuple
 
 
 @nb.njit(**_INLINE)
+def _refresh_due(k: int, threshold: float, p: np.ndarray, failed: np.ndarray) -> bool:
+    """A pair whose device ran up to the threshold while its partner also holds conductance, both alive."""
+    p0, p1 = p[0, k], p[1, k]
+    return maximum(p0, p1) >= threshold and minimum(p0, p1) > 0 and not failed[0, k] and not failed[1, k]
+
+
+@nb.njit(**_INLINE)
 def _mark_refresh(start: int, stop: int, threshold: float, p: np.ndarray, failed: np.ndarray,
                   pulses_out: np.ndarray, rare: np.ndarray) -> int:
     """Marks each pair of weights [start, stop) pulsed in this write whose device ran up to the threshold while
@@ -335,9 +342,7 @@ def _mark_refresh(start: int, stop: int, threshold: float, p: np.ndarray, failed
     marked = 0
     for i in range(stop - start):
         k = np.uint64(start + i)
-        p0, p1 = p[0, k], p[1, k]
-        due = (pulses_out[k] > 0 and maximum(p0, p1) >= threshold and minimum(p0, p1) > 0
-               and not failed[0, k] and not failed[1, k])
+        due = pulses_out[k] > 0 and _refresh_due(k, threshold, p, failed)
         marked += due and not rare[k]
         rare[k] |= due
     return marked
@@ -365,11 +370,11 @@ def _noise_hash(c: tuple, k: int, row: int) -> np.uint64:
 
 
 @nb.njit(**_INLINE)
-def _write_row(model: int, row: int, pair: bool, start: int, stop: int, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray,
-               delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
+def _write_row(model: int, row: int, pair: bool, start: int, stop: int, dc: np.ndarray, di: np.ndarray,
+               c: tuple, requests: np.ndarray, delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
                writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray) -> int:
-    """One row's weights [start, stop) written in one branch-free loop (``p`` to ``failed`` that row's, 1-d): a device whose
-    pulses all land without wearing it out moves, a failed one only wears (it is pulsed but no longer moves),
+    """One row's weights [start, stop) written in one branch-free loop (``p`` to ``failed`` that row's, 1-d): a
+    device whose pulses all land without wearing it out moves, a failed one only wears (it is pulsed but no longer moves),
     and one that needs more (its noise draw off the fast path, its endurance limit reached) is left as it
     was and marked in ``rare``. Returns how many it marked."""
     step_p, span, sigma, p_max = dc[D_STEP_P], dc[D_SPAN], dc[D_NOISE], dc[D_P_MAX]
@@ -418,10 +423,8 @@ def _finish(model: int, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.n
         if pulses_out[k] == 0:
             _write_one(k, model, dc, di, c, requests, delta, p, gain, step_scale, limits, writes, failed,
                        pulses_out)
-        if pair and threshold <= 1.0:
-            p0, p1 = p[0, k], p[1, k]
-            if maximum(p0, p1) >= threshold and minimum(p0, p1) > 0 and not failed[0, k] and not failed[1, k]:
-                _refresh(k, dc, p, gain, writes, pulses_out)
+        if pair and threshold <= 1.0 and _refresh_due(k, threshold, p, failed):
+            _refresh(k, dc, p, gain, writes, pulses_out)
         _wear_out(k, p, writes, limits, failed, di[I_FAIL])  # after the refresh that may have taken it there
         _weights_of(k, k + 1, pair, dc, p, gain, value)
 

@@ -1,6 +1,6 @@
 """The optimizers' step, compiled once for every engine path: SGD, momentum and Adam (paper Eq. 13-14; Adam
 without bias correction, as the authors' script has it). Compiled chip mode inlines :func:`step` over the
-whole chip; paper mode and backprop (:class:`neurosim.mgd.optimizers.Optimizer`) call :func:`step_array`
+whole chip; paper mode and backprop (:class:`neurosim.mgd.optimizers.Optimizer`) call it
 array by array. Every constant is a float32 and the arithmetic is float32, in one order for all paths."""
 
 from __future__ import annotations
@@ -47,11 +47,3 @@ def _stateful(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | N
             m[k] = m[k] * beta1 + (np.float32(1.0) - beta1) * g
             v[k] = v[k] * beta2 + (np.float32(1.0) - beta2) * g * g
             acc[k] = -lr * (m[k] / (np.float32(math.sqrt(v[k])) + epsilon))
-
-
-@nb.njit(**_JIT)
-def step_array(opt: int, acc: np.ndarray, m: np.ndarray | None, v: np.ndarray | None, lr: np.float32,
-               scale: np.float32, momentum: np.float32, beta1: np.float32, beta2: np.float32,
-               epsilon: np.float32) -> None:
-    """:func:`step` for one array, called from Python."""
-    step(opt, acc, m, v, lr, scale, momentum, beta1, beta2, epsilon)

@@ -38,7 +38,7 @@ class Optimizer:
                 delta = np.array(g, dtype=np.float32, order="C")  # a copy: the step is made in it
                 m = None if self.m is None else self.m[i][j].reshape(-1)
                 v = None if self.v is None else self.v[i][j].reshape(-1)
-                kernel.step_array(self.code, delta.reshape(-1), m, v, lr, np.float32(1.0), *self.constants)
+                kernel.step(self.code, delta.reshape(-1), m, v, lr, np.float32(1.0), *self.constants)
                 layer.append(delta)
             out.append((layer[0], layer[1]))
         return out
