@@ -47,7 +47,7 @@ def schedule_counts(model: Model, iterations: int) -> tuple[EventCounts, int]:
     c.accumulator_updates = n * net.parameters
     if mgd.mode == "chip":
         c.cycles = n
-        if mgd.perturbation == "backprop":
+        if not model.strategy.perturbs:
             c.inferences = n
         else:
             c.broadcasts = n
@@ -85,7 +85,7 @@ def estimate(model: Model, iterations: int) -> Estimate:
     if device.levels is not None:
         assumptions.append("write pulses: one per device per update (a device with finite levels may need "
                            "more or fewer; use --from RUN.h5 to take the measured rate)")
-    elif config.workload.mgd.perturbation != "weight":
+    elif not model.strategy.every_weight_moves:
         assumptions.append("write pulses: every device changes at every update (with node perturbation or "
                            "backprop, a weight whose input was zero throughout an update is not written, so this "
                            "is an upper bound; use --from RUN.h5 for the measured rate)")

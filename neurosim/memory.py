@@ -112,6 +112,7 @@ def _data_values(config) -> int:  # type: ignore[no-untyped-def]
 def estimate_memory(config, net) -> MemoryEstimate:  # type: ignore[no-untyped-def]
     """What a Simulation of ``config`` on the network ``net`` will allocate, from the shapes alone."""
     from neurosim.data.datasets import IDX_DATASETS
+    from neurosim.model import strategy
 
     per_parameter = BYTES_PER_PARAMETER_PAIR if config.chip.weights.encoding == "pair" else BYTES_PER_PARAMETER
     workload = config.workload
@@ -121,7 +122,7 @@ def estimate_memory(config, net) -> MemoryEstimate:  # type: ignore[no-untyped-d
     per_value = BYTES_PER_DATA_VALUE_FILE if workload.dataset.name in IDX_DATASETS \
         else BYTES_PER_DATA_VALUE_GENERATED
     activations = samples * (net.nodes + im2col + math.prod(net.input_shape))
-    if workload.mgd.mode == "paper" and workload.mgd.perturbation != "backprop":
+    if workload.mgd.mode == "paper" and strategy(workload.mgd).perturbs:
         # paper mode's sweep (compute.perturbed_sweep): at layer k, the input of the baseline and of the k
         # passes perturbed below, and the output of those and of layer k's pass; not at once with an evaluation
         stacked = max((k + 1) * math.prod(layer.in_shape) + (k + 2) * math.prod(layer.output_shape)

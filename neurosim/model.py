@@ -30,6 +30,7 @@ class Strategy:
     name: ClassVar[str]
     perturbs: ClassVar[bool] = True
     per_sample: ClassVar[bool] = False  # a batch's samples each hold their own perturbation (unless shared)
+    every_weight_moves: ClassVar[bool] = False  # every weight's estimate is nonzero at every update
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,6 +51,7 @@ STRATEGIES: dict[str, type[Strategy]] = {}
 
 class WeightPerturbation(Strategy):
     name = "weight"
+    every_weight_moves = True
 
     @staticmethod
     def elements(layer: LayerShape) -> int:
@@ -145,9 +147,9 @@ def resolve_timing(config: RunConfig) -> Timing:
     """The workload programs the chip's clock-domain periods; where it is silent the chip's defaults hold."""
     mgd, chip = config.workload.mgd, config.chip.timing
     timing = Timing(mgd.tau_p or chip.tau_p, mgd.tau_x or chip.tau_x, mgd.tau_theta or chip.tau_theta)
-    if mgd.mode == "chip" and mgd.baseline == "antithetic" and mgd.perturbation == "backprop":
+    if mgd.mode == "chip" and mgd.baseline == "antithetic" and not strategy(mgd).perturbs:
         raise ConfigError(config.workload_file, "mgd.baseline", "antithetic pairs need a perturbation")
-    if (mgd.code != "bernoulli" and mgd.mode == "paper" and mgd.perturbation == "node"
+    if (mgd.code != "bernoulli" and mgd.mode == "paper" and strategy(mgd).per_sample
             and mgd.node_batch == "independent" and mgd.batch_size > 1):
         raise ConfigError(config.workload_file, "mgd.code", f"a deterministic code ({mgd.code}) cannot perturb "
                           "every sample of a batch independently: use mgd.node_batch: shared, or mgd.code: bernoulli")
@@ -181,7 +183,7 @@ def held_updates(mgd: MGDSpec, tau_theta: int) -> int:
 def shares_node_perturbation(mgd: MGDSpec) -> bool:
     """Paper-mode node perturbation holding one perturbation per node over the batch (each sample's own
     cost change broadcast), rather than one per sample and node."""
-    return mgd.mode == "paper" and mgd.perturbation == "node" and mgd.node_batch == "shared"
+    return mgd.mode == "paper" and strategy(mgd).per_sample and mgd.node_batch == "shared"
 
 
 def uses_gamma(mgd: MGDSpec) -> bool:

@@ -65,7 +65,8 @@ class Simulation:
             self.procedure = FusedChipMode(self.chip, config, self.timing, model.amplitude, samples, key,
                                            self.x_train, data.y_train, pools_held=held)
         else:
-            procedure_cls = PaperMode if workload.mgd.mode == "paper" else BackpropChipMode
+            procedure_cls = (PaperMode.for_strategy(model.strategy.name) if workload.mgd.mode == "paper"
+                             else BackpropChipMode)
             self.procedure = procedure_cls(self.chip, workload.mgd, workload.loss, self.timing,
                                            model.amplitude, samples,
                                            PerturbationSource(key, self.net, workload.mgd.code,

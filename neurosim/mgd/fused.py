@@ -23,9 +23,13 @@ from neurosim.kernels.optimizers import OPTIMIZERS
 from neurosim.chip.periphery import accumulator_limits, leak_factor
 from neurosim.mgd.perturbations import _NODE_STREAM, CODES
 from neurosim.mgd.procedures import SampleStream, chip_mode_scale
-from neurosim.model import Timing, held_updates, strategy
+from neurosim.model import NodePerturbation, Timing, WeightPerturbation, held_updates, strategy
 from neurosim.spec.loader import RunConfig
 from neurosim.nn.compute import direct_convolution
+
+
+# the kernel's code for each strategy chip mode compiles, found by the strategy's type
+_KERNEL_KINDS = {WeightPerturbation: k.KIND_WEIGHT, NodePerturbation: k.KIND_NODE}
 
 
 class FusedChipMode:
@@ -41,8 +45,10 @@ class FusedChipMode:
         self.timing = timing
         self.amplitude = amplitude
         self.stream = stream
+        self.kind = _KERNEL_KINDS[type(strategy(self.mgd))]
+        perturbs_nodes = self.kind == k.KIND_NODE
         # the same signs as the Python procedure's PerturbationSource (node perturbation has its own stream)
-        self.key = np.uint64(key if config.workload.mgd.perturbation == "weight" else key ^ _NODE_STREAM)
+        self.key = np.uint64(key ^ _NODE_STREAM if perturbs_nodes else key)
         self.x_train = np.ascontiguousarray(x_train.reshape(len(x_train), -1), dtype=np.float32)
         self.y_train = y_train.astype(np.int64)
         layers = self.net.layers
@@ -99,8 +105,7 @@ class FusedChipMode:
         self.signs = np.zeros(n_pert, dtype=np.float32)
         self.code_buf = np.zeros(n_pert if code.deterministic else 0, dtype=np.float32)
         # each perturbation transistor's relative amplitude, flat in the order of the signs (empty: matched)
-        kind = self.mgd.perturbation
-        per_layer = chip.weight_mismatch if kind == "weight" else [(m,) for m in chip.node_mismatch]
+        per_layer = [(m,) for m in chip.node_mismatch] if perturbs_nodes else chip.weight_mismatch
         parts = [a.ravel() for pair in per_layer for a in pair if a is not None]
         self.mismatch = (np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32))
         self.pattern = np.zeros(n_pert, dtype=np.float32) if parts else self.signs  # what is applied: s·m
@@ -128,7 +133,7 @@ class FusedChipMode:
                      np.zeros(max([layer.positions * layer.fan_in for layer in convs], default=0), dtype=np.float32),
                      np.zeros(biggest if convs else 0, dtype=np.float32),
                      np.zeros(max(layer.fan_out for layer in layers) if convs else 0, dtype=np.float32),
-                     np.zeros(n_pert if self.mgd.perturbation == "node" else 0, dtype=np.float32))
+                     np.zeros(n_pert if perturbs_nodes else 0, dtype=np.float32))
         # what the inferences use every cycle, as arguments of their own: the pre-pool activations, the
         # baseline's and the perturbed inference's pool winners, and no winners (pools compared afresh)
         # (a dense network passes None for all of these and for the convolutions' local-product arrays: its
@@ -137,7 +142,7 @@ class FusedChipMode:
         self.passes = ((self.bufs[0], self.bufs[1], self.bufs[2], np.zeros(0, dtype=np.int8)) if convs
                        else (None, None, None, None))
         self.folds = (*(self.bufs[3:6] if convs else (None, None, None)), self.bufs[6])
-        self.perturbed = np.zeros(n_params if self.mgd.perturbation == "weight" else 0, dtype=np.float32)  # w + θ
+        self.perturbed = np.zeros(0 if perturbs_nodes else n_params, dtype=np.float32)  # w + θ
         # what an update is handed (see neurosim.kernels.chipmode.on_update): the moments (None for SGD), the
         # device state (None for ideal devices, which the kernels keep as weights only)
         self.moments = (None, None) if self.mgd.optimizer == "sgd" else (self.m, self.v)
@@ -162,7 +167,7 @@ class FusedChipMode:
         ist = np.zeros(k.N_I, dtype=np.int64)
         ist[k.I_STALE] = 1
         ist[k.I_HOLD] = held_updates(self.mgd, tau)
-        ist[k.I_KIND] = k.KIND_WEIGHT if self.mgd.perturbation == "weight" else k.KIND_NODE
+        ist[k.I_KIND] = self.kind
         ist[k.I_BASELINE] = 1 if self.mgd.baseline == "antithetic" else 0
         loss = config.workload.loss
         ist[k.I_LOSS] = LOSSES[loss.kind, loss.reduction]
@@ -181,7 +186,7 @@ class FusedChipMode:
         unperturbed_baseline = self.mgd.baseline == "unperturbed"
         ist[k.I_HELD] = pools_held and unperturbed_baseline
         acc_spec = spec.accumulator
-        ist[k.I_DEFER] = self.mgd.perturbation == "node" and unperturbed_baseline and acc_spec.ideal
+        ist[k.I_DEFER] = self.kind == k.KIND_NODE and unperturbed_baseline and acc_spec.ideal
         ist[k.I_ACC_LIMITED] = not acc_spec.ideal
         fs[k.F_ACC_FS], fs[k.F_ACC_LSB] = accumulator_limits(acc_spec)
         fs[k.F_LEAK] = leak_factor(acc_spec, chip.cycle_s)

@@ -1,7 +1,8 @@
 """The procedures that run in Python, as clock-domain actions for the engine.
 
 * :class:`PaperMode`: the seed paper's Algorithm 1 and published recipe: a mini-batch per iteration, the
-  layers perturbed one after another with amplitude δ/sqrt(K_l), one shared baseline, the Γ normalisation.
+  layers perturbed one after another with amplitude δ/sqrt(K_l), one shared baseline, the Γ normalisation;
+  one subclass per strategy (weight, node, backprop), found by its ``mgd.perturbation`` name.
 * :class:`BackpropChipMode`: chip mode's backprop reference, one sample per cycle.
 
 Chip-mode MGD (every parameter or node perturbed at once on a stream of single samples) is compiled:
@@ -14,7 +15,7 @@ optimizer and write the result. In ``backprop`` mode the same loop accumulates t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from neurosim.mgd.optimizers import Optimizer
 from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, strategy, uses_gamma
 from neurosim.mgd.perturbations import PerturbationSource, gamma_scale
 from neurosim.nn import compute, losses
-from neurosim.nn.shapes import NetworkShape
+from neurosim.nn.shapes import LayerShape, NetworkShape
 from neurosim.spec.workload import LossSpec, MGDSpec
 
 Pairs = list[tuple[np.ndarray, np.ndarray]]
@@ -201,24 +202,27 @@ class BackpropChipMode(Procedure):
 
 
 class PaperMode(Procedure):
-    """Algorithm 1: per iteration a mini-batch, a shared baseline, then each layer perturbed in turn; every
-    pass of an iteration made in one sweep over the layers (:func:`compute.perturbed_sweep`), then the
-    costs measured in Algorithm 1's order: the baseline's, then each perturbed layer's."""
+    """Algorithm 1: per iteration a mini-batch (a new one every τx iterations), then what the strategy does with
+    it. One subclass per ``mgd.perturbation``, found by that name (:meth:`for_strategy`)."""
 
-    @property
-    def engine_path(self) -> str:
-        if self.mgd.perturbation == "backprop":
-            return "Python events (paper mode, backprop)"
-        return "Python events (paper mode), each iteration one sweep of compiled layers"
+    strategy: ClassVar[str]
+    engine_path = "Python events (paper mode), each iteration one sweep of compiled layers"
+    batch: tuple[np.ndarray, np.ndarray] | None = None  # the mini-batch held for τx iterations
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "strategy" in cls.__dict__:
+            PAPER_MODES[cls.strategy] = cls
+
+    @staticmethod
+    def for_strategy(name: str) -> type[PaperMode]:
+        return PAPER_MODES[name]
 
     def cycles_per_step(self) -> int:
         return cycles_per_step(self.mgd, len(self.net.layers))
 
     def layer_size(self, index: int) -> int:
-        layer = self.net.layers[index]
-        return strategy(self.mgd).elements(layer)
-
-    batch: tuple[np.ndarray, np.ndarray] | None = None  # the mini-batch held for τx iterations
+        return strategy(self.mgd).elements(self.net.layers[index])
 
     def checkpoint(self) -> dict:
         held = self.batch
@@ -232,80 +236,154 @@ class PaperMode(Procedure):
 
     def on_iteration(self, iteration: int) -> None:
         """One iteration of Algorithm 1: a new mini-batch every τx iterations, new signs every τp."""
-        batch = self.mgd.batch_size
         if iteration % self.timing.tau_x == 0 or self.batch is None:
-            self.batch = self.stream.take(batch)
+            self.batch = self.stream.take(self.mgd.batch_size)
         x, y = self.batch
         self.last_batch = (x, y)  # what this iteration measured (studies compare it with backprop)
-        step = iteration // self.timing.tau_p
         counts = self.chip.counts
         counts.cycles += self.cycles_per_step()
         counts.accumulator_updates += self.net.parameters
-        if self.mgd.perturbation == "backprop":
-            self.accumulate_true_gradient(x, y)
-            return
-        weights = self.chip.read_weights()
+        self.iterate(x, y, iteration // self.timing.tau_p)
+
+    def iterate(self, x: np.ndarray, y: np.ndarray, step: int) -> None:
+        """Accumulate this iteration's estimate (perturbation ``step``) of the gradient on the batch."""
+        raise NotImplementedError
+
+    def estimate_scales(self) -> list[float]:
+        """Per layer, what turns the accumulated S into the estimate G handed to the optimizer."""
+        raise NotImplementedError
+
+    def on_update(self, iteration: int) -> None:
+        self.write_update(self.estimate_scales())
+
+
+PAPER_MODES: dict[str, type[PaperMode]] = {}
+
+
+class PaperBackprop(PaperMode):
+    """The reference in paper mode: each mini-batch's exact gradient."""
+
+    strategy = "backprop"
+    engine_path = "Python events (paper mode, backprop)"
+
+    def iterate(self, x: np.ndarray, y: np.ndarray, step: int) -> None:
+        self.accumulate_true_gradient(x, y)
+
+    def estimate_scales(self) -> list[float]:
+        return [1.0 / self.timing.tau_theta] * len(self.net.layers)
+
+
+class PaperPerturbation(PaperMode):
+    """MGD in paper mode: a shared baseline, then each layer perturbed in turn with amplitude δ/sqrt(K_l); every
+    pass of an iteration made in one sweep over the layers (:func:`compute.perturbed_sweep`), then the costs
+    measured in Algorithm 1's order: the baseline's, then each perturbed layer's."""
+
+    def iterate(self, x: np.ndarray, y: np.ndarray, step: int) -> None:
+        batch = len(y)
         layers = self.net.layers
-        amplitudes = [self.amplitude / np.sqrt(self.layer_size(index)) for index in range(len(layers))]
-        weight = self.mgd.perturbation == "weight"
-        shared_nodes = shares_node_perturbation(self.mgd)
-        if weight:
-            drawn = [self.weight_perturbation(step, index, amplitudes[index]) for index in range(len(layers))]
-            sweep = compute.perturbed_sweep(self.net, weights, x, weight_theta=[theta for _, theta in drawn],
-                                            pools_held=self.pools_held)
-        else:  # shared: one sign per node for the whole batch, else one per sample and node
-            drawn = [self.node_perturbation(step, index, amplitudes[index], 1 if shared_nodes else batch)
-                     for index in range(len(layers))]
-            sweep = compute.perturbed_sweep(self.net, weights, x, node_theta=[theta for _, theta in drawn],
-                                            pools_held=self.pools_held)
+        weights = self.chip.read_weights()
+        drawn = [self.draw(step, index, self.amplitude / np.sqrt(self.layer_size(index)), batch)
+                 for index in range(len(layers))]
+        sweep = self.sweep(weights, x, [theta for _, theta in drawn])
         passes = len(layers) + 1
         self.count_inferences(passes, batch)
         rho = losses.per_sample_cost(self.loss.kind, sweep.outputs.reshape(passes * batch, -1), np.tile(y, passes),
                                      self.loss.label_smoothing, self.loss.reduction).reshape(passes, batch)
-        if shared_nodes:  # every sample's own cost change, measured one by one, the baseline's first
-            each = self.chip.measure_costs(rho.reshape(-1)).reshape(passes, batch)
-            c0 = float(each[0].mean())
-        else:  # the batch-mean cost of every pass, measured in turn, the baseline's first
-            c0 = self.chip.measure_cost(float(rho[0].mean()))
+        c0 = self.measure_baseline(rho)
         self.record_cost(c0)
         dt = self.cycles_per_step() * self.chip.cycle_s
         for index, layer in enumerate(layers):
-            signs, _ = drawn[index]
-            if weight:
-                sw, sb = signs
-                delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
-                self.accumulators.add(index, sw, sb, delta_c, dt)
-                counts.perturbation_toggles += 2 * (sw.size + sb.size)
-            elif shared_nodes:
-                # sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased estimate of the batch-mean cost's
-                # gradient with only K_l = nodes_l perturbed elements
-                delta_each = each[index + 1] - each[0]
-                error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
-                dw, db = compute.local_product(layer, sweep.inputs[index], error)
-                self.accumulators.add(index, dw, db, 1.0, dt)
-                counts.perturbation_toggles += 2 * signs.size
-                counts.broadcasts += batch - 1  # each sample's cost change (one more below)
-            else:
-                delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
-                dw, db = compute.local_product(layer, sweep.inputs[index], signs)
-                self.accumulators.add(index, dw, db, delta_c, dt)
-                counts.perturbation_toggles += 2 * signs.size
-            counts.broadcasts += 1
+            self.accumulate(index, layer, drawn[index][0], rho, c0, sweep, dt)
+            self.chip.counts.broadcasts += 1
 
-    def on_update(self, iteration: int) -> None:
+    def draw(self, step: int, index: int, amplitude: float, batch: int) -> tuple[Any, Any]:
+        """(signs, actual perturbation θ) of layer ``index``."""
+        raise NotImplementedError
+
+    def sweep(self, weights: Pairs, x: np.ndarray, thetas: list) -> compute.Sweep:
+        raise NotImplementedError
+
+    def measure_baseline(self, rho: np.ndarray) -> float:
+        """The baseline's cost as the cost circuit measures it: the batch mean of the unperturbed pass."""
+        return self.chip.measure_cost(float(rho[0].mean()))
+
+    def accumulate(self, index: int, layer: LayerShape, signs: Any, rho: np.ndarray, c0: float,
+                   sweep: compute.Sweep, dt: float) -> None:
+        raise NotImplementedError
+
+    def estimate_scales(self) -> list[float]:
         tau = self.timing.tau_theta
-        if self.mgd.perturbation == "backprop":
-            self.write_update([1.0 / tau] * len(self.net.layers))
-            return
-        scales = []
         distinct = max(1, -(-tau // self.timing.tau_p))  # perturbations of an update period, as in chip mode
+        scales = []
         for index in range(len(self.net.layers)):
             k = self.layer_size(index)
-            scale = 1.0 / (tau * self.amplitude / np.sqrt(k) * self.source.power(index, self.mgd.perturbation))
+            scale = 1.0 / (tau * self.amplitude / np.sqrt(k) * self.source.power(index, self.strategy))
             if self.normalize():
                 scale *= gamma_scale(k, distinct)
             scales.append(scale)
-        self.write_update(scales)
+        return scales
+
+
+class PaperWeightPerturbation(PaperPerturbation):
+    strategy = "weight"
+
+    def draw(self, step: int, index: int, amplitude: float, batch: int) -> tuple[Any, Any]:
+        return self.weight_perturbation(step, index, amplitude)
+
+    def sweep(self, weights: Pairs, x: np.ndarray, thetas: list) -> compute.Sweep:
+        return compute.perturbed_sweep(self.net, weights, x, weight_theta=thetas, pools_held=self.pools_held)
+
+    def accumulate(self, index: int, layer: LayerShape, signs: Any, rho: np.ndarray, c0: float,
+                   sweep: compute.Sweep, dt: float) -> None:
+        sw, sb = signs
+        delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
+        self.accumulators.add(index, sw, sb, delta_c, dt)
+        self.chip.counts.perturbation_toggles += 2 * (sw.size + sb.size)
+
+
+class PaperNodePerturbation(PaperPerturbation):
+    """Node perturbation, its update the local product of ΔC·s with the layer's input. With ``mgd.node_batch:
+    shared`` one sign per node for the whole batch and every sample's own cost change broadcast, else one sign
+    per sample and node and the batch-mean cost's change."""
+
+    strategy = "node"
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.shared = shares_node_perturbation(self.mgd)
+        self.each: np.ndarray | None = None  # shared: every sample's measured cost, per pass
+
+    def draw(self, step: int, index: int, amplitude: float, batch: int) -> tuple[Any, Any]:
+        return self.node_perturbation(step, index, amplitude, 1 if self.shared else batch)
+
+    def sweep(self, weights: Pairs, x: np.ndarray, thetas: list) -> compute.Sweep:
+        return compute.perturbed_sweep(self.net, weights, x, node_theta=thetas, pools_held=self.pools_held)
+
+    def measure_baseline(self, rho: np.ndarray) -> float:
+        if not self.shared:
+            return super().measure_baseline(rho)
+        # every sample's own cost change, measured one by one, the baseline's first
+        self.each = self.chip.measure_costs(rho.reshape(-1)).reshape(rho.shape)
+        return float(self.each[0].mean())
+
+    def accumulate(self, index: int, layer: LayerShape, signs: Any, rho: np.ndarray, c0: float,
+                   sweep: compute.Sweep, dt: float) -> None:
+        counts = self.chip.counts
+        counts.perturbation_toggles += 2 * signs.size
+        if self.shared:
+            # sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased estimate of the batch-mean cost's
+            # gradient with only K_l = nodes_l perturbed elements
+            each = self.each
+            batch = each.shape[1]
+            delta_each = each[index + 1] - each[0]
+            error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
+            dw, db = compute.local_product(layer, sweep.inputs[index], error)
+            self.accumulators.add(index, dw, db, 1.0, dt)
+            counts.broadcasts += batch - 1  # each sample's cost change (one more after this)
+        else:
+            delta_c = self.chip.measure_cost(float(rho[index + 1].mean())) - c0
+            dw, db = compute.local_product(layer, sweep.inputs[index], signs)
+            self.accumulators.add(index, dw, db, delta_c, dt)
 
 
 def chip_mode_scale(mgd: MGDSpec, timing: Timing, amplitude: float, k: int) -> float:

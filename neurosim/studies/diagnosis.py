@@ -211,9 +211,9 @@ def _perturbed_elements(config: Any) -> int | None:
     """K: the weights (weight perturbation) or nodes (node perturbation) perturbed at once; None for backprop
     and for paper mode, whose layer-by-layer estimate has its own K per layer."""
     mgd = config.workload.mgd
-    if mgd.perturbation == "backprop" or mgd.mode != "chip":
+    from neurosim.model import build, strategy
+    if not strategy(mgd).perturbs or mgd.mode != "chip":
         return None
-    from neurosim.model import build
 
     model = build(config)
     return model.strategy.total(model.net)

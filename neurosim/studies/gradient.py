@@ -73,7 +73,7 @@ def run_one(config: RunConfig, seed: int, iterations: int, threshold: float, *, 
     procedure = sim.procedure
     if isinstance(procedure, PaperMode) and not fresh_batches:
         procedure.stream = _FixedBatch(*procedure.stream.take(config.workload.mgd.batch_size))
-    if config.workload.mgd.perturbation == "backprop":
+    if not strategy(config.workload.mgd).perturbs:
         raise ValueError("the gradient study compares MGD with backprop: choose weight or node perturbation")
     amplitude = resolve_amplitude(config)
     paper = isinstance(procedure, PaperMode)

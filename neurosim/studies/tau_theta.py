@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from neurosim.errors import ConfigError, NeurosimError
+from neurosim.model import strategy
 from neurosim.studies.diagnosis import device_step_w, diagnose
 from neurosim.studies.milestones import median_or_none
 from neurosim.tables import text_table
@@ -195,7 +196,7 @@ def plan_study(study: TauThetaStudy, out_dir: str | Path) -> _Plan:
     combos = []
     for run in runs:
         settings = {k: v for k, v in run.settings.items() if k != "mgd.perturbation"}
-        if run.config.workload.mgd.perturbation != "backprop" and settings not in combos:
+        if strategy(run.config.workload.mgd).perturbs and settings not in combos:
             combos.append(settings)
     return _Plan(runs, base, target, caps, evals, method, build(base).net.n_outputs, combos)
 
@@ -509,7 +510,7 @@ def step_check(study: TauThetaStudy, plan: _Plan, out: Path, data_dir: str | Non
     combos = []
     by_run: dict[str, Any] = {}
     for r in plan.runs:  # the first seed's run of each setting
-        if r.config.workload.mgd.perturbation != "backprop":
+        if strategy(r.config.workload.mgd).perturbs:
             by_run.setdefault(_combo_key(_settings(r)), r)
     for settings in plan.combos:
         run = by_run[_combo_key(settings)]
