@@ -118,7 +118,7 @@ def estimate_memory(config, net) -> MemoryEstimate:  # type: ignore[no-untyped-d
     workload = config.workload
     samples = max(min(EVAL_CHUNK, workload.train.eval_size),
                   workload.mgd.batch_size if workload.mgd.mode == "paper" else 2)
-    im2col = max((layer.positions * layer.fan_in for layer in net.layers if layer.kind == "conv3x3"), default=0)
+    im2col = max((layer.unrolled_inputs for layer in net.layers), default=0)
     per_value = BYTES_PER_DATA_VALUE_FILE if workload.dataset.name in IDX_DATASETS \
         else BYTES_PER_DATA_VALUE_GENERATED
     activations = samples * (net.nodes + im2col + math.prod(net.input_shape))

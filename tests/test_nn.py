@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurosim.nn import compute, losses
-from neurosim.nn.shapes import LayerShape, NetworkShape, mlp, paper_cnn
+from neurosim.nn.shapes import Conv3x3Shape, DenseShape, NetworkShape, mlp, paper_cnn
 
 
 @pytest.mark.parametrize("d", [1, 2, 8, 48, 64])
@@ -66,9 +66,9 @@ def test_conv_pool_flatten_dense_gradient(activation: str, pool: bool) -> None:
     h = 6
     h2 = h // 2 if pool else h
     net = NetworkShape((h, h, 2), (
-        LayerShape("conv1", "conv3x3", (h, h, 2), (h, h, 3), activation, pool),
-        LayerShape("conv2", "conv3x3", (h2, h2, 3), (h2, h2, 2), activation),
-        LayerShape("dense1", "dense", (h2 * h2 * 2,), (3,), "identity"),
+        Conv3x3Shape("conv1", (h, h, 2), (h, h, 3), activation, pool),
+        Conv3x3Shape("conv2", (h2, h2, 3), (h2, h2, 2), activation),
+        DenseShape("dense1", (h2 * h2 * 2,), (3,), "identity"),
     ))
     directional_check(net, "cross_entropy", seed=3)
 

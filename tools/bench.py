@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from neurosim.engine.clocks import ClockDomain, Engine  # noqa: E402
 from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.nn import compute  # noqa: E402
-from neurosim.nn.shapes import NetworkShape, mlp, paper_cnn  # noqa: E402
+from neurosim.nn.shapes import Conv3x3Shape, NetworkShape, mlp, paper_cnn  # noqa: E402
 from neurosim.simulation import Simulation  # noqa: E402
 from neurosim.spec import load_config  # noqa: E402
 
@@ -51,7 +51,7 @@ def numpy_forward(net: NetworkShape, weights, x: np.ndarray) -> np.ndarray:
     a = x
     for layer, (w, b) in zip(net.layers, weights):
         batch = a.shape[0]
-        if layer.kind == "conv3x3":
+        if isinstance(layer, Conv3x3Shape):
             h, wd, c = layer.in_shape
             padded = np.pad(a, ((0, 0), (1, 1), (1, 1), (0, 0)))
             s = padded.strides
@@ -269,7 +269,7 @@ def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict
     rows = []
     for d in widths:
         for layer in paper_cnn(d, (28, 28, 1), 10, "relu", "identity").layers:
-            if layer.kind != "conv3x3":
+            if not isinstance(layer, Conv3x3Shape):
                 continue
             x = rng.standard_normal((100, *layer.in_shape)).astype(np.float32)
             w = rng.standard_normal((layer.fan_in, layer.fan_out)).astype(np.float32)

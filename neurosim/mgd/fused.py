@@ -26,10 +26,13 @@ from neurosim.mgd.procedures import SampleStream, chip_mode_scale
 from neurosim.model import NodePerturbation, Timing, WeightPerturbation, held_updates, strategy
 from neurosim.spec.loader import RunConfig
 from neurosim.nn.compute import direct_convolution
+from neurosim.nn.shapes import Conv3x3Shape, DenseShape
 
 
 # the kernel's code for each strategy chip mode compiles, found by the strategy's type
 _KERNEL_KINDS = {WeightPerturbation: k.KIND_WEIGHT, NodePerturbation: k.KIND_NODE}
+# the kernel's layer code (its L_CONV slot) for each layer type it computes
+_KERNEL_LAYERS = {DenseShape: 0, Conv3x3Shape: 1}
 
 
 class FusedChipMode:
@@ -74,7 +77,7 @@ class FusedChipMode:
                       "writes": "writes", "failed": "failed"}
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
-            conv = layer.kind == "conv3x3"
+            conv = _KERNEL_LAYERS[type(layer)]
             height, width, channels = layer.in_shape if conv else (1, 1, fi)
             in_size = int(np.prod(layer.in_shape))
             pooled_size = int(np.prod(layer.output_shape)) if layer.pool else 0
@@ -83,7 +86,7 @@ class FusedChipMode:
                 fi, fo, offset, offset + fi * fo, node, inputs, k.ACT_CODES[layer.activation])
             row[[k.L_CONV, k.L_HEIGHT, k.L_WIDTH, k.L_CHANNELS, k.L_POOL, k.L_ARG, k.L_IN_SIZE, k.L_NODES,
                  k.L_DIRECT]] = (conv, height, width, channels, layer.pool, winners, in_size, layer.nodes,
-                                 direct_convolution(layer))
+                                 conv and direct_convolution(layer))
             # the device arrays now view the flat buffers the kernels write
             for array, lo, hi in ((w, offset, offset + fi * fo), (b, offset + fi * fo, offset + fi * fo + fo)):
                 for mine, theirs in (*per_weight.items(), *per_device.items()):
@@ -124,13 +127,13 @@ class FusedChipMode:
         self.z_base = np.zeros(self.net.nodes, dtype=np.float32)
         self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
         self.scratch = np.zeros(max(layer.fan_out for layer in layers), dtype=np.float32)  # a layer's sums
-        convs = [layer for layer in layers if layer.kind == "conv3x3"]
+        convs = [layer for layer in layers if _KERNEL_LAYERS[type(layer)]]
         biggest = max([layer.weights for layer in layers])
         # the network's working arrays (see neurosim.kernels.chipmode): pre-pool activations, both passes'
         # max-pool winners, a convolution's unrolled input, a layer's local product, the held node sums
         self.bufs = (np.zeros(max([layer.nodes for layer in layers if layer.pool], default=0), dtype=np.float32),
                      np.zeros(winners, dtype=np.int8), np.zeros(winners, dtype=np.int8),
-                     np.zeros(max([layer.positions * layer.fan_in for layer in convs], default=0), dtype=np.float32),
+                     np.zeros(max([layer.unrolled_inputs for layer in convs], default=0), dtype=np.float32),
                      np.zeros(biggest if convs else 0, dtype=np.float32),
                      np.zeros(max(layer.fan_out for layer in layers) if convs else 0, dtype=np.float32),
                      np.zeros(n_pert if perturbs_nodes else 0, dtype=np.float32))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import singledispatch
 
 import numpy as np
 
 from neurosim.kernels import activations, mac
-from neurosim.nn.shapes import LayerShape, NetworkShape
+from neurosim.nn.shapes import Conv3x3Shape, DenseShape, LayerShape, NetworkShape
 
 Weights = Sequence[tuple[np.ndarray, np.ndarray]]  # per layer: (weight (fan_in, fan_out), bias (fan_out,))
 
@@ -40,24 +41,64 @@ def activate(kind: str, z: np.ndarray, out: np.ndarray | None = None) -> np.ndar
     return out
 
 
+# each activation's derivative, by its name, from the pre-activation z and the activation h
+_DERIVATIVES = {
+    "relu": lambda z, h: (z > 0).astype(np.float32),
+    "tanh": lambda z, h: np.float32(1.0) - h * h,
+    "sigmoid": lambda z, h: h * (np.float32(1.0) - h),
+    "identity": lambda z, h: np.ones_like(z),
+}
+
+
 def activation_derivative(kind: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
-    if kind == "relu":
-        return (z > 0).astype(np.float32)
-    if kind == "tanh":
-        return np.float32(1.0) - h * h
-    if kind == "sigmoid":
-        return h * (np.float32(1.0) - h)
-    return np.ones_like(z)
+    return _DERIVATIVES[kind](z, h)
 
 
+# The math of each layer type, registered by its shape's type (functools.singledispatch): a new layer type is
+# a LayerShape subclass and its registrations here.
+
+def _unregistered(layer: LayerShape, what: str) -> NotImplementedError:
+    return NotImplementedError(f"{what} is not written for {type(layer).__name__} layers ({layer.name})")
+
+
+@singledispatch
 def crossbar_rows(layer: LayerShape, a: np.ndarray) -> np.ndarray:
     """The rows a layer's crossbar sees for activations ``a``: flattened inputs, or im2col patches."""
+    raise _unregistered(layer, "crossbar_rows")
+
+
+@crossbar_rows.register
+def _(layer: DenseShape, a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.reshape(a.shape[0], layer.fan_in))
+
+
+@crossbar_rows.register
+def _(layer: Conv3x3Shape, a: np.ndarray) -> np.ndarray:
     batch = a.shape[0]
-    if layer.kind == "dense":
-        return np.ascontiguousarray(a.reshape(batch, layer.fan_in))
     cols = np.empty((batch * layer.positions, layer.fan_in), dtype=np.float32)
     mac.im2col3x3(np.ascontiguousarray(a.reshape((batch, *layer.in_shape))), cols)
     return cols
+
+
+@singledispatch
+def pre_activation(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray) -> None:
+    """z = the layer's crossbar MAC of the activations ``a`` (a batch), bias included."""
+    raise _unregistered(layer, "pre_activation")
+
+
+@pre_activation.register
+def _(layer: DenseShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray) -> None:
+    mac.dense_forward(crossbar_rows(layer, a), weight, bias, a.shape[0], z)
+
+
+@pre_activation.register
+def _(layer: Conv3x3Shape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, z: np.ndarray) -> None:
+    batch = a.shape[0]
+    images = np.ascontiguousarray(a.reshape((batch, *layer.in_shape)))
+    if direct_convolution(layer):
+        mac.conv3x3_planar(images, weight, bias, z)
+    else:  # unrolled a few images at a time, kept in cache
+        mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), batch, z)
 
 
 def images_per_product(layer: LayerShape, batch: int) -> int:
@@ -74,7 +115,7 @@ def images_per_product(layer: LayerShape, batch: int) -> int:
     return -(-batch // chunks)
 
 
-def direct_convolution(layer: LayerShape) -> bool:
+def direct_convolution(layer: Conv3x3Shape) -> bool:
     """Convolve without im2col (:func:`mac.conv3x3_planar`)? Measured on the paper CNN's shapes (300 images,
     as paper mode's stacked passes): the planar kernel is 1.4-20x faster than im2col + product on layers
     of at most 8 output channels and at most 16 (input, output) channel pairs; elsewhere it is 0.3-1.3x as
@@ -83,8 +124,6 @@ def direct_convolution(layer: LayerShape) -> bool:
     the direct formula (the bias, then each product), im2col + product as BLAS; the layers this rule gave
     to the planar kernel in the seventh session (d = 1 conv5-6, d = 2 conv3-4, d = 8 conv1) changed in
     the last bits."""
-    if layer.kind != "conv3x3":
-        return False
     channels = layer.in_shape[-1]
     return layer.fan_out <= 8 and channels * layer.fan_out <= 16
 
@@ -152,14 +191,7 @@ def forward(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         theta = None if node_theta is None else node_theta[index]
         winners = None if pool_from is None else pool_from.argmax[index]
         z = np.empty((batch, *layer.out_shape), dtype=np.float32)
-        if layer.kind == "dense":
-            mac.dense_forward(crossbar_rows(layer, a), weight, bias, batch, z)
-        else:
-            images = np.ascontiguousarray(a.reshape((batch, *layer.in_shape)))
-            if direct_convolution(layer):
-                mac.conv3x3_planar(images, weight, bias, z)
-            else:  # unrolled a few images at a time, kept in cache
-                mac.conv3x3_forward(images, weight, bias, images_per_product(layer, batch), batch, z)
+        pre_activation(layer, a, weight, bias, z)
         if theta is not None:
             z += theta  # float32, and θ must fit z's shape
         if trace is not None:
@@ -202,23 +234,12 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
         weight, bias = weights[index]
         inputs.append(a[:batch])
         blocks = len(passes) + 2  # the baseline, this layer's pass, the passes below
+        moved = None
         if weight_theta is not None:
             theta_w, theta_b = weight_theta[index]
-            own_weight, own_bias = weight + theta_w, bias + theta_b
-        if layer.kind == "conv3x3":
-            a = _swept_convolution(layer, a, weight, bias, batch, blocks, pools_held,
-                                   (own_weight, own_bias) if weight_theta is not None else None,
-                                   None if node_theta is None else node_theta[index])
-        else:
-            z = np.empty((blocks * batch, *layer.out_shape), dtype=np.float32)
-            _stacked_dense(layer, a[:batch], weight, bias, z[:batch], batch)
-            if weight_theta is not None:
-                _stacked_dense(layer, a[:batch], own_weight, own_bias, z[batch:2 * batch], batch)
-            else:
-                np.add(z[:batch], node_theta[index], out=z[batch:2 * batch])  # as forward's z += θ: float32
-            if passes:
-                _stacked_dense(layer, a[batch:], weight, bias, z[2 * batch:], batch)
-            a = activate(layer.activation, z, out=z)
+            moved = (weight + theta_w, bias + theta_b)
+        a = swept_layer(layer, a, weight, bias, batch, blocks, pools_held, moved,
+                        None if node_theta is None else node_theta[index])
         passes.insert(0, index)
     swept = a.reshape(len(net.layers) + 1, batch, net.n_outputs)
     outputs = np.empty_like(swept)
@@ -227,11 +248,35 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     return Sweep(outputs, inputs)
 
 
-def _swept_convolution(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, batch: int,
-                       blocks: int, pools_held: bool, moved: tuple[np.ndarray, np.ndarray] | None,
-                       node_theta: np.ndarray | None) -> np.ndarray:
-    """A convolution of :func:`perturbed_sweep` by the compiled :func:`neurosim.kernels.sweep.conv_layer`;
-    its output stack, activated and pooled."""
+@singledispatch
+def swept_layer(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, batch: int, blocks: int,
+                pools_held: bool, moved: tuple[np.ndarray, np.ndarray] | None,
+                node_theta: np.ndarray | None) -> np.ndarray:
+    """One layer of :func:`perturbed_sweep`: from the stack ``a`` of the baseline and the passes perturbed below
+    (``blocks`` - 1 blocks of ``batch`` samples), the stack of the baseline, this layer's perturbed pass (its
+    weights ``moved``, or ``node_theta`` added to its pre-activations) and the passes below, activated and
+    pooled."""
+    raise _unregistered(layer, "swept_layer")
+
+
+@swept_layer.register
+def _(layer: DenseShape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, batch: int, blocks: int,
+      pools_held: bool, moved: tuple[np.ndarray, np.ndarray] | None, node_theta: np.ndarray | None) -> np.ndarray:
+    z = np.empty((blocks * batch, *layer.out_shape), dtype=np.float32)
+    _stacked_dense(layer, a[:batch], weight, bias, z[:batch], batch)
+    if moved is not None:
+        _stacked_dense(layer, a[:batch], moved[0], moved[1], z[batch:2 * batch], batch)
+    else:
+        np.add(z[:batch], node_theta, out=z[batch:2 * batch])  # as forward's z += θ: float32
+    if blocks > 2:
+        _stacked_dense(layer, a[batch:], weight, bias, z[2 * batch:], batch)
+    return activate(layer.activation, z, out=z)
+
+
+@swept_layer.register
+def _(layer: Conv3x3Shape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, batch: int, blocks: int,
+      pools_held: bool, moved: tuple[np.ndarray, np.ndarray] | None, node_theta: np.ndarray | None) -> np.ndarray:
+    """By the compiled :func:`neurosim.kernels.sweep.conv_layer`."""
     from neurosim.kernels import sweep  # compiled on paper mode's first iteration, not on import
 
     direct = direct_convolution(layer)
@@ -252,12 +297,12 @@ def _swept_convolution(layer: LayerShape, a: np.ndarray, weight: np.ndarray, bia
     return out
 
 
-def _widened(layer: LayerShape, batch: int) -> bool:
+def _widened(layer: Conv3x3Shape, batch: int) -> bool:
     """Convolve the baseline and the weight-perturbed pass (the same input) as one product of both crossbars
     side by side? Where the convolution is unrolled (not planar) and BLAS's sums of an output do not depend
     on the product's shape (:func:`images_per_product`): 16 output columns or more, or products of at
     least 2·10^6 MACs. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
-    if layer.kind != "conv3x3" or direct_convolution(layer):
+    if direct_convolution(layer):
         return False
     macs = images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out
     return layer.fan_out >= 16 or macs >= 2_000_000
@@ -291,20 +336,31 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
     return grads
 
 
+@singledispatch
 def local_product(layer: LayerShape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dweight, dbias) from a layer's input activations (B, *in_shape) and the error at its
     pre-activations (B, *out_shape): a convolution's unrolled a few images at a time, in cache
     (:func:`mac.conv3x3_weight_gradient`)."""
+    raise _unregistered(layer, "local_product")
+
+
+@local_product.register
+def _(layer: DenseShape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dweight = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
+    dbias = np.empty(layer.fan_out, dtype=np.float32)
+    g2 = np.ascontiguousarray(grad_pre.reshape(inputs.shape[0], layer.fan_out), dtype=np.float32)
+    mac.weight_gradient(crossbar_rows(layer, inputs), g2, dweight, dbias)
+    return dweight, dbias
+
+
+@local_product.register
+def _(layer: Conv3x3Shape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     batch = inputs.shape[0]
     dweight = np.empty((layer.fan_in, layer.fan_out), dtype=np.float32)
     dbias = np.empty(layer.fan_out, dtype=np.float32)
-    if layer.kind == "dense":
-        g2 = np.ascontiguousarray(grad_pre.reshape(batch, layer.fan_out), dtype=np.float32)
-        mac.weight_gradient(crossbar_rows(layer, inputs), g2, dweight, dbias)
-    else:
-        g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
-        images = np.ascontiguousarray(inputs.reshape((batch, *layer.in_shape)))
-        mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
+    g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
+    images = np.ascontiguousarray(inputs.reshape((batch, *layer.in_shape)))
+    mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
     return dweight, dbias
 
 
@@ -316,11 +372,20 @@ def images_in_cache(layer: LayerShape) -> int:
     return max(1, 131072 // (4 * layer.positions * layer.fan_in))
 
 
+@singledispatch
 def input_gradient(layer: LayerShape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
     """Error at a layer's inputs from the error at its pre-activations."""
-    if layer.kind == "dense":
-        g2 = grad_pre.reshape(-1, layer.fan_out)
-        return np.dot(g2, weight.T).astype(np.float32, copy=False).reshape((batch, *layer.in_shape))
+    raise _unregistered(layer, "input_gradient")
+
+
+@input_gradient.register
+def _(layer: DenseShape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
+    g2 = grad_pre.reshape(-1, layer.fan_out)
+    return np.dot(g2, weight.T).astype(np.float32, copy=False).reshape((batch, *layer.in_shape))
+
+
+@input_gradient.register
+def _(layer: Conv3x3Shape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
     dx = np.empty((batch, *layer.in_shape), dtype=np.float32)
     g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
     mac.conv3x3_input_gradient(g, weight, images_in_cache(layer), dx)
@@ -342,7 +407,7 @@ def init_weights(net: NetworkShape, rng: np.random.Generator, scheme: str = "aut
     weights = []
     for layer in net.layers:
         if scheme == "glorot":
-            fan_out = layer.fan_out * (9 if layer.kind == "conv3x3" else 1)
+            fan_out = layer.fan_out * layer.taps
             bound = np.sqrt(6.0 / (layer.fan_in + fan_out))
             w = rng.uniform(-bound, bound, size=(layer.fan_in, layer.fan_out)).astype(np.float32)
             b = np.zeros(layer.fan_out, dtype=np.float32)

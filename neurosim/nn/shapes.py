@@ -12,26 +12,29 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 from neurosim.errors import ConfigError
 from neurosim.spec.workload import ConvEntry, DenseEntry, FlattenEntry, LayerEntry, NetworkSpec, PoolEntry
 
 
 # Shapes are frozen, so their derived sizes are computed once (cached_property): the simulator reads them on
-# every inference.
+# every inference. One subclass per layer type; the math of each (nn/compute.py) is registered by type.
 @dataclass(frozen=True)
 class LayerShape:
     name: str
-    kind: str                      # "dense" or "conv3x3"
     in_shape: tuple[int, ...]      # (H, W, C) or (n,)
     out_shape: tuple[int, ...]     # pre-activation, before pooling: (H, W, Co) or (n,)
     activation: str
     pool: bool = False
 
+    kind: ClassVar[str]            # the layer type's name in run files and tables
+    taps: ClassVar[int] = 1        # kernel positions per channel: Glorot's fan counts them
+
     @cached_property
     def fan_in(self) -> int:
         """Crossbar rows (inputs), without the bias row."""
-        return 9 * self.in_shape[-1] if self.kind == "conv3x3" else math.prod(self.in_shape)
+        return self.taps * self.in_shape[-1]
 
     @cached_property
     def fan_out(self) -> int:
@@ -40,7 +43,12 @@ class LayerShape:
     @cached_property
     def positions(self) -> int:
         """How many times the crossbar MAC is applied per sample (image positions for a convolution)."""
-        return self.out_shape[0] * self.out_shape[1] if self.kind == "conv3x3" else 1
+        return math.prod(self.out_shape[:-1])
+
+    @cached_property
+    def unrolled_inputs(self) -> int:
+        """Floats of one sample's unrolled input (im2col rows): none for a layer that reads its input as is."""
+        return 0
 
     @cached_property
     def weights(self) -> int:
@@ -71,6 +79,29 @@ class LayerShape:
     def tiles(self, rows: int, cols: int) -> int:
         """Crossbar tiles of rows x cols needed to hold this layer (bias included as one row)."""
         return math.ceil((self.fan_in + 1) / rows) * math.ceil(self.fan_out / cols)
+
+
+@dataclass(frozen=True)
+class DenseShape(LayerShape):
+    """A fully connected layer: one crossbar row per input, (n,) -> (units,)."""
+
+    kind: ClassVar[str] = "dense"
+
+    @cached_property
+    def fan_in(self) -> int:
+        return math.prod(self.in_shape)
+
+
+@dataclass(frozen=True)
+class Conv3x3Shape(LayerShape):
+    """A 3x3 same-padded convolution: the crossbar's 9·C rows see one patch, at every position of the image."""
+
+    kind: ClassVar[str] = "conv3x3"
+    taps: ClassVar[int] = 9
+
+    @cached_property
+    def unrolled_inputs(self) -> int:
+        return self.positions * self.fan_in
 
 
 @dataclass(frozen=True)
@@ -112,7 +143,7 @@ def from_entries(entries: Sequence[LayerEntry], input_shape: tuple[int, ...], n_
         if isinstance(entry, ConvEntry):
             counts["conv"] += 1
             h, w, c = shape
-            layers.append(LayerShape(f"conv{counts['conv']}", "conv3x3", shape, (h, w, entry.channels), act))
+            layers.append(Conv3x3Shape(f"conv{counts['conv']}", shape, (h, w, entry.channels), act))
             shape = (h, w, entry.channels)
         elif isinstance(entry, PoolEntry):
             h, w, c = shape
@@ -129,7 +160,7 @@ def from_entries(entries: Sequence[LayerEntry], input_shape: tuple[int, ...], n_
                 raise ConfigError(None, f"{key}[{i}].dense", f"the output layer has {units} units but the task "
                                                             f"has {n_outputs} classes (write dense: classes)")
             shape = (math.prod(shape),)
-            layers.append(LayerShape(f"dense{counts['dense']}", "dense", shape, (units,), act))
+            layers.append(DenseShape(f"dense{counts['dense']}", shape, (units,), act))
             shape = (units,)
     return NetworkShape(tuple(input_shape) if images else (math.prod(input_shape),), tuple(layers))
 
