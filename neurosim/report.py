@@ -75,43 +75,15 @@ def read_run(path: str | Path, label: str | None = None) -> RunData:
     A file whose ``complete`` flag is false (a run still going, or interrupted) is read as it stands: its
     summary, curves and wear are those of its last evaluation.
     """
-    import h5py
-
-    from neurosim.io.runfile import FORMAT, read_curves, read_summary
+    from neurosim.io.runfile import read_stored_run
 
     path = Path(path)
-    if not path.exists():
-        raise NeurosimError(f"{path}: no such run file")
-    if path.is_dir():
-        raise NeurosimError(f"{path}: is a folder, not a run file")
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as exc:
-        raise NeurosimError(f"{path}: cannot read the file ({exc})") from None
-    if not is_hdf5:
-        raise NeurosimError(f"{path}: not a neurosim run file (not an HDF5 file)")
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise NeurosimError(f"{path}: not a neurosim run file (no format={FORMAT!r} attribute)")
-            complete = bool(f.attrs.get("complete", False))
-            wear = {name: f["wear"][name][()] for name in f["wear"]}
-            failed = {name: f["failed"][name][()] for name in f["failed"]} if "failed" in f else {}
-            workload_yaml = _text(f["config"].attrs.get("workload_yaml"))
-        summary = read_summary(path)
-        curves = read_curves(path)
-    except NeurosimError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise NeurosimError(f"{path}: damaged run file ({type(exc).__name__}: {exc})") from None
+    stored = read_stored_run(path)
+    summary, wear = stored.summary, stored.wear
     layers = [entry["layer"] for entry in summary.get("wear_by_layer", [])] or list(wear)
     wear = {name: wear[name] for name in layers if name in wear}  # network order, not HDF5's alphabetical one
-    return RunData(path, label or path.stem, summary, curves, wear, failed,
-                   crossbar_shapes(workload_yaml, wear), complete)
-
-
-def _text(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+    return RunData(path, label or path.stem, summary, stored.curves, wear, stored.failed,
+                   crossbar_shapes(stored.workload_yaml, wear), stored.complete)
 
 
 def crossbar_shapes(workload_yaml: str | None, wear: dict[str, np.ndarray]) -> dict[str, tuple[int, int]] | None:
@@ -275,8 +247,10 @@ def _new_figure(size: tuple[float, float]) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
+    from neurosim.io.atomic import replacing
     try:
-        fig.savefig(path, dpi=DPI)
+        with replacing(path) as tmp:  # the format is the final name's (the temporary one ends in .tmp)
+            fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".").lower() or None)
     except OSError as exc:
         raise NeurosimError(f"{path}: cannot write the plot ({exc.strerror or exc})") from None
     return path

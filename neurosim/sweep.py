@@ -42,7 +42,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,7 +56,8 @@ import yaml
 from neurosim.errors import ConfigError, NeurosimError
 from neurosim.results import json_safe
 from neurosim.io import ensure_folder
-from neurosim.io.runfile import remove_stale_temps
+from neurosim.io import atomic
+from neurosim.io.atomic import remove_stale_temps
 from neurosim.spec import RunConfig
 from neurosim.tables import text_table
 
@@ -311,19 +311,13 @@ def _blame(spec: SweepSpec, settings: dict[str, Any], exc: ConfigError) -> Confi
 
 def finished_summary(path: str | Path) -> dict[str, Any] | None:
     """The summary of a complete run file at ``path``, or None if there is none (missing, partial, foreign)."""
-    import h5py
-
     from neurosim.io.runfile import read_summary
 
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         return None
     try:
-        with h5py.File(path, "r") as f:
-            if not bool(f.attrs.get("complete", False)):
-                return None
-        return read_summary(path)
-    except (NeurosimError, OSError, KeyError, ValueError):
+        return read_summary(path, complete_only=True)
+    except NeurosimError:
         return None
 
 
@@ -365,18 +359,6 @@ def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[
     return row
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared like any output
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -395,8 +377,8 @@ def write_results(rows: Sequence[dict[str, Any]], out_dir: Path) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
-    _atomic_write(out_dir / "results.csv", buffer.getvalue())
-    _atomic_write(out_dir / "results.json", json.dumps(json_safe(list(rows)), indent=1) + "\n")
+    atomic.write_text(out_dir / "results.csv", buffer.getvalue())
+    atomic.write_text(out_dir / "results.json", json.dumps(json_safe(list(rows)), indent=1) + "\n")
 
 
 Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
@@ -405,9 +387,8 @@ Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
 def _worker_exit(signum: int = signal.SIGTERM, frame: Any = None) -> None:
     """A worker told to stop (its sweep ended, was interrupted or died): remove the temporary run file it
     is writing and exit at once (a worker has nobody to report to)."""
-    from neurosim.io.runfile import remove_live_temps
 
-    remove_live_temps()
+    atomic.remove_live_temps()
     os._exit(128 + signum)
 
 

@@ -25,10 +25,10 @@ import importlib
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,38 +38,13 @@ import yaml
 
 from neurosim import __version__
 from neurosim.errors import NeurosimError
+from neurosim.io.atomic import remove_stale_temps, replacing
 from neurosim.io.state import load_state, save_state
 from neurosim.results import RunResult
 from neurosim.spec.loader import RunConfig, config_from_yaml
 
 FORMAT = "neurosim-run"
 FORMAT_VERSION = 1
-
-
-def _temp_pattern(path: Path) -> re.Pattern[str]:
-    """The names of this run file's temporary files: ``mkstemp(prefix=".NAME.", suffix=".tmp")``."""
-    return re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
-
-
-def remove_stale_temps(path: str | Path) -> list[Path]:
-    """Remove the temporary files a killed writer of ``path`` left (kill -9 or a power cut leave them; every
-    exit Python sees removes its own): called before a run writes ``path`` again. Returns those removed."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    pattern = _temp_pattern(path)
-    removed = []
-    try:
-        names = [entry.name for entry in os.scandir(folder)]
-    except OSError:
-        return removed
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                (folder / name).unlink()
-                removed.append(folder / name)
-            except OSError:
-                pass
-    return removed
 
 
 def check_output(path: str | Path, *, force: bool = False, own: str | Path | None = None) -> Path:
@@ -118,71 +93,44 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
     if not folder.is_dir():
         raise NeurosimError(f"{path}: cannot write the run file: folder {folder} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise NeurosimError(f"{path}: cannot write the run file in {folder} ({exc.strerror or exc})") from None
-    os.close(fd)
-    _LIVE_TEMPS.add(tmp)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["neurosim_version"] = __version__
-            f.attrs["seed"] = result.summary["seed"]
-            for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
-                f.attrs[f"{package}_version"] = _version(package)
-            f.attrs["python_version"] = platform.python_version()
-            plain = resolved_config(result)
-            config = f.create_group("config")
-            config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
-            config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
-            for name, tree in (("chip", plain["chip"]), ("workload", plain["workload"])):
-                group = config.create_group(name)  # the same values as attributes, one per key path
-                for key, value in _flatten(tree):
-                    group.attrs[key] = "null" if value is None else value if not isinstance(value, (list, dict)) \
-                        else json.dumps(value)
-            curves = f.create_group("curves")
-            for name, values in result.curves.as_arrays().items():
-                curves.create_dataset(name, data=values)
-            summary = f.create_group("summary")
-            summary.attrs["json"] = json.dumps(result.summary)
-            for key, value in result.summary.items():
-                if isinstance(value, (int, float, str, bool)):
-                    summary.attrs[key] = value
-            wear = f.create_group("wear")
-            failed = f.create_group("failed")
-            for name, writes, dead in zip(result.layer_names, result.wear, result.failed):
-                wear.create_dataset(name, data=writes, compression="gzip")
-                failed.create_dataset(name, data=dead, compression="gzip")
-            if checkpoint is not None:
-                group = f.create_group("checkpoint")
-                group.attrs["checkpoint_every"] = checkpoint_every or 0
-                save_state(group, checkpoint)
-            f.attrs["complete"] = complete
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a run file is as readable as any output
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["neurosim_version"] = __version__
+                f.attrs["seed"] = result.summary["seed"]
+                for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
+                    f.attrs[f"{package}_version"] = _version(package)
+                f.attrs["python_version"] = platform.python_version()
+                plain = resolved_config(result)
+                config = f.create_group("config")
+                config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
+                config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
+                for name, tree in (("chip", plain["chip"]), ("workload", plain["workload"])):
+                    group = config.create_group(name)  # the same values as attributes, one per key path
+                    for key, value in _flatten(tree):
+                        plain_value = json.dumps(value) if isinstance(value, (list, dict)) else value
+                        group.attrs[key] = "null" if value is None else plain_value
+                curves = f.create_group("curves")
+                for name, values in result.curves.as_arrays().items():
+                    curves.create_dataset(name, data=values)
+                summary = f.create_group("summary")
+                summary.attrs["json"] = json.dumps(result.summary)
+                for key, value in result.summary.items():
+                    if isinstance(value, (int, float, str, bool)):
+                        summary.attrs[key] = value
+                wear = f.create_group("wear")
+                failed = f.create_group("failed")
+                for name, writes, dead in zip(result.layer_names, result.wear, result.failed):
+                    wear.create_dataset(name, data=writes, compression="gzip")
+                    failed.create_dataset(name, data=dead, compression="gzip")
+                if checkpoint is not None:
+                    group = f.create_group("checkpoint")
+                    group.attrs["checkpoint_every"] = checkpoint_every or 0
+                    save_state(group, checkpoint)
+                f.attrs["complete"] = complete
     except OSError as exc:  # a full disk, a folder made read-only or removed meanwhile...
-        Path(tmp).unlink(missing_ok=True)
         raise NeurosimError(f"{path}: cannot write the run file ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        _LIVE_TEMPS.discard(tmp)
-
-
-_LIVE_TEMPS: set[str] = set()  # temporary files being written now (a sweep worker's SIGTERM removes them)
-
-
-def remove_live_temps() -> None:
-    """Remove the temporary files this process is writing: for a signal handler that exits at once."""
-    for tmp in list(_LIVE_TEMPS):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
 
 
 def resolved_config(result: RunResult) -> dict[str, Any]:
@@ -218,19 +166,44 @@ def _version(package: str) -> str:
 
 @contextmanager
 def _open_run(path: str | Path) -> Iterator[h5py.File]:
-    """A run file opened for reading; anything unreadable, foreign or damaged is one clear error."""
+    """A run file opened for reading, the one place that checks one: anything missing, unreadable, foreign or
+    damaged is one clear error naming the file."""
     if not Path(path).is_file():
         raise NeurosimError(f"{path}: no such run file" if not Path(path).exists() else
                             f"{path}: not a run file (a folder or a device)")
     try:
+        if not h5py.is_hdf5(path):
+            raise NeurosimError(f"{path}: not a neurosim run file (not an HDF5 file)")
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
-                raise NeurosimError(f"{path}: not a neurosim run file")
+                raise NeurosimError(f"{path}: not a neurosim run file (no format={FORMAT!r} attribute)")
             yield f
     except OSError as exc:
         raise NeurosimError(f"{path}: cannot read the run file ({exc})") from None
-    except (KeyError, ValueError) as exc:
-        raise NeurosimError(f"{path}: a damaged run file ({exc})") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise NeurosimError(f"{path}: a damaged run file ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass
+class StoredRun:
+    """Everything a report reads of a run file, in one opening."""
+
+    complete: bool                   # false: a run still going, or interrupted (figures of its last evaluation)
+    summary: dict[str, Any]
+    curves: dict[str, np.ndarray]
+    wear: dict[str, np.ndarray]      # write pulses per device, by layer name
+    failed: dict[str, np.ndarray]    # failed devices, by layer name (empty in files written before failures)
+    workload_yaml: str | None        # the resolved workload
+
+
+def read_stored_run(path: str | Path) -> StoredRun:
+    with _open_run(path) as f:
+        workload_yaml = f["config"].attrs.get("workload_yaml")
+        return StoredRun(bool(f.attrs.get("complete", False)), json.loads(f["summary"].attrs["json"]),
+                         {name: f["curves"][name][()] for name in f["curves"]},
+                         {name: f["wear"][name][()] for name in f["wear"]},
+                         {name: f["failed"][name][()] for name in f["failed"]} if "failed" in f else {},
+                         workload_yaml.decode() if isinstance(workload_yaml, bytes) else workload_yaml)
 
 
 def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:

@@ -532,10 +532,10 @@ def step_check(study: TauThetaStudy, plan: _Plan, out: Path, data_dir: str | Non
                        "requested_update_w": median, "below_step_fraction": measured["below_step"],
                        "requested_over_step": median / step if step else None})
     from neurosim.io import ensure_folder
-    from neurosim.sweep import _atomic_write
+    from neurosim.io import atomic
 
     ensure_folder(out, "the study's output folder")
-    _atomic_write(cache_path, json.dumps(cache, indent=1) + "\n")
+    atomic.write_text(cache_path, json.dumps(cache, indent=1) + "\n")
     return {"step_w": step, "levels": plan.base.chip.weights.device.levels,
             "rounding": plan.base.chip.weights.write.rounding, "combos": combos, "warnings": []}
 
