@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import TINY_PARITY, config_with
 
@@ -89,3 +90,26 @@ def test_layers_need_kind_layers_and_the_output_fits_the_task() -> None:
     with pytest.raises(ConfigError, match="needs image") as info:  # the data laid out for it: the same key
         Simulation(config_with(*parity, "network.kind=layers", "network.layers=[{conv: 2}, {dense: classes}]"))
     assert info.value.key == "network.layers"
+
+
+def test_a_layer_type_without_its_math_says_so_rather_than_computing_something() -> None:
+    """Layer math is registered per shape type (nn/compute.py); a new type that has none fails by name."""
+    import dataclasses
+
+    from neurosim.errors import NeurosimError
+    from neurosim.mgd.fused import _kernel_layer
+    from neurosim.nn import compute
+    from neurosim.nn.shapes import LayerShape
+
+    @dataclasses.dataclass(frozen=True)
+    class Strange(LayerShape):
+        kind = "strange"
+
+    layer = Strange("strange1", (4,), (3,), "identity")
+    w, b = np.zeros((4, 3), np.float32), np.zeros(3, np.float32)
+    with pytest.raises(NotImplementedError, match="pre_activation is not written for Strange layers .strange1."):
+        compute.pre_activation(layer, np.zeros((2, 4), np.float32), w, b, np.zeros((2, 3), np.float32))
+    with pytest.raises(NotImplementedError, match="local_product"):
+        compute.local_product(layer, np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32))
+    with pytest.raises(NeurosimError, match="strange1: compiled chip mode has no kernel for Strange layers"):
+        _kernel_layer(layer)
