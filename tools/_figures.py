@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from neurosim.io import atomic
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO / "tools" / "paper_data"
@@ -90,13 +91,11 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
 
 def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic.replacing(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for row in rows:
             writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
-    os.replace(tmp, path)
     return path
 
 
@@ -130,7 +129,6 @@ def pyplot() -> Any:
 
 def save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=path.suffix.lstrip("."))
     return path
