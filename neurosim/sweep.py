@@ -61,7 +61,7 @@ from neurosim.io.atomic import remove_stale_temps
 from neurosim.spec import RunConfig
 from neurosim.tables import text_table
 
-SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out")
+SWEEP_KEYS = ("chip", "workload", "iterations", "seeds", "grid", "sets", "out", "checkpoint_every")
 
 # the summary entries a results row carries, in this order (after the run id, grid values and seed)
 RESULT_KEYS = ("iterations", "test_accuracy", "best_test_accuracy", "iterations_to_target",
@@ -85,6 +85,7 @@ class SweepSpec:
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     sets: tuple[str, ...]
     out: Path | None
+    checkpoint_every: int | None = None     # each run keeps a checkpoint this often; an interrupted one resumes
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class PlannedRun:
     sets: tuple[str, ...]                            # every --set of this run: the fixed ones, then the grid's
     config: RunConfig = field(hash=False, repr=False)
     path: Path
+    checkpoint_every: int | None = None              # see SweepSpec: not part of the run's identity
 
 
 # ---- the sweep file -----------------------------------------------------------------------------------
@@ -196,8 +198,11 @@ def load_sweep(path: str | Path) -> SweepSpec:
     out = data.get("out")
     if out is not None and (not isinstance(out, str) or not out.strip()):
         raise ConfigError(file, "out", f"expected a folder path, got {out!r}")
+    every = data.get("checkpoint_every")
+    if every is not None and (not _is_int(every) or every < 1):
+        raise ConfigError(file, "checkpoint_every", f"expected a whole number of iterations >= 1, got {every!r}")
     return SweepSpec(path, chip, workload, iterations, seeds, tuple(grid), tuple(raw_sets),
-                     None if out is None else base / out)
+                     None if out is None else base / out, every)
 
 
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -274,7 +279,8 @@ def plan_sweep(spec: SweepSpec, out_dir: str | Path) -> list[PlannedRun]:
                 raise ConfigError(str(spec.file), "grid", f"runs {_describe_settings(seen[rid])} and "
                                   f"{_describe_settings(settings)} are the same run")
             seen[rid] = settings
-            runs.append(PlannedRun(rid, settings, seed, iterations, sets, config, out / f"{rid}.h5"))
+            runs.append(PlannedRun(rid, settings, seed, iterations, sets, config, out / f"{rid}.h5",
+                                   spec.checkpoint_every))
     if notes:
         from neurosim.errors import bounded
 
@@ -321,19 +327,39 @@ def finished_summary(path: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir: str | None = None) -> dict[str, Any]:
+def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir: str | None = None,
+              checkpoint_every: int | None = None) -> dict[str, Any]:
     """Train one run into its run file and return its summary: the function a pool or Dask worker runs.
+    With ``checkpoint_every`` the file keeps a checkpoint that often, and an unfinished file with one (an
+    interrupted run of this sweep: its name holds the hash of the run's config, seed and length) is resumed
+    where it stopped, bit-identically, rather than started again.
 
     Importing neurosim (which this module does) sets the single-thread defaults in the worker too. A
     NeurosimError is re-raised as a plain one, since ConfigError cannot be unpickled in the parent.
     """
-    from neurosim.api import train
+    from neurosim.api import resume, train
 
     try:
+        if checkpoint_every and _resumable(out):
+            return resume(out, data_dir=data_dir).summary
         # force: the sweep redoes only runs without a finished file, and the file it replaces is its own
-        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True).summary
+        return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True,
+                     checkpoint_every=checkpoint_every).summary
     except NeurosimError as exc:
         raise NeurosimError(str(exc)) from None
+
+
+def _resumable(path: str | Path) -> bool:
+    """An unfinished run file with a checkpoint to go on from."""
+    from neurosim.io.runfile import read_checkpoint
+
+    if not Path(path).is_file():
+        return False
+    try:
+        read_checkpoint(path)
+    except NeurosimError:
+        return False
+    return True
 
 
 def thread_settings() -> dict[str, str | int | None]:
@@ -526,7 +552,7 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
             progress("done", run, summaries[run.run_id])
 
     if todo:
-        args = [(r.config, r.seed, r.iterations, str(r.path), data_dir) for r in todo]
+        args = [(r.config, r.seed, r.iterations, str(r.path), data_dir, r.checkpoint_every) for r in todo]
         if scheduler:
             _run_on_dask(scheduler, todo, args, finished)
         else:

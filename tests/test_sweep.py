@@ -156,6 +156,39 @@ def test_rerun_redoes_nothing_and_resumes(local: tuple[Path, list[dict]], tmp_pa
             assert p.stat().st_mtime_ns == mtimes[p]
 
 
+def test_an_interrupted_checkpointed_run_resumes_where_it_stopped(local: tuple[Path, list[dict]], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpoint_every: a run the sweep was interrupted in goes on from its last checkpoint, bit-identically
+    (the run file's name holds the hash of its config, seed and length), rather than starting again."""
+    from neurosim import api, sweep
+
+    out, rows = local
+    spec = load_sweep(write_sweep(tmp_path, checkpoint_every=50))
+    run = plan_sweep(spec, tmp_path / "out")[1]
+    assert run.checkpoint_every == 50 and run.run_id == rows[1]["run_id"]  # not part of the run's identity
+    run.path.parent.mkdir(parents=True)
+
+    def interrupt(update: dict) -> None:
+        if update["iteration"] >= 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # as a killed sweep leaves it: its last checkpoint at iteration 50
+        api.train(run.config, seed=run.seed, iterations=run.iterations, out=run.path, checkpoint_every=50,
+                  progress=interrupt)
+    assert read_curves(run.path)["iteration"][-1] == 50
+
+    def no_fresh_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sweep started the interrupted run again")
+
+    monkeypatch.setattr(api, "train", no_fresh_start)
+    summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every)
+    finished = out / rows[1]["run_file"]
+    assert {k: v for k, v in summary.items() if k != "wall_time_s"} == \
+        {k: v for k, v in read_summary(finished).items() if k != "wall_time_s"}
+    ours, theirs = read_curves(run.path), read_curves(finished)
+    assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
+
+
 def test_ids_follow_the_settings(tmp_path: Path) -> None:
     """Same sweep file, same ids; a changed fixed set or iteration count gives new ids (no stale reuse)."""
     base = [r.run_id for r in plan_sweep(load_sweep(write_sweep(tmp_path / "a")), tmp_path)]
@@ -205,6 +238,8 @@ def test_example_sweep_file_is_valid() -> None:
     ({"sets": [*FIXED, "network.hidden=lots"]}, ["sets[6]", "network.hidden=lots"]),
     ({"sets": "train.eval_interval=50"}, ["sets", "list"]),
     ({"out": None}, ["out", "--out"]),
+    ({"checkpoint_every": 0}, ["checkpoint_every", ">= 1"]),
+    ({"checkpoint_every": "often"}, ["checkpoint_every", "whole number"]),
 ])
 def test_bad_sweep_files(capsys: pytest.CaptureFixture, tmp_path: Path, changes: dict,
                          fragments: list[str]) -> None:
