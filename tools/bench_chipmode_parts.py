@@ -23,6 +23,7 @@ import numba as nb  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosim.kernels import chipmode as k  # noqa: E402
+from neurosim.kernels.costs import LOSS_CE, cost  # noqa: E402
 from neurosim.simulation import Simulation  # noqa: E402
 from neurosim.spec import load_config  # noqa: E402
 
@@ -31,14 +32,14 @@ LOOPS = 200_000
 
 @nb.njit
 def _inference(loops, layout, params, signs, h, z, scratch):
-    for _ in range(loops):
-        k.forward(layout, params, signs[:0], signs[:0], np.float32(0.01), h, z, scratch)
+    for _ in range(loops):  # a dense network: no pooling winners, no pre-pool buffer
+        k.dense_forward(layout, params, signs[:0], np.float32(0.01), h, z, scratch, 0)
 
 
 @nb.njit
-def _signs(loops, key, signs, words, fs, ist, counts):
+def _signs(loops, key, signs, words, perturb_args, fs, ist, counts):
     for _ in range(loops):
-        k.on_perturb(key, signs, words, fs, ist, counts)
+        k.on_perturb(key, signs, words, perturb_args[0], perturb_args[1], perturb_args[2], fs, ist, counts)
 
 
 @nb.njit
@@ -65,18 +66,20 @@ def _copy_in(loops, acc, source, params, params0):
 
 
 @nb.njit
-def _update(loops, acc, source, params, params0, m, v, writes, limits, failed, fs, ist, counts):
+def _update(loops, acc, source, params, params0, layout, moments, writes, limits, failed, state, pulse_buf, dc, di,
+            write_key, fs, ist, counts):
     for _ in range(loops):
         acc[:] = source
         params[:] = params0
-        k.on_update(params, acc, m, v, writes, limits, failed, fs, ist, counts)
+        k.on_update(layout, params, acc, moments[0], moments[1], writes, limits, failed, state[0], state[1],
+                    state[2], state[3], pulse_buf, dc, di, write_key, fs, ist, counts)
 
 
 @nb.njit
 def _cost(loops, out):
     total = 0.0
     for i in range(loops):
-        total += k.cost(k.LOSS_CE, out, i % out.size)
+        total += cost(LOSS_CE, out, i % out.size, 0.0)
     return total
 
 
@@ -105,9 +108,11 @@ def main() -> None:
     parts: dict[str, Callable[[], float]] = {
         "inference (unperturbed)": lambda: per_call(_inference, f.layout, f.params, f.signs, f.h_pert, f.z_pert,
                                                     f.scratch),
-        f"signs ({f.signs.size})": lambda: per_call(_signs, f.key, f.signs, f.sign_words, f.fs, f.ist, f.counts),
-        "update": lambda: (per_call(_update, f.acc, source, f.params, params0, f.m, f.v, f.writes, f.limits,
-                                    f.failed, f.fs, f.ist, f.counts)
+        f"signs ({f.signs.size})": lambda: per_call(_signs, f.key, f.signs, f.sign_words, f.perturb_args, f.fs,
+                                                    f.ist, f.counts),
+        "update": lambda: (per_call(_update, f.acc, source, f.params, params0, f.layout, f.moments, f.writes,
+                                    f.limits, f.failed, f.device_state, f.pulse_buf, f.dc, f.di, f.write_key, f.fs,
+                                    f.ist, f.counts)
                            - per_call(_copy_in, f.acc, source, f.params, params0)),
         "cost (cross-entropy)": lambda: per_call(_cost, f.h_pert[-f.net.n_outputs:].copy()),
     }
