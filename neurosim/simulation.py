@@ -24,7 +24,7 @@ from neurosim.mgd.fused import FusedChipMode
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import BackpropChipMode, PaperMode, SampleStream
 from neurosim.model import build, to_network_layout
-from neurosim.nn import compute
+from neurosim.nn import compute, losses
 from neurosim.results import Curves, RunResult
 from neurosim.spec.loader import RunConfig
 from neurosim.spec.workload import TrainSpec
@@ -193,9 +193,9 @@ class Simulation:
         if self.diverged is not None or self.done < self.iterations or not self.curves.test_accuracy:
             return self.diverged
         k = self.net.n_outputs
-        loss = self.config.workload.loss  # chance: outputs all zero (an mse of 1/k over the classes, 1 summed)
+        loss = self.config.workload.loss
         chance = 1.0 / k
-        chance_cost = math.log(k) if loss.kind == "cross_entropy" else (1.0 if loss.reduction == "sum" else 1.0 / k)
+        chance_cost = losses.chance_cost(loss.kind, k, loss.reduction)
         costs = self.curves.train_cost
         since = len(costs)
         while since > 0 and costs[since - 1] > 2 * chance_cost:

@@ -6,6 +6,8 @@ cost for backprop. ``reduction`` "mean" averages a sample's squared error over t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurosim.kernels import costs
@@ -44,11 +46,26 @@ def cost_gradient(kind: str, output: np.ndarray, labels: np.ndarray, smoothing: 
     """dC/d(output) for the batch-mean cost (float32)."""
     _check_reduction(kind, reduction)
     out = output.astype(np.float64)
-    batch = out.shape[0]
-    target = _targets(out, labels, smoothing)
-    if kind == "cross_entropy":
-        shifted = np.exp(out - out.max(axis=1, keepdims=True))
-        grad = shifted / shifted.sum(axis=1, keepdims=True) - target
-    else:
-        grad = 2.0 * (out - target) / (1 if reduction == "sum" else out.shape[1])
-    return (grad / batch).astype(np.float32)
+    grad = _GRADIENTS[kind](out, _targets(out, labels, smoothing), reduction)
+    return (grad / out.shape[0]).astype(np.float32)
+
+
+def _softmax_gradient(out: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+    shifted = np.exp(out - out.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True) - target
+
+
+def _squared_error_gradient(out: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+    return 2.0 * (out - target) / (1 if reduction == "sum" else out.shape[1])
+
+
+# each cost's gradient of one sample's ρ with respect to the outputs, by the cost's name
+_GRADIENTS = {"cross_entropy": _softmax_gradient, "mse": _squared_error_gradient}
+# each cost at chance, with every output zero: ln K for cross-entropy; the squared error 1 summed, 1/K averaged
+_CHANCE = {"cross_entropy": lambda classes, reduction: math.log(classes),
+           "mse": lambda classes, reduction: 1.0 if reduction == "sum" else 1.0 / classes}
+
+
+def chance_cost(kind: str, classes: int, reduction: str = "mean") -> float:
+    """ρ of a network whose outputs are all zero: what a blown-up training's cost is compared with."""
+    return _CHANCE[kind](classes, reduction)
