@@ -20,7 +20,7 @@ import numpy as np
 
 from neurosim.errors import NeurosimError
 from neurosim.io.state import check_state
-from neurosim.io.runfile import check_output, read_checkpoint, read_curves, read_summary, write_run
+from neurosim.io.runfile import check_output, read_checkpoint, read_curves, read_identity, read_summary, write_run
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
 
@@ -34,14 +34,16 @@ def load(chip: str | Path, workload: str | Path, sets: Iterable[str] = ()) -> Ru
 
 def train(config: RunConfig, *, seed: int | None = None, iterations: int | None = None,
           data_dir: str | None = None, out: str | Path | None = None, checkpoint_every: int | None = None,
-          progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False) -> RunResult:
+          progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
+          identity: str | None = None) -> RunResult:
     """Simulate a training run; with ``out``, its run file is written as the run goes (and holds a checkpoint
     every ``checkpoint_every`` iterations, from which :func:`resume` continues). An existing file at ``out``
-    is an error unless ``force``."""
+    is an error unless ``force``. ``identity``: a name the run file keeps (a sweep's run id, which holds the
+    hash of the run's config, seed and length), so that a resumer can tell whose checkpoint it holds."""
     if out is not None:
         check_output(out, force=force)
     sim = Simulation(config, seed=seed, iterations=iterations, data_dir=data_dir)
-    return run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
+    return run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress, identity=identity)
 
 
 def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | None = None,
@@ -50,8 +52,10 @@ def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | N
     existing file there is an error unless ``force``)."""
     config, saved, every = read_checkpoint(path)
     check_output(out or path, own=path, force=force)
+    identity = read_identity(path)
     sim = restored_simulation(config, saved, path, data_dir)
-    return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress)
+    return run_simulation(sim, out=out or path, checkpoint_every=every or None, progress=progress,
+                          identity=identity)
 
 
 def restored_simulation(config: RunConfig, saved: dict[str, Any], path: str | Path,
@@ -106,16 +110,18 @@ def check_run_position(saved: dict[str, Any]) -> None:
 
 
 def run_simulation(sim: Simulation, *, out: str | Path | None = None, checkpoint_every: int | None = None,
-                   progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+                   progress: Callable[[dict[str, Any]], None] | None = None,
+                   identity: str | None = None) -> RunResult:
     """Run a built (or restored) simulation; with ``out``, rewrite its run file at every evaluation (and
     checkpoint) as the run goes, atomically, and mark it complete at the end."""
     def save(running: Simulation) -> None:
         state = running.checkpoint() if checkpoint_every else None
-        write_run(out, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every)
+        write_run(out, running.result(), complete=False, checkpoint=state, checkpoint_every=checkpoint_every,
+                  identity=identity)
 
     result = sim.run(progress, checkpoint_every=checkpoint_every, on_checkpoint=save if out else None)
     if out is not None:
-        write_run(out, result)
+        write_run(out, result, identity=identity)
         logger.info("run file written: %s", out)
     return result
 

@@ -328,34 +328,40 @@ def finished_summary(path: str | Path) -> dict[str, Any] | None:
 
 
 def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir: str | None = None,
-              checkpoint_every: int | None = None) -> dict[str, Any]:
+              checkpoint_every: int | None = None, run: str | None = None) -> dict[str, Any]:
     """Train one run into its run file and return its summary: the function a pool or Dask worker runs.
-    With ``checkpoint_every`` the file keeps a checkpoint that often, and an unfinished file with one (an
-    interrupted run of this sweep: its name holds the hash of the run's config, seed and length) is resumed
-    where it stopped, bit-identically, rather than started again.
+    With ``checkpoint_every`` the file keeps a checkpoint that often, and an unfinished file with one that
+    this run (``run``: its id, which holds the hash of its config, seed and length) left is resumed where it
+    stopped, bit-identically, rather than started again; any other file there is replaced, and so is a
+    checkpoint that does not restore (a warning says why).
 
     Importing neurosim (which this module does) sets the single-thread defaults in the worker too. A
     NeurosimError is re-raised as a plain one, since ConfigError cannot be unpickled in the parent.
     """
-    from neurosim.api import resume, train
+    from neurosim.api import logger, resume, train
 
     try:
-        if checkpoint_every and _resumable(out):
-            return resume(out, data_dir=data_dir).summary
+        if checkpoint_every and run is not None and _resumable(out, run):
+            try:
+                return resume(out, data_dir=data_dir).summary
+            except NeurosimError as exc:
+                logger.warning("warning: %s: starting the run again, its checkpoint does not restore (%s)", out, exc)
         # force: the sweep redoes only runs without a finished file, and the file it replaces is its own
         return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True,
-                     checkpoint_every=checkpoint_every).summary
+                     checkpoint_every=checkpoint_every, identity=run).summary
     except NeurosimError as exc:
         raise NeurosimError(str(exc)) from None
 
 
-def _resumable(path: str | Path) -> bool:
-    """An unfinished run file with a checkpoint to go on from."""
-    from neurosim.io.runfile import read_checkpoint
+def _resumable(path: str | Path, run: str) -> bool:
+    """An unfinished run file that the run ``run`` left, with a checkpoint to go on from."""
+    from neurosim.io.runfile import read_checkpoint, read_identity
 
     if not Path(path).is_file():
         return False
     try:
+        if read_identity(path) != run:
+            return False
         read_checkpoint(path)
     except NeurosimError:
         return False
@@ -552,7 +558,7 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
             progress("done", run, summaries[run.run_id])
 
     if todo:
-        args = [(r.config, r.seed, r.iterations, str(r.path), data_dir, r.checkpoint_every) for r in todo]
+        args = [(r.config, r.seed, r.iterations, str(r.path), data_dir, r.checkpoint_every, r.run_id) for r in todo]
         if scheduler:
             _run_on_dask(scheduler, todo, args, finished)
         else:

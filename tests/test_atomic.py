@@ -33,17 +33,24 @@ def test_a_finished_write_replaces_the_file_with_the_umask_permissions(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
-def test_stale_temporaries_of_a_killed_writer_are_removed_but_not_live_ones(tmp_path):
+def test_a_write_removes_what_a_killed_writer_of_its_path_left_but_not_live_ones(tmp_path):
     target = tmp_path / "run.h5"
     stale = tmp_path / ".run.h5.abcd1234.tmp"
     stale.write_text("left by kill -9")
     other = tmp_path / ".other.h5.abcd1234.tmp"
     other.write_text("another file's")
     with atomic.replacing(target) as live:
-        assert atomic.remove_stale_temps(target) == [stale]
+        assert not stale.exists()
+        assert atomic.remove_stale_temps(target) == []  # the live one is this writer's own
         assert live.exists()
         live.write_text("done")
     assert other.exists() and target.read_text() == "done"
+
+
+def test_a_text_output_that_cannot_be_written_is_one_error_naming_it(tmp_path):
+    target = tmp_path / "gone" / "results.csv"
+    with pytest.raises(NeurosimError, match="results.csv: cannot write the file"):
+        atomic.write_text(target, "x\n")
 
 
 def test_a_plot_that_fails_midway_leaves_the_old_figure(tmp_path):

@@ -174,19 +174,31 @@ def test_an_interrupted_checkpointed_run_resumes_where_it_stopped(local: tuple[P
 
     with pytest.raises(KeyboardInterrupt):  # as a killed sweep leaves it: its last checkpoint at iteration 50
         api.train(run.config, seed=run.seed, iterations=run.iterations, out=run.path, checkpoint_every=50,
-                  progress=interrupt)
+                  progress=interrupt, identity=run.run_id)
     assert read_curves(run.path)["iteration"][-1] == 50
 
     def no_fresh_start(*args: object, **kwargs: object) -> None:
         raise AssertionError("the sweep started the interrupted run again")
 
+    real_train = api.train
     monkeypatch.setattr(api, "train", no_fresh_start)
-    summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every)
+    summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every,
+                              run.run_id)
     finished = out / rows[1]["run_file"]
     assert {k: v for k, v in summary.items() if k != "wall_time_s"} == \
         {k: v for k, v in read_summary(finished).items() if k != "wall_time_s"}
     ours, theirs = read_curves(run.path), read_curves(finished)
     assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
+
+    # another run's checkpoint at that path (another seed) is never resumed: the run starts afresh
+    monkeypatch.setattr(api, "train", real_train)
+    with pytest.raises(KeyboardInterrupt):
+        api.train(run.config, seed=run.seed + 5, iterations=run.iterations, out=run.path, checkpoint_every=50,
+                  progress=interrupt, identity="another-run", force=True)
+    summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every,
+                              run.run_id)
+    assert summary["seed"] == run.seed and summary["iterations"] == run.iterations
+    assert (read_curves(run.path)["test_accuracy"] == theirs["test_accuracy"]).all()
 
 
 def test_ids_follow_the_settings(tmp_path: Path) -> None:

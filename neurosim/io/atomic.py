@@ -1,6 +1,6 @@
 """Every output file is written whole or not at all: into a temporary file beside it, renamed over it when
 complete, removed on any failure (KeyboardInterrupt, and so SIGTERM, included). A killed writer (kill -9, a
-power cut) can leave only its temporary file, which the next writer of the same path removes."""
+power cut) can leave only its temporary file, which the next write of the same path removes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from neurosim.errors import NeurosimError
 
 _LIVE: set[str] = set()  # temporary files being written now (a sweep worker's SIGTERM removes them)
 
@@ -29,6 +31,7 @@ def replacing(path: str | Path) -> Iterator[Path]:
     the permissions the umask gives a new file (mkstemp's are private), and removed if it does not. OSError
     is the caller's to word."""
     path = Path(path)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_folder(path))
     os.close(fd)
     _LIVE.add(tmp)
@@ -46,9 +49,12 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """``text`` into ``path`` (UTF-8, newlines as given), atomically."""
-    with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", newline="")
+    """``text`` into ``path`` (UTF-8, newlines as given), atomically; a failure is one error naming the file."""
+    try:
+        with replacing(path) as tmp:
+            tmp.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:  # a full disk, a folder made read-only or removed meanwhile...
+        raise NeurosimError(f"{path}: cannot write the file ({exc.strerror or exc})") from None
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

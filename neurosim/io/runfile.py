@@ -84,7 +84,8 @@ def _what_is(path: Path) -> str:
 
 
 def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
-              checkpoint: dict[str, Any] | None = None, checkpoint_every: int | None = None) -> None:
+              checkpoint: dict[str, Any] | None = None, checkpoint_every: int | None = None,
+              identity: str | None = None) -> None:
     """Write the run file atomically (a temporary file in the same folder, renamed into place); the
     temporary file is removed on any exception, KeyboardInterrupt (and so SIGTERM, see the command line)
     included."""
@@ -102,6 +103,8 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
                 for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
                     f.attrs[f"{package}_version"] = _version(package)
                 f.attrs["python_version"] = platform.python_version()
+                if identity is not None:
+                    f.attrs["identity"] = identity
                 plain = resolved_config(result)
                 config = f.create_group("config")
                 config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
@@ -212,6 +215,13 @@ def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any
         if complete_only and not f.attrs.get("complete"):
             raise NeurosimError(f"{path}: an unfinished run; finish it (neurosim train --resume) first")
         return json.loads(f["summary"].attrs["json"])
+
+
+def read_identity(path: str | Path) -> str | None:
+    """The name the run was trained under (a sweep's run id), if it was given one."""
+    with _open_run(path) as f:
+        value = f.attrs.get("identity")
+        return value.decode() if isinstance(value, bytes) else value
 
 
 def read_curves(path: str | Path) -> dict[str, np.ndarray]:

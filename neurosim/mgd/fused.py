@@ -32,15 +32,18 @@ from neurosim.nn.shapes import Conv3x3Shape, DenseShape, LayerShape
 
 # the kernel's code for each strategy chip mode compiles, found by the strategy's type
 _KERNEL_KINDS = {WeightPerturbation: k.KIND_WEIGHT, NodePerturbation: k.KIND_NODE}
-# the kernel's layer code (its L_CONV slot) for each layer type it computes
-_KERNEL_LAYERS = {DenseShape: 0, Conv3x3Shape: 1}
+# the kernel's layer code (its L_CONV slot: 1 for a 3x3 convolution) for each layer type it computes
+_DENSE, _CONV3X3 = 0, 1
+_KERNEL_LAYERS = {DenseShape: _DENSE, Conv3x3Shape: _CONV3X3}
 
 
 def _kernel_layer(layer: LayerShape) -> int:
-    if type(layer) not in _KERNEL_LAYERS:
-        raise NeurosimError(f"{layer.name}: compiled chip mode has no kernel for {type(layer).__name__} layers "
-                            "(paper mode runs them: mgd.mode: paper)")
-    return _KERNEL_LAYERS[type(layer)]
+    """The kernel's code for ``layer``'s type (or the nearest base type it has one for)."""
+    for kind, code in _KERNEL_LAYERS.items():
+        if isinstance(layer, kind):
+            return code
+    raise NeurosimError(f"{layer.name}: compiled chip mode has no kernel for {type(layer).__name__} layers "
+                        "(paper mode runs them: mgd.mode: paper)")
 
 
 class FusedChipMode:
@@ -85,7 +88,7 @@ class FusedChipMode:
                       "writes": "writes", "failed": "failed"}
         for index, (layer, (w, b)) in enumerate(zip(layers, chip.arrays)):
             fi, fo = layer.fan_in, layer.fan_out
-            conv = _kernel_layer(layer)
+            conv = _kernel_layer(layer) == _CONV3X3
             height, width, channels = layer.in_shape if conv else (1, 1, fi)
             in_size = int(np.prod(layer.in_shape))
             pooled_size = int(np.prod(layer.output_shape)) if layer.pool else 0
@@ -135,7 +138,7 @@ class FusedChipMode:
         self.z_base = np.zeros(self.net.nodes, dtype=np.float32)
         self.z_pert = np.zeros(self.net.nodes, dtype=np.float32)
         self.scratch = np.zeros(max(layer.fan_out for layer in layers), dtype=np.float32)  # a layer's sums
-        convs = [layer for layer in layers if _kernel_layer(layer)]
+        convs = [layer for layer in layers if _kernel_layer(layer) == _CONV3X3]
         biggest = max([layer.weights for layer in layers])
         # the network's working arrays (see neurosim.kernels.chipmode): pre-pool activations, both passes'
         # max-pool winners, a convolution's unrolled input, a layer's local product, the held node sums

@@ -119,9 +119,13 @@ class PerturbationSource:
             at += n
         return out
 
+    def _offsets(self, kind: str) -> np.ndarray:
+        """Where each layer's elements start in the network-wide numbering of ``kind`` (weight or node)."""
+        return {"weight": self.weight_offset, "node": self.node_offset}[kind]
+
     def power(self, index: int, kind: str) -> float:
         """The code's power for layer ``index``'s estimate (``kind``: weight or node)."""
-        offsets = self.weight_offset if kind == "weight" else self.node_offset
+        offsets = self._offsets(kind)
         k = int(offsets[index + 1] - offsets[index]) if self.per_layer else int(offsets[-1])
         return self.code.power(k)
 
@@ -147,22 +151,22 @@ class PerturbationSource:
         ``flat[offset_l:offset_{l+1}]``, see :meth:`layer_views`."""
         if self.per_layer:
             raise ValueError("whole-network perturbations are chip mode's; paper mode draws per layer")
-        offsets = self.weight_offset if kind == "weight" else self.node_offset
+        offsets = self._offsets(kind)
         total = int(offsets[-1])
         if self.code.deterministic:
             flat = self.code.values(0, total, step, total)
             return flat, total if previous is None else int(np.count_nonzero(previous != flat))
         flat = np.empty(total, dtype=np.float32)
-        flips = fill_stream_counting_flips(self.key if kind == "weight" else self.node_key, np.uint64(step), flat,
-                                           flat[:0] if previous is None else previous)
+        key = {"weight": self.key, "node": self.node_key}[kind]
+        flips = fill_stream_counting_flips(key, np.uint64(step), flat, flat[:0] if previous is None else previous)
         return flat, flips
 
     def layer_views(self, flat: np.ndarray, kind: str) -> list:
         """Views of a whole-network array per layer, shaped as :meth:`weight` ((weights, bias) pairs) or
         :meth:`node` (batch 1) return them."""
-        if kind == "weight":
-            return [(flat[a:b].reshape(shape), flat[b:c]) for a, b, c, shape in self._weight_views]
-        return [flat[a:b].reshape(shape) for a, b, shape in self._node_views]
+        views = {"weight": lambda: [(flat[a:b].reshape(shape), flat[b:c]) for a, b, c, shape in self._weight_views],
+                 "node": lambda: [flat[a:b].reshape(shape) for a, b, shape in self._node_views]}
+        return views[kind]()
 
     def node(self, step: int, index: int, batch: int) -> np.ndarray:
         """Code values on layer ``index``'s pre-activations; Bernoulli signs are independent for every

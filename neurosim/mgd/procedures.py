@@ -21,6 +21,7 @@ import numpy as np
 
 from neurosim.chip.chip import Chip
 from neurosim.chip.periphery import Accumulators
+from neurosim.errors import NeurosimError
 from neurosim.io.state import rng_state, set_rng_state
 from neurosim.mgd.optimizers import Optimizer
 from neurosim.model import Timing, cycles_per_step, held_updates, shares_node_perturbation, strategy, uses_gamma
@@ -216,6 +217,9 @@ class PaperMode(Procedure):
 
     @staticmethod
     def for_strategy(name: str) -> type[PaperMode]:
+        if name not in PAPER_MODES:
+            raise NeurosimError(f"mgd.perturbation: paper mode has no procedure for {name!r} "
+                                f"(it has {', '.join(sorted(PAPER_MODES))})")
         return PAPER_MODES[name]
 
     def cycles_per_step(self) -> int:
