@@ -22,7 +22,7 @@ import yaml
 from conftest import REPO, TINY_PARITY, call_cli
 
 from neurosim import api, sweep
-from neurosim.errors import ConfigError
+from neurosim.errors import ConfigError, NeurosimError
 from neurosim.io import atomic
 from neurosim.io.runfile import read_curves, read_identity
 
@@ -171,6 +171,20 @@ def test_an_atomic_write_does_not_clear_the_umask_of_other_threads(tmp_path: Pat
         sys.setswitchinterval(old_interval)
         os.umask(old_umask)
     assert modes == {0o644}, f"another thread's files got modes {sorted(map(oct, modes))} under umask 022"
+
+
+def test_a_sweep_whose_results_table_cannot_be_written_fails_before_training(tmp_path: Path) -> None:
+    """``<out>/results.csv`` that cannot be replaced (here a folder of that name; equally a read-only
+    results.json) is found only when the first run has finished: execute_runs (neurosim/sweep.py:521-531)
+    checks the output folder and removes stale temporaries of the tables but never whether they can be
+    written, so the error "results.csv: cannot write the file (Is a directory)" comes hours into a long
+    sweep, from finished() (neurosim/sweep.py:556), and stops every run still going with it."""
+    spec = write_sweep(tmp_path, seeds=2)
+    (tmp_path / "out" / "results.csv" / "keep").mkdir(parents=True)
+    with pytest.raises(NeurosimError, match="results.csv"):
+        sweep.run_sweep(spec, None, 1, None)
+    trained = sorted(p.name for p in (tmp_path / "out").glob("*.h5"))
+    assert trained == [], f"the error came only after training {trained}"
 
 
 # ---- 4. tools/fig4_recipe.py --------------------------------------------------------------------------
