@@ -71,7 +71,7 @@ def test_a_sweep_never_replaces_an_older_checkpoint_silently(tmp_path: Path, cap
     have no ``identity`` attribute) and runs the same sweep again: the interrupted run is trained again from
     iteration 0 and its checkpoint is overwritten without one word on stderr. The commit says "another file
     at the path ... is trained afresh with a warning", and the rules say no output is replaced silently:
-    train_run (neurosim/sweep.py:345-348) only warns when a resume fails, never when _resumable says no."""
+    train_run (neurosim/sweep.py:344-351) only warns when a resume fails, never when _resumable says no."""
     run = planned_run(tmp_path)
     interrupted_checkpoint(run, identity=None)          # an older version's checkpoint: no identity
     assert read_curves(run.path)["iteration"][-1] == 50
@@ -86,8 +86,8 @@ def test_a_sweep_does_not_resume_a_checkpoint_whose_config_was_edited(tmp_path: 
     that the config stored beside the checkpoint is the one hashed: a checkpoint whose /config workload_yaml
     was edited (here mgd.amplitude and train.eval_interval) is resumed with the edited config, and the result
     - other curves, another final cost - is written into results.csv as the planned run and reused by every
-    later sweep. _resumable (neurosim/sweep.py:357-369) compares only the identity attribute; api.resume
-    (neurosim/api.py:50-57) trains whatever config the file holds."""
+    later sweep. _resumable (neurosim/sweep.py:356-368) compares only the identity attribute; api.resume
+    (neurosim/api.py:48-57) trains whatever config the file holds."""
     run = planned_run(tmp_path)
     reference = api.train(run.config, seed=run.seed, iterations=run.iterations)
     interrupted_checkpoint(run, identity=run.run_id)
@@ -128,7 +128,7 @@ def test_train_resume_keeps_the_sweeps_run_id(tmp_path: Path, capsys: pytest.Cap
 def test_sweep_lengths_and_seeds_are_bounded_like_the_commands(tmp_path: Path, changes: dict, key: str) -> None:
     """``neurosim train --iterations/--seed`` refuse values above 2**53 (they overflow kernels and HDF5
     attributes), but a sweep file's ``iterations: 100000000000000000000`` or ``seeds: [100000000000000000000]``
-    passes load_sweep (neurosim/sweep.py:130-131 and 143-145 check only the lower bound): the run starts, and
+    passes load_sweep (neurosim/sweep.py:139 and 153 check only the lower bound): the run starts, and
     its first run-file write dies in h5py with "TypeError: Object dtype dtype('O') has no native HDF5
     equivalent", a traceback through the worker pool, instead of one line naming the sweep file and key."""
     with pytest.raises(ConfigError) as info:
@@ -139,7 +139,7 @@ def test_sweep_lengths_and_seeds_are_bounded_like_the_commands(tmp_path: Path, c
 # ---- 2. atomic writes ---------------------------------------------------------------------------------
 
 def test_an_atomic_write_does_not_clear_the_umask_of_other_threads(tmp_path: Path) -> None:
-    """replacing() reads the umask by setting it to 0 and back (neurosim/io/atomic.py:41-42). The umask is
+    """replacing() reads the umask by setting it to 0 and back (neurosim/io/atomic.py:40-41). The umask is
     the process's, so any file another thread creates in between (a Dask worker runs several train_run tasks
     as threads; any host program's threads) is created world-writable (0o666 under umask 022)."""
     old_umask = os.umask(0o022)
@@ -219,7 +219,7 @@ def test_fig4_recipe_names_a_damaged_run_file_without_a_traceback(tmp_path: Path
 
 def test_fig4_recipe_with_a_results_path_it_cannot_write(tmp_path: Path, finished_run_file: Path) -> None:
     """``--results`` naming a file (or any folder it cannot write in) gives a FileExistsError traceback from
-    path.parent.mkdir in tools/_figures.py:92 (write_csv), not one line naming the path."""
+    path.parent.mkdir in tools/_figures.py:93 (write_csv), not one line naming the path."""
     folder = tmp_path / "runs" / "fig4-weight-d1"
     folder.mkdir(parents=True)
     (folder / "good.h5").write_bytes(finished_run_file.read_bytes())
