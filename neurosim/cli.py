@@ -165,7 +165,7 @@ def _workload_context(config: Any) -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from neurosim.api import restored_simulation, run_simulation
-    from neurosim.io.runfile import check_output, read_checkpoint
+    from neurosim.io.runfile import check_output, read_checkpoint, read_identity
     from neurosim.simulation import Simulation
     from neurosim.spec import load_config
 
@@ -183,6 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise NeurosimError("--resume takes its chip, workload, seed and iterations from the run file; "
                                 "give only --resume RUN.h5 (and --data-dir, --out, --json, --quiet)")
         config, saved, every = read_checkpoint(args.resume)
+        identity = read_identity(args.resume)  # a sweep's run id goes on with its run
         checkpoint_every = checkpoint_every or every or None
         out = args.out or args.resume
         check_output(out, force=args.force, own=args.resume)  # and the stale temporary files of a kill -9 go
@@ -194,6 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if checkpoint_every and not args.out:
             raise NeurosimError("--checkpoint-every needs --out RUN.h5 to hold the checkpoints")
         config = load_config(args.chip, args.workload, args.sets)
+        identity = None
         out = args.out
         if out is not None:  # before anything runs: a folder, an unwritable place or an existing file
             check_output(out, force=args.force)
@@ -215,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 sim.iterations, sim.done, sim.seed)
     interrupt_hint["run"] = (out, checkpoint_every)
     try:
-        result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress)
+        result = run_simulation(sim, out=out, checkpoint_every=checkpoint_every, progress=progress, identity=identity)
     finally:
         if bar is not None:
             bar.close()

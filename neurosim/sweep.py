@@ -135,9 +135,11 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
     chip, workload = file_key("chip"), file_key("workload")
 
+    from neurosim.spec.fields import MAX_INT  # as train's --iterations and --seed: beyond, kernels and HDF5 overflow
+
     iterations = data.get("iterations")
-    if iterations is not None and (not _is_int(iterations) or iterations < 1):
-        raise ConfigError(file, "iterations", f"expected a whole number >= 1, got {iterations!r}")
+    if iterations is not None and (not _is_int(iterations) or not 1 <= iterations <= MAX_INT):
+        raise ConfigError(file, "iterations", f"expected a whole number from 1 to {MAX_INT:.3g}, got {iterations!r}")
 
     seeds: tuple[int, ...] | None = None
     raw_seeds = data.get("seeds")
@@ -150,8 +152,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
             seeds = tuple(range(raw_seeds))
         elif isinstance(raw_seeds, list) and raw_seeds:
             for i, seed in enumerate(raw_seeds):
-                if not _is_int(seed) or seed < 0:
-                    raise ConfigError(file, f"seeds[{i}]", f"expected a whole number >= 0, got {seed!r}")
+                if not _is_int(seed) or not 0 <= seed <= MAX_INT:
+                    raise ConfigError(file, f"seeds[{i}]", f"expected a whole number from 0 to {MAX_INT:.3g}, "
+                                      f"got {seed!r}")
             if len(set(raw_seeds)) != len(raw_seeds):
                 raise ConfigError(file, "seeds", "the same seed is listed twice")
             seeds = tuple(raw_seeds)
@@ -199,7 +202,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     if out is not None and (not isinstance(out, str) or not out.strip()):
         raise ConfigError(file, "out", f"expected a folder path, got {out!r}")
     every = data.get("checkpoint_every")
-    if every is not None and (not _is_int(every) or every < 1):
+    if every is not None and (not _is_int(every) or not 1 <= every <= MAX_INT):
         raise ConfigError(file, "checkpoint_every", f"expected a whole number of iterations >= 1, got {every!r}")
     return SweepSpec(path, chip, workload, iterations, seeds, tuple(grid), tuple(raw_sets),
                      None if out is None else base / out, every)
@@ -341,11 +344,14 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
     from neurosim.api import logger, resume, train
 
     try:
-        if checkpoint_every and run is not None and _resumable(out, run):
-            try:
-                return resume(out, data_dir=data_dir).summary
-            except NeurosimError as exc:
-                logger.warning("warning: %s: starting the run again, its checkpoint does not restore (%s)", out, exc)
+        if checkpoint_every and run is not None and Path(out).exists():
+            why = _not_resumable(out, run, config, seed, iterations)
+            if why is None:
+                try:
+                    return resume(out, data_dir=data_dir).summary
+                except NeurosimError as exc:
+                    why = f"its checkpoint does not restore ({exc})"
+            logger.warning("warning: %s: training the run afresh over the file there: %s", out, why)
         # force: the sweep redoes only runs without a finished file, and the file it replaces is its own
         return train(config, seed=seed, iterations=iterations, data_dir=data_dir, out=out, force=True,
                      checkpoint_every=checkpoint_every, identity=run).summary
@@ -353,19 +359,28 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
         raise NeurosimError(str(exc)) from None
 
 
-def _resumable(path: str | Path, run: str) -> bool:
-    """An unfinished run file that the run ``run`` left, with a checkpoint to go on from."""
-    from neurosim.io.runfile import read_checkpoint, read_identity
+def _not_resumable(path: str | Path, run: str, config: RunConfig, seed: int, iterations: int) -> str | None:
+    """Why the file at ``path`` is not a checkpoint of the run ``run`` (its id; ``config``, ``seed`` and
+    ``iterations`` what it runs) to go on from, or None if it is: the run id it was trained under, its stored
+    configuration (as the run file stores this run's), its seed and its length must all be this run's."""
+    from neurosim.io.runfile import as_stored, read_checkpoint, read_identity, resolved_plain
+    from neurosim.model import build
 
-    if not Path(path).is_file():
-        return False
     try:
-        if read_identity(path) != run:
-            return False
-        read_checkpoint(path)
-    except NeurosimError:
-        return False
-    return True
+        stored, saved, _ = read_checkpoint(path)
+        identity = read_identity(path)
+    except NeurosimError as exc:
+        return f"no checkpoint of this run to go on from ({exc})"
+    if identity != run:
+        return ("its checkpoint was written before run files recorded their sweep's run id (to go on from it, "
+                f"neurosim train --resume {path})" if identity is None else f"its checkpoint is run {identity}'s")
+    planned = as_stored(resolved_plain(config, build(config).resolved(), seed, iterations), str(path)).as_plain()
+    kept = stored.as_plain()
+    for plain in (planned, kept):  # a checkpoint's file holds the iterations done so far
+        plain["workload"]["train"]["iterations"] = None
+    if kept != planned or int(saved["seed"]) != seed or int(saved["iterations"]) != iterations:
+        return "its stored configuration, seed or length is not this run's (the file was edited?)"
+    return None
 
 
 def thread_settings() -> dict[str, str | int | None]:
@@ -542,6 +557,8 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
 
     def rows() -> list[dict[str, Any]]:
         return [result_row(r, summaries[r.run_id], out) for r in runs if r.run_id in summaries]
+
+    write_results(rows(), out)  # the runs reused so far; and a table that cannot be written fails before any run
 
     failures: list[tuple[PlannedRun, BaseException]] = []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,24 +28,33 @@ def temp_pattern(path: Path) -> re.Pattern[str]:
 @contextmanager
 def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary file to write, in ``path``'s folder; renamed over ``path`` when the block completes, with
-    the permissions the umask gives a new file (mkstemp's are private), and removed if it does not. OSError
-    is the caller's to word."""
+    the permissions the umask gives a new file, and removed if it does not. OSError is the caller's to word."""
     path = Path(path)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=_folder(path))
-    os.close(fd)
+    tmp = _create_temp(path)
     _LIVE.add(tmp)
     try:
         yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         _LIVE.discard(tmp)
+
+
+def _create_temp(path: Path) -> str:
+    """A new empty file named as mkstemp would (``.NAME.XXXXXXXX.tmp``) but created with mode 0o666, so that
+    the process's umask sets its permissions as it does any new file's (reading the umask would mean setting
+    it, for every thread of the process at once)."""
+    for _ in range(100):
+        tmp = str(_folder(path) / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def write_text(path: str | Path, text: str) -> None:

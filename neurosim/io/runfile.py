@@ -107,8 +107,7 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
                     f.attrs["identity"] = identity
                 plain = resolved_config(result)
                 config = f.create_group("config")
-                config.attrs["chip_yaml"] = yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False)
-                config.attrs["workload_yaml"] = yaml.safe_dump(plain["workload"], sort_keys=False)
+                config.attrs["chip_yaml"], config.attrs["workload_yaml"] = _config_yaml(plain)
                 for name, tree in (("chip", plain["chip"]), ("workload", plain["workload"])):
                     group = config.create_group(name)  # the same values as attributes, one per key path
                     for key, value in _flatten(tree):
@@ -140,15 +139,32 @@ def resolved_config(result: RunResult) -> dict[str, Any]:
     """The run's config as plain data with every value it left open as the run resolved it (the built model's
     periods, clock and amplitude, in the summary) and the seed and length it ran with, so that the stored
     files describe the run without being resolved again."""
-    plain = result.config.as_plain()
     summary = result.summary
+    return resolved_plain(result.config, summary, summary["seed"], summary["iterations"])
+
+
+def resolved_plain(config: RunConfig, resolved: dict[str, Any], seed: int, iterations: int) -> dict[str, Any]:
+    """``config`` as plain data with the values ``resolved`` gives (a Model's ``resolved()``, or a summary:
+    the periods, the clock and the amplitude), the seed and the length."""
+    plain = config.as_plain()
     workload, mgd = plain["workload"], plain["workload"]["mgd"]
-    workload["train"]["seed"] = summary["seed"]
-    workload["train"]["iterations"] = summary["iterations"]
+    workload["train"]["seed"] = seed
+    workload["train"]["iterations"] = iterations
     for key in ("tau_p", "tau_x", "tau_theta", "amplitude"):
-        mgd[key] = summary[key]
-    plain["chip"]["clock"] = summary["clock_hz"]
+        mgd[key] = resolved[key]
+    plain["chip"]["clock"] = resolved["clock_hz"]
     return plain
+
+
+def _config_yaml(plain: dict[str, Any]) -> tuple[str, str]:
+    """The chip and workload files a run file stores for a plain config."""
+    return yaml.safe_dump({"chip": plain["chip"]}, sort_keys=False), yaml.safe_dump(plain["workload"], sort_keys=False)
+
+
+def as_stored(plain: dict[str, Any], source: str) -> RunConfig:
+    """The config a run file holding ``plain`` reads back as (through the same YAML), to compare with one
+    read from a file."""
+    return config_from_yaml(*_config_yaml(plain), source)
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
