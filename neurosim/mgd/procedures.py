@@ -15,6 +15,7 @@ optimizer and write the result. In ``backprop`` mode the same loop accumulates t
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -286,8 +287,7 @@ class PaperPerturbation(PaperMode):
         batch = len(y)
         layers = self.net.layers
         weights = self.chip.read_weights()
-        drawn = [self.draw(step, index, self.amplitude / np.sqrt(self.layer_size(index)), batch)
-                 for index in range(len(layers))]
+        drawn = [self.draw(step, index, amplitude, batch) for index, amplitude in enumerate(self.layer_amplitudes)]
         sweep = self.sweep(weights, x, [theta for _, theta in drawn])
         passes = len(layers) + 1
         self.count_inferences(passes, batch)
@@ -315,7 +315,16 @@ class PaperPerturbation(PaperMode):
                    sweep: compute.Sweep, dt: float) -> None:
         raise NotImplementedError
 
+    @cached_property
+    def layer_amplitudes(self) -> list[float]:
+        """δ/sqrt(K_l) of each layer: fixed for the run, so worked out once."""
+        return [self.amplitude / np.sqrt(self.layer_size(index)) for index in range(len(self.net.layers))]
+
     def estimate_scales(self) -> list[float]:
+        return list(self._estimate_scales)
+
+    @cached_property
+    def _estimate_scales(self) -> list[float]:
         tau = self.timing.tau_theta
         distinct = max(1, -(-tau // self.timing.tau_p))  # perturbations of an update period, as in chip mode
         scales = []
