@@ -299,7 +299,12 @@ def main() -> None:
     report["matmul_gmacs_single_thread"] = rate / 1e9
     paper_widths = [d for d in args.paper_widths if d > 0]
     if paper_widths:
-        report["paper_mode_vs_limit"] = bench_paper_limit(paper_widths, rate, args.quick)
+        try:
+            report["paper_mode_vs_limit"] = bench_paper_limit(paper_widths, rate, args.quick)
+        except NeurosimError as error:  # no Fashion-MNIST here: the section needs it
+            print(f"bench.py: error: the paper-mode section needs Fashion-MNIST ({error}); set NEUROSIM_DATA, "
+                  "or skip the section with --paper-widths 0", file=sys.stderr)
+            sys.exit(2)
         report["matmul_gmacs_single_thread_after"] = matmul_rate() / 1e9  # the machine's drift over the section
     if args.only_paper:
         print(json.dumps(report, indent=None if args.json else 1))
