@@ -26,6 +26,18 @@ RESULTS = REPO / "docs" / "results"
 RUNS = REPO / "runs"
 
 
+def run_main(main: Any) -> int:
+    """A figure script's ``main()``, whose NeurosimError (no data set, a bad run file, a folder it cannot
+    write) is one line naming what is wrong, exit status 2, as the command line's are."""
+    from neurosim.errors import NeurosimError
+
+    try:
+        return main() or 0
+    except NeurosimError as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--full", action="store_true", help="the paper's scale (days on 2 cores) instead of the reduced one")

@@ -156,4 +156,4 @@ def plot(table: list[dict], paper: list[dict], classes_width: int, path: Path) -
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(F.run_main(main))

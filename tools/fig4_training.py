@@ -135,4 +135,4 @@ def plot(rows: list[dict], paper: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(F.run_main(main))

@@ -106,4 +106,4 @@ def plot(table: list[dict], paper: dict, target: str, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(F.run_main(main))

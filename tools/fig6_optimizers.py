@@ -133,4 +133,4 @@ def plot(tables: dict[int, list[dict]], paper: list[dict], target: str, path: Pa
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(F.run_main(main))
