@@ -57,7 +57,6 @@ from neurosim.errors import ConfigError, NeurosimError
 from neurosim.results import json_safe
 from neurosim.io import ensure_folder
 from neurosim.io import atomic
-from neurosim.io.atomic import remove_stale_temps
 from neurosim.spec import RunConfig
 from neurosim.tables import text_table
 
@@ -434,7 +433,6 @@ Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
 def _worker_exit(signum: int = signal.SIGTERM, frame: Any = None) -> None:
     """A worker told to stop (its sweep ended, was interrupted or died): remove the temporary run file it
     is writing and exit at once (a worker has nobody to report to)."""
-
     atomic.remove_live_temps()
     os._exit(128 + signum)
 
@@ -541,8 +539,6 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
     that a study can plan its own runs (several specs into one folder) and still resume like a sweep.
     ``source`` names what planned them in the error of a failed run."""
     out = ensure_folder(Path(out_dir).resolve(), "the sweep's output folder")
-    for table in ("results.csv", "results.json"):  # what a kill -9 during their rewrite left
-        remove_stale_temps(out / table)
 
     summaries: dict[str, dict[str, Any]] = {}
     todo: list[PlannedRun] = []
@@ -580,8 +576,6 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
             _run_on_dask(scheduler, todo, args, finished)
         else:
             n = min(workers or os.cpu_count() or 1, len(todo))
-            for run in todo:  # what a killed worker of an earlier sweep left
-                remove_stale_temps(run.path)
             pool = ProcessPoolExecutor(max_workers=n, mp_context=_pool_context(), initializer=_worker_init,
                                        initargs=(os.getpid(),))
             try:

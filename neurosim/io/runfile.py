@@ -217,12 +217,23 @@ class StoredRun:
 
 def read_stored_run(path: str | Path) -> StoredRun:
     with _open_run(path) as f:
-        workload_yaml = f["config"].attrs.get("workload_yaml")
-        return StoredRun(bool(f.attrs.get("complete", False)), json.loads(f["summary"].attrs["json"]),
-                         {name: f["curves"][name][()] for name in f["curves"]},
-                         {name: f["wear"][name][()] for name in f["wear"]},
-                         {name: f["failed"][name][()] for name in f["failed"]} if "failed" in f else {},
-                         workload_yaml.decode() if isinstance(workload_yaml, bytes) else workload_yaml)
+        return StoredRun(bool(f.attrs.get("complete", False)), _summary(f), _datasets(f, "curves"),
+                         _datasets(f, "wear"), _datasets(f, "failed") if "failed" in f else {},
+                         _text(f["config"].attrs.get("workload_yaml")))
+
+
+def _summary(f: h5py.File) -> dict[str, Any]:
+    return json.loads(f["summary"].attrs["json"])
+
+
+def _datasets(f: h5py.File, group: str) -> dict[str, np.ndarray]:
+    """Every dataset of a group (the curves, or per-layer wear), by name."""
+    return {name: f[group][name][()] for name in f[group]}
+
+
+def _text(value: Any) -> Any:
+    """An HDF5 string attribute as str (h5py gives bytes for some)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:
@@ -230,19 +241,18 @@ def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any
     with _open_run(path) as f:
         if complete_only and not f.attrs.get("complete"):
             raise NeurosimError(f"{path}: an unfinished run; finish it (neurosim train --resume) first")
-        return json.loads(f["summary"].attrs["json"])
+        return _summary(f)
 
 
 def read_identity(path: str | Path) -> str | None:
     """The name the run was trained under (a sweep's run id), if it was given one."""
     with _open_run(path) as f:
-        value = f.attrs.get("identity")
-        return value.decode() if isinstance(value, bytes) else value
+        return _text(f.attrs.get("identity"))
 
 
 def read_curves(path: str | Path) -> dict[str, np.ndarray]:
     with _open_run(path) as f:
-        return {name: f["curves"][name][()] for name in f["curves"]}
+        return _datasets(f, "curves")
 
 
 def read_checkpoint(path: str | Path) -> tuple[RunConfig, dict[str, Any], int]:
