@@ -173,6 +173,49 @@ def test_convolution_gradients_by_chunks_match_numpy(rng: np.random.Generator, i
     np.testing.assert_allclose(dx, expected[:, 1:7, 1:8, :], rtol=1e-5, atol=1e-5)
 
 
+def _convolution_gradients_numpy(x: np.ndarray, g: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A convolution's local product, bias gradient and input error, in float64 from numpy's patches."""
+    batch, h, w, c_in = x.shape
+    c_out = g.shape[-1]
+    rows = im2col_numpy(x.astype(np.float64))
+    g2 = g.reshape(-1, c_out).astype(np.float64)
+    drows = g2 @ weight.astype(np.float64).T
+    scattered = np.zeros((batch, h + 2, w + 2, c_in))
+    for k, (ky, kx) in enumerate((ky, kx) for ky in range(3) for kx in range(3)):
+        scattered[:, ky:ky + h, kx:kx + w, :] += drows[:, c_in * k:c_in * (k + 1)].reshape(batch, h, w, c_in)
+    return rows.T @ g2, g2.sum(axis=0), scattered[:, 1:h + 1, 1:w + 1, :]
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28, 1, 1), (3, 7, 7, 2, 4), (5, 6, 9, 4, 4), (2, 5, 3, 3, 2),
+                                   (1, 14, 14, 1, 17)])
+def test_planar_convolution_gradients_match_numpy(rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+    """The planar local product and input error (few-channel layers, no unrolling) against numpy's
+    patches, including odd sizes, one image, and more than 16 outputs (the bias sum's other loop)."""
+    batch, h, w, c_in, c_out = shape
+    x = rng.standard_normal((batch, h, w, c_in)).astype(np.float32)
+    g = rng.standard_normal((batch, h, w, c_out)).astype(np.float32)
+    weight = rng.standard_normal((9 * c_in, c_out)).astype(np.float32)
+    expected_dw, expected_db, expected_dx = _convolution_gradients_numpy(x, g, weight)
+    dw, db = np.full((9 * c_in, c_out), np.nan, np.float32), np.full(c_out, np.nan, np.float32)
+    mac.conv3x3_planar_weight_gradient(x, g, dw, db)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, expected_db, rtol=1e-6, atol=1e-6)
+    dx = np.full(x.shape, np.nan, np.float32)
+    mac.conv3x3_planar_input_gradient(g, weight, dx)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 9, 1003])
+@pytest.mark.parametrize("outputs", [1, 3, 16])
+def test_bias_gradient_sums_every_row(rng: np.random.Generator, rows: int, outputs: int) -> None:
+    """The interleaved column sums (and the row-outer loop from 16 outputs) add every row once: row counts
+    around the interleave of eight."""
+    g = rng.standard_normal((rows, outputs)).astype(np.float32)
+    db = np.full(outputs, np.nan, np.float32)
+    mac.bias_gradient(g, db)
+    np.testing.assert_allclose(db, g.astype(np.float64).sum(axis=0), rtol=1e-6, atol=1e-6)
+
+
 def test_two_crossbars_in_one_product_are_each_convolved(rng: np.random.Generator) -> None:
     """conv3x3_forward with two crossbars side by side: crossbar j's outputs in block j, each the
     convolution numpy makes with that crossbar alone."""

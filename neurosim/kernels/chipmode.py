@@ -585,11 +585,16 @@ def _conv_products(layout: np.ndarray, layer: int, acc: np.ndarray, h_base: np.n
     w0, b0, n0, i0 = layout[layer, L_W], layout[layer, L_B], layout[layer, L_NODE], layout[layer, L_IN]
     height, width, channels = layout[layer, L_HEIGHT], layout[layer, L_WIDTH], layout[layer, L_CHANNELS]
     positions = height * width
-    rows = cols[:positions * fan_in].reshape((positions, fan_in))
-    mac.im2col3x3(h_base[i0:i0 + positions * channels].reshape((1, height, width, channels)), rows)
+    image = h_base[i0:i0 + positions * channels].reshape((1, height, width, channels))
+    errors = node_values[n0:n0 + positions * fan_out]
     weight_part = dw[:fan_in * fan_out].reshape((fan_in, fan_out))
-    mac.weight_gradient(rows, node_values[n0:n0 + positions * fan_out].reshape((positions, fan_out)),
-                        weight_part, db[:fan_out])
+    if layout[layer, L_DIRECT] == 1:  # as compute.local_product makes it
+        mac.conv3x3_planar_weight_gradient(image, errors.reshape((1, height, width, fan_out)), weight_part,
+                                           db[:fan_out])
+    else:
+        rows = cols[:positions * fan_in].reshape((positions, fan_in))
+        mac.im2col3x3(image, rows)
+        mac.weight_gradient(rows, errors.reshape((positions, fan_out)), weight_part, db[:fan_out])
     for k in range(fan_in * fan_out):
         a = acc[w0 + k] * leak + d * dw[k] if limited else acc[w0 + k] + d * dw[k]
         acc[w0 + k] = limit(a, full_scale, lsb) if limited else a

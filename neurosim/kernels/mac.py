@@ -233,14 +233,34 @@ def weight_gradient(inputs: np.ndarray, grad_out: np.ndarray, dweight: np.ndarra
 
 @nb.njit(**_JIT)
 def bias_gradient(grad_out: np.ndarray, dbias: np.ndarray) -> None:
-    """dbias[o] = Σ_r grad_out[r, o], each sum in float64 in row order; rows outer, so the sweep reads the
-    errors once, in memory order (a column at a time, it strode through them fan_out times)."""
-    sums = np.zeros(grad_out.shape[1], dtype=np.float64)
-    for r in range(grad_out.shape[0]):
-        for o in range(grad_out.shape[1]):
-            sums[o] += grad_out[r, o]
-    for o in range(grad_out.shape[1]):
-        dbias[o] = sums[o]
+    """dbias[o] = Σ_r grad_out[r, o], in float64. With fewer than 16 outputs, each column in eight
+    interleaved sums (rows r, r + 8, ...; added pairwise at the end): one running sum a column was a chain
+    of dependent additions, 3.3 ns a row (258 µs for the 78,400 rows of d = 1's conv1 at batch 100; now
+    22 µs). With 16 or more, rows outer, so the sweep reads the errors once, in memory order."""
+    rows, n_out = grad_out.shape
+    if n_out >= 16:
+        sums = np.zeros(n_out, dtype=np.float64)
+        for r in range(rows):
+            for o in range(n_out):
+                sums[o] += grad_out[r, o]
+        for o in range(n_out):
+            dbias[o] = sums[o]
+        return
+    full = rows - rows % 8
+    for o in range(n_out):
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for r in range(0, full, 8):
+            a0 += grad_out[r, o]
+            a1 += grad_out[r + 1, o]
+            a2 += grad_out[r + 2, o]
+            a3 += grad_out[r + 3, o]
+            a4 += grad_out[r + 4, o]
+            a5 += grad_out[r + 5, o]
+            a6 += grad_out[r + 6, o]
+            a7 += grad_out[r + 7, o]
+        for r in range(full, rows):
+            a0 += grad_out[r, o]
+        dbias[o] = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
 @nb.njit(**_JIT)
@@ -286,6 +306,93 @@ def conv3x3_input_gradient(grad_pre: np.ndarray, weight: np.ndarray, images: int
         part = drows[:count * positions]
         np.dot(g[first * positions:(first + count) * positions], wt, part)
         col2im3x3(part, dx[first:first + count])
+
+
+_BLOCK = 1024  # positions per block of the planar local product: its planes' slices stay in L1
+
+
+@nb.njit(**_JIT)
+def conv3x3_planar_weight_gradient(x: np.ndarray, grad_out: np.ndarray, dweight: np.ndarray,
+                                   dbias: np.ndarray) -> None:
+    """A few-channel convolution's local product without unrolling (the layers of
+    :func:`conv3x3_planar`): dweight[tap, o] = Σ over positions of the tap's shifted input times the error.
+    x's channels and the error's are laid out as zero-padded planes of the whole batch, (H+2)x(W+2) each
+    image, stacked, so that each tap's sum is a dot product of two contiguous streams; block by block, three
+    taps share each load of the error. 2-10x faster than im2col + product on the paper CNN's few-channel
+    layers at batch 100 (d = 1 conv1: 886 → 350 µs before the bias sum was fixed). Each block's dot products
+    sum in float32 in the vectorised order the compiler picks (fixed for a compiled kernel, so runs repeat
+    bit for bit; another CPU's vector width may change the last bits, as BLAS's may), the blocks in float64."""
+    n_batch, height, width, channels = x.shape
+    n_out = dweight.shape[1]
+    pw, ph = width + 2, height + 2
+    span = n_batch * ph * pw
+    plane = span + 2 * pw + 2  # the last taps' shifted streams stay inside the plane
+    xp = np.zeros(channels * plane, dtype=np.float32)
+    gp = np.zeros(n_out * span, dtype=np.float32)
+    xf, gf = x.ravel(), grad_out.ravel()
+    uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
+    for b in range(n_batch):
+        for y in range(height):
+            src = np.uint64((b * height + y) * width) * uc
+            for c in range(channels):
+                row = np.uint64(c * plane + (b * ph + y + 1) * pw + 1)
+                for xx in range(uw):
+                    xp[row + xx] = xf[src + xx * uc + np.uint64(c)]
+            src = np.uint64((b * height + y) * width) * uo
+            for o in range(n_out):
+                row = np.uint64(o * span + (b * ph + y) * pw)
+                for xx in range(uw):
+                    gp[row + xx] = gf[src + xx * uo + np.uint64(o)]
+    taps = 9 * channels
+    sums = np.zeros(taps * n_out, dtype=np.float64)
+    for j0 in range(0, span, _BLOCK):
+        n = np.uint64(min(_BLOCK, span - j0))
+        at = np.uint64(j0)
+        for o in range(n_out):
+            g0 = np.uint64(o * span) + at
+            for tap in range(0, taps, 3):
+                t0, t1, t2 = _three_dots(xp, _tap_offset(tap, channels, plane, pw) + at,
+                                         _tap_offset(tap + 1, channels, plane, pw) + at,
+                                         _tap_offset(tap + 2, channels, plane, pw) + at, gp, g0, n)
+                sums[tap * n_out + o] += t0
+                sums[(tap + 1) * n_out + o] += t1
+                sums[(tap + 2) * n_out + o] += t2
+    flat = dweight.ravel()
+    for k in range(taps * n_out):
+        flat[k] = sums[k]
+    bias_gradient(grad_out.reshape(n_batch * height * width, n_out), dbias)
+
+
+@nb.njit(nogil=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+def _three_dots(xp: np.ndarray, s0: np.uint64, s1: np.uint64, s2: np.uint64, gp: np.ndarray, g0: np.uint64,
+                n: np.uint64) -> tuple[np.float32, np.float32, np.float32]:
+    """Three dot products of n, xp from s0, s1 and s2 with gp from g0: reassociated, so they vectorise."""
+    t0 = np.float32(0.0)
+    t1 = np.float32(0.0)
+    t2 = np.float32(0.0)
+    for j in range(n):
+        g = gp[g0 + j]
+        t0 += xp[s0 + j] * g
+        t1 += xp[s1 + j] * g
+        t2 += xp[s2 + j] * g
+    return t0, t1, t2
+
+
+@nb.njit(**_JIT)
+def conv3x3_planar_input_gradient(grad_pre: np.ndarray, weight: np.ndarray, dx: np.ndarray) -> None:
+    """Error at a few-channel convolution's inputs: the adjoint of a same-padded 3x3 convolution is the
+    same convolution of the error with the kernel turned half a turn and its channels swapped, so
+    :func:`conv3x3_planar` makes it (2-12x faster than the product and col2im scatter on the paper CNN's
+    few-channel layers at batch 100)."""
+    channels = dx.shape[3]
+    n_out = weight.shape[1]
+    turned = np.empty((9 * n_out, channels), dtype=np.float32)
+    for ky in range(3):
+        for kx in range(3):
+            for c in range(channels):
+                for o in range(n_out):
+                    turned[((2 - ky) * 3 + 2 - kx) * n_out + o, c] = weight[(ky * 3 + kx) * channels + c, o]
+    conv3x3_planar(grad_pre, turned, np.zeros(channels, dtype=np.float32), dx)
 
 
 @nb.njit(**_JIT)

@@ -339,7 +339,8 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
 @singledispatch
 def local_product(layer: LayerShape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dweight, dbias) from a layer's input activations (B, *in_shape) and the error at its
-    pre-activations (B, *out_shape): a convolution's unrolled a few images at a time, in cache
+    pre-activations (B, *out_shape): a few-channel convolution's (:func:`direct_convolution`) on padded planes
+    (:func:`mac.conv3x3_planar_weight_gradient`), another's unrolled a few images at a time, in cache
     (:func:`mac.conv3x3_weight_gradient`)."""
     raise _unregistered(layer, "local_product")
 
@@ -360,7 +361,10 @@ def _(layer: Conv3x3Shape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np
     dbias = np.empty(layer.fan_out, dtype=np.float32)
     g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
     images = np.ascontiguousarray(inputs.reshape((batch, *layer.in_shape)))
-    mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
+    if direct_convolution(layer):
+        mac.conv3x3_planar_weight_gradient(images, g, dweight, dbias)
+    else:
+        mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
     return dweight, dbias
 
 
@@ -388,7 +392,10 @@ def _(layer: DenseShape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -
 def _(layer: Conv3x3Shape, weight: np.ndarray, grad_pre: np.ndarray, batch: int) -> np.ndarray:
     dx = np.empty((batch, *layer.in_shape), dtype=np.float32)
     g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
-    mac.conv3x3_input_gradient(g, weight, images_in_cache(layer), dx)
+    if direct_convolution(layer):
+        mac.conv3x3_planar_input_gradient(g, weight, dx)
+    else:
+        mac.conv3x3_input_gradient(g, weight, images_in_cache(layer), dx)
     return dx
 
 
