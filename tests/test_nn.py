@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neurosim.kernels import activations
 from neurosim.nn import compute, losses
 from neurosim.nn.shapes import Conv3x3Shape, DenseShape, NetworkShape, mlp, paper_cnn
 
@@ -126,7 +127,10 @@ def test_a_relu_kink_at_zero_is_what_perturbation_sees_as_slope_one_half() -> No
     z = np.zeros(4, dtype=np.float32)
     slope = (compute.activate("relu", z + delta) - compute.activate("relu", z - delta)) / (2 * delta)
     np.testing.assert_allclose(slope, 0.5)
-    assert not compute.activation_derivative("relu", z, compute.activate("relu", z)).any()
+    through = np.full(4, np.nan, np.float32)
+    activations.backpropagate(activations.ACT_CODES["relu"], np.ones(4, np.float32), z, compute.activate("relu", z),
+                              through)
+    assert not through.any()
 
 
 def test_one_sample_cross_entropy_is_exactly_the_batch_formula() -> None:
@@ -170,3 +174,20 @@ def test_a_pass_without_a_trace_gives_the_traced_floats() -> None:
     x = rng.random((100, 28, 28, 1)).astype(np.float32)
     traced = compute.forward(net, weights, x, trace=compute.Trace())
     np.testing.assert_array_equal(compute.forward(net, weights, x), traced)
+
+
+@pytest.mark.parametrize("kind", sorted(activations.ACT_CODES))
+def test_backprop_through_an_activation_is_numpys_product_to_the_bit(kind: str) -> None:
+    """activations.backpropagate gives g · f'(z) with f' rounded in float32 first, as numpy's g * f'(z, h)
+    does: relu' = [z > 0], tanh' = 1 - h², sigmoid' = h(1 - h), identity' = 1."""
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal(1001).astype(np.float32)
+    z[::7] = 0.0  # relu's kink
+    g = rng.standard_normal(1001).astype(np.float32)
+    h = compute.activate(kind, z)
+    one = np.float32(1.0)
+    derivative = {"relu": (z > 0).astype(np.float32), "tanh": one - h * h, "sigmoid": h * (one - h),
+                  "identity": np.ones_like(z)}[kind]
+    out = np.full_like(z, np.nan)
+    activations.backpropagate(activations.ACT_CODES[kind], g, z, h, out)
+    np.testing.assert_array_equal(out, g * derivative)

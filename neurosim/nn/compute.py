@@ -41,19 +41,6 @@ def activate(kind: str, z: np.ndarray, out: np.ndarray | None = None) -> np.ndar
     return out
 
 
-# each activation's derivative, by its name, from the pre-activation z and the activation h
-_DERIVATIVES = {
-    "relu": lambda z, h: (z > 0).astype(np.float32),
-    "tanh": lambda z, h: np.float32(1.0) - h * h,
-    "sigmoid": lambda z, h: h * (np.float32(1.0) - h),
-    "identity": lambda z, h: np.ones_like(z),
-}
-
-
-def activation_derivative(kind: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
-    return _DERIVATIVES[kind](z, h)
-
-
 # The math of each layer type, registered by its shape's type (functools.singledispatch): a new layer type is
 # a LayerShape subclass and its registrations here.
 
@@ -328,8 +315,9 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
             unpooled = np.empty((batch, *layer.out_shape), dtype=np.float32)
             mac.maxpool2_backward(np.ascontiguousarray(g), trace.argmax[index], unpooled)
             g = unpooled
-        gz = np.ascontiguousarray(g * activation_derivative(layer.activation, trace.pre[index],
-                                                             trace.post[index]))
+        gz = np.empty((batch, *layer.out_shape), dtype=np.float32)
+        activations.backpropagate(activations.ACT_CODES[layer.activation], np.ascontiguousarray(g).reshape(-1),
+                                  trace.pre[index].reshape(-1), trace.post[index].reshape(-1), gz.reshape(-1))
         grads[index] = local_product(layer, trace.inputs[index], gz)
         if index > 0:
             g = input_gradient(layer, weights[index][0], gz, batch)
