@@ -263,8 +263,9 @@ def bench_engine(events: int = 200_000) -> float:
 
 
 def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict]:
-    """Every convolution of the paper CNN at batch 100: im2col + product against the direct kernel, and
-    which one ``compute.direct_convolution`` picks (the rule these figures set)."""
+    """Every convolution of the paper CNN at batch 100: im2col + product against the direct (planar) kernel,
+    for the forward pass, the local product (backprop's weight gradient, node perturbation's update) and
+    the input error, and which one ``compute.direct_convolution`` picks (the rule these figures set)."""
     from neurosim.kernels import mac
     rows = []
     for d in widths:
@@ -277,8 +278,19 @@ def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict
             out = np.empty((100, *layer.out_shape), np.float32)
             t_cols = timeit(lambda: mac.conv3x3_forward(x, w, b, compute.images_per_product(layer, 100), 100, out))
             t_direct = timeit(lambda: mac.conv3x3_planar(x, w, b, out))
+            g = rng.standard_normal((100, *layer.out_shape)).astype(np.float32)
+            dw, db, dx = np.empty_like(w), np.empty_like(b), np.empty_like(x)
+            images = compute.images_in_cache(layer)
+            t_product_cols = timeit(lambda: mac.conv3x3_weight_gradient(x, g, images, dw, db))
+            t_product_direct = timeit(lambda: mac.conv3x3_planar_weight_gradient(x, g, dw, db))
+            t_error_cols = timeit(lambda: mac.conv3x3_input_gradient(g, w, images, dx))
+            t_error_direct = timeit(lambda: mac.conv3x3_planar_input_gradient(g, w, dx))
             rows.append({"d": d, "in_shape": layer.in_shape, "out_channels": layer.fan_out, "im2col_s": t_cols,
                          "direct_s": t_direct, "speedup": t_cols / t_direct,
+                         "local_product_im2col_s": t_product_cols, "local_product_direct_s": t_product_direct,
+                         "local_product_speedup": t_product_cols / t_product_direct,
+                         "input_error_im2col_s": t_error_cols, "input_error_direct_s": t_error_direct,
+                         "input_error_speedup": t_error_cols / t_error_direct,
                          "direct_chosen": compute.direct_convolution(layer)})
     return rows
 
@@ -291,8 +303,14 @@ def main() -> None:
     parser.add_argument("--paper-widths", type=int, nargs="+", default=[1, 2, 4, 8],
                         help="widths of the paper-mode section against the matmul limit (none: --paper-widths 0)")
     parser.add_argument("--only-paper", action="store_true", help="only the matmul rate and that section")
+    parser.add_argument("--only-kernels", action="store_true",
+                        help="only the convolution kernels at batch 100 (the widths of --widths up to 8)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    if args.only_kernels:
+        print(json.dumps({"conv_kernels_batch100": bench_conv_kernels([d for d in args.widths if d <= 8] or [1], rng)},
+                         indent=None if args.json else 1))
+        return
     report: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                                 "numpy": np.__version__}}
     rate = matmul_rate()

@@ -72,7 +72,7 @@ def activate_all(code: int, src: np.ndarray, dst: np.ndarray) -> None:
 def backpropagate(code: int, g: np.ndarray, z: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
     """out = g · the activation's derivative at (z, h = the activation of z), element by element: backprop's
     step through an activation in one loop, where numpy's derivative and product made two or three
-    temporaries a layer (0.5 ms of a d = 1 CNN's backward pass at batch 100). relu' = [z > 0], tanh' = 1 - h²,
+    temporaries a layer (docs/performance.md, ninth session). relu' = [z > 0], tanh' = 1 - h²,
     sigmoid' = h·(1 - h), each rounded in float32 before the product, as numpy rounded them."""
     n = g.size
     if code == 1:

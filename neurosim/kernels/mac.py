@@ -235,8 +235,9 @@ def weight_gradient(inputs: np.ndarray, grad_out: np.ndarray, dweight: np.ndarra
 def bias_gradient(grad_out: np.ndarray, dbias: np.ndarray) -> None:
     """dbias[o] = Σ_r grad_out[r, o], in float64. With fewer than 16 outputs, each column in eight
     interleaved sums (rows r, r + 8, ...; added pairwise at the end): one running sum a column was a chain
-    of dependent additions, 3.3 ns a row (258 µs for the 78,400 rows of d = 1's conv1 at batch 100; now
-    22 µs). With 16 or more, rows outer, so the sweep reads the errors once, in memory order."""
+    of dependent additions, a few cycles a row, which on the few-channel convolutions' tens of thousands of
+    rows cost as much as their local product (docs/performance.md, ninth session). With 16 or more, rows
+    outer, so the sweep reads the errors once, in memory order."""
     rows, n_out = grad_out.shape
     if n_out >= 16:
         sums = np.zeros(n_out, dtype=np.float64)
@@ -318,8 +319,8 @@ def conv3x3_planar_weight_gradient(x: np.ndarray, grad_out: np.ndarray, dweight:
     :func:`conv3x3_planar`): dweight[tap, o] = Σ over positions of the tap's shifted input times the error.
     x's channels and the error's are laid out as zero-padded planes of the whole batch, (H+2)x(W+2) each
     image, stacked, so that each tap's sum is a dot product of two contiguous streams; block by block, three
-    taps share each load of the error. 2-10x faster than im2col + product on the paper CNN's few-channel
-    layers at batch 100 (d = 1 conv1: 886 → 350 µs before the bias sum was fixed). Each block's dot products
+    taps share each load of the error. Faster than im2col + product on the paper CNN's few-channel layers
+    at batch 100 (`tools/bench.py --only-kernels`'s ``local_product_speedup``). Each block's dot products
     sum in float32 in the vectorised order the compiler picks (fixed for a compiled kernel, so runs repeat
     bit for bit; another CPU's vector width may change the last bits, as BLAS's may), the blocks in float64."""
     n_batch, height, width, channels = x.shape
@@ -382,8 +383,8 @@ def _three_dots(xp: np.ndarray, s0: np.uint64, s1: np.uint64, s2: np.uint64, gp:
 def conv3x3_planar_input_gradient(grad_pre: np.ndarray, weight: np.ndarray, dx: np.ndarray) -> None:
     """Error at a few-channel convolution's inputs: the adjoint of a same-padded 3x3 convolution is the
     same convolution of the error with the kernel turned half a turn and its channels swapped, so
-    :func:`conv3x3_planar` makes it (2-12x faster than the product and col2im scatter on the paper CNN's
-    few-channel layers at batch 100)."""
+    :func:`conv3x3_planar` makes it, faster than the product and col2im scatter on the paper CNN's
+    few-channel layers at batch 100 (`tools/bench.py --only-kernels`'s ``input_error_speedup``)."""
     channels = dx.shape[3]
     n_out = weight.shape[1]
     turned = np.empty((9 * n_out, channels), dtype=np.float32)
