@@ -426,3 +426,24 @@ def test_the_optimizer_step_matches_its_numpy_twin_over_a_run(name: str) -> None
             v_twin = v_twin * b2 + (np.float32(1) - b2) * g * g
             expected = -lr * (m_twin / (np.sqrt(v_twin) + eps))
         assert expected.dtype == np.float32 and np.array_equal(acc, expected)
+
+
+def test_the_kernel_bench_runs_and_its_rule_picks_the_planar_kernel_where_it_says() -> None:
+    """`tools/bench.py --only-kernels` (the source of the figures docs/performance.md quotes for the
+    convolution kernels) runs and reports, for every convolution of the d = 1 CNN, the three kernel pairs
+    and the rule's choice: d = 1's convolutions all go to the planar kernel. A bench measures; nothing here
+    asserts a time."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "bench.py"), "--only-kernels", "--widths", "1",
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["conv_kernels_batch100"]
+    assert len(rows) == 6 and all(row["direct_chosen"] for row in rows)
+    for row in rows:
+        for kernel in ("local_product", "input_error"):
+            assert row[f"{kernel}_im2col_s"] > 0 and row[f"{kernel}_direct_s"] > 0
