@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Fig. 5 on the paper's network at a width this machine affords, with the authors' recipe: weight updates to
+80% test accuracy against τθ (tools/fig5/weight-d2-adam.yaml), with backprop's as the floor
+(tools/fig5/backprop-d2-adam.yaml), beside the authors' d = 24 data.
+
+    python tools/fig5_recipe.py            # tabulate and plot whatever runs/fig5-*-d2-adam/ hold now
+
+Reads every run file in runs/fig5-weight-d2-adam/ and runs/fig5-backprop-d2-adam/, finished or still going
+(an unfinished one counts as far as its last evaluation), and writes docs/results/fig5_recipe.csv and
+docs/results/fig5_recipe.png (updates to 80% against τθ, ours and the authors'). Prints the table beside the
+authors' (tools/paper_data/fig5_tau_theta.csv: weight perturbation, d = 24, one run per τθ). Runs nothing:
+the runs are the sweeps named above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import _figures as F
+import yaml
+
+from neurosim.errors import NeurosimError
+from neurosim.io.runfile import read_stored_run
+from neurosim.studies.milestones import milestones
+
+FOLDERS = {"weight": "fig5-weight-d2-adam", "backprop": "fig5-backprop-d2-adam"}
+COLUMNS = ["method", "d", "tau_theta", "seed", "complete", "final_iteration", "iterations_to_80", "updates_to_80",
+           "max_test_accuracy", "run_file"]
+
+
+def our_runs(runs: Path) -> list[dict]:
+    rows = []
+    for method, folder in FOLDERS.items():
+        for path in sorted((runs / folder).glob("*.h5")):
+            stored = read_stored_run(path)
+            if not stored.curves["iteration"].size:
+                continue
+            workload = yaml.safe_load(stored.workload_yaml)
+            rows.append({"method": method, "d": workload["network"]["width"],
+                         "tau_theta": workload["mgd"]["tau_theta"], "seed": stored.summary["seed"],
+                         "complete": stored.complete, "run_file": os.path.relpath(path, F.REPO),
+                         **milestones(stored.curves)})
+    return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_theta"]))
+
+
+def table(rows: list[dict], paper: list[dict]) -> str:
+    theirs = {r["tau_theta"]: r for r in paper}
+    head = ["method", "τθ", "ours: run", "iterations to 80%", "updates to 80%", "best accuracy",
+            "paper (d = 24): iterations to 80%", "updates to 80%", "best accuracy"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        state = "finished" if row["complete"] else "still going"
+        p = theirs.get(row["tau_theta"]) if row["method"] == "weight" else None
+        lines.append("| " + " | ".join([
+            row["method"], str(row["tau_theta"]), f"d = {row['d']}, {state} at {row['final_iteration']:,}",
+            F.fmt(row["iterations_to_80"]), F.fmt(row["updates_to_80"]), f"{row['max_test_accuracy']:.4f}",
+            F.fmt(p["iterations_to_80"]) if p else "–", F.fmt(p["weight_updates_to_80"]) if p else "–",
+            f"{p['max_test_accuracy']:.4f}" if p else "–"]) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
+    plt = F.pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    reached = [r for r in paper if r["weight_updates_to_80"] is not None]
+    ax.plot([r["tau_theta"] for r in reached], [r["weight_updates_to_80"] for r in reached], "o--", color="tab:red",
+            alpha=0.6, label="weight perturbation, paper (d = 24)")
+    ours = [r for r in rows if r["method"] == "weight" and r["updates_to_80"] is not None]
+    if ours:
+        ax.plot([r["tau_theta"] for r in ours], [r["updates_to_80"] for r in ours], "o-", color="tab:red",
+                label=f"weight perturbation, ours (d = {ours[0]['d']})")
+    for r in rows:
+        if r["method"] == "backprop" and r["updates_to_80"] is not None:
+            ax.axhline(r["updates_to_80"], color="tab:green", lw=1.2, label=f"backprop, ours (d = {r['d']})")
+    ax.set(xscale="log", yscale="log", xlabel="τθ (iterations per weight update)",
+           ylabel="weight updates to 80% test accuracy")
+    ax.legend(fontsize=8)
+    fig.suptitle("Fig. 5 with the authors' recipe (Adam, τx = 1000)", fontsize=10)
+    return F.save(fig, path)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", default=str(F.RUNS), help="where the fig5-* run folders are (default runs/)")
+    p.add_argument("--results", default=str(F.RESULTS), help="where the table and plot go (default docs/results)")
+    args = p.parse_args()
+    paper = F.paper_rows("fig5_tau_theta.csv")
+    try:
+        rows = our_runs(Path(args.runs))
+        if not rows:
+            print(f"no runs in {args.runs}/{{{','.join(FOLDERS.values())}}}/ yet: start the sweeps of tools/fig5/")
+            return 1
+        results = Path(args.results)
+        F.write_csv(rows, COLUMNS, results / "fig5_recipe.csv")
+        plot(rows, paper, results / "fig5_recipe.png")
+    except NeurosimError as exc:  # a damaged run file: named, and nothing written
+        print(f"fig5_recipe: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"fig5_recipe: error: {exc.filename or args.results}: cannot write ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
+    print(table(rows, paper))
+    print(f"\nwrote {results / 'fig5_recipe.csv'} and {results / 'fig5_recipe.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(F.run_main(main))
