@@ -447,3 +447,15 @@ def test_the_kernel_bench_runs_and_its_rule_picks_the_planar_kernel_where_it_say
     for row in rows:
         for kernel in ("local_product", "input_error"):
             assert row[f"{kernel}_im2col_s"] > 0 and row[f"{kernel}_direct_s"] > 0
+
+
+def test_planar_kernels_refuse_outputs_they_could_not_write_in_place(rng: np.random.Generator) -> None:
+    """A strided output array would be flattened into a copy and left unwritten: refused instead."""
+    x = rng.standard_normal((2, 5, 5, 1)).astype(np.float32)
+    g = rng.standard_normal((2, 5, 5, 1)).astype(np.float32)
+    weight = rng.standard_normal((9, 1)).astype(np.float32)
+    wide = np.zeros((9, 3), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mac.conv3x3_planar_weight_gradient(x, g, wide[:, :1], np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mac.conv3x3_planar(x, weight, np.zeros(1, np.float32), np.zeros((2, 5, 5, 3), np.float32)[..., :1])

@@ -173,6 +173,8 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     xp = np.zeros(channels * plane, dtype=np.float32)
     acc = np.empty(n_out * (group * ph * pw), dtype=np.float32)
     stride = np.uint64(group * ph * pw)  # between output channels in acc
+    if not out.flags.c_contiguous:  # ravel would copy, and the results would go to the copy
+        raise ValueError("mac.conv3x3_planar: out must be C-contiguous")
     xf = x.ravel()
     of = out.ravel()
     uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
@@ -325,6 +327,8 @@ def conv3x3_planar_weight_gradient(x: np.ndarray, grad_out: np.ndarray, dweight:
     bit for bit; another CPU's vector width may change the last bits, as BLAS's may), the blocks in float64."""
     n_batch, height, width, channels = x.shape
     n_out = dweight.shape[1]
+    if not dweight.flags.c_contiguous:  # ravel would copy, and the results would go to the copy
+        raise ValueError("mac.conv3x3_planar_weight_gradient: dweight must be C-contiguous")
     pw, ph = width + 2, height + 2
     span = n_batch * ph * pw
     plane = span + 2 * pw + 2  # the last taps' shifted streams stay inside the plane
