@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.kernels import devices, mac, periphery
+from neurosim.kernels import activations, devices, mac, periphery
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.nn.shapes import paper_cnn
@@ -117,11 +117,35 @@ def test_maxpool_matches_numpy_and_routes_gradient(rng: np.random.Generator, hw:
     np.testing.assert_array_equal(out, maxpool_numpy(x))
     g = rng.standard_normal(out.shape).astype(np.float32)
     grad_in = np.empty_like(x)
-    mac.maxpool2_backward(g, argmax, grad_in)
+    mac.maxpool2_backward(activations.ACT_CODES["identity"], g, argmax, x, x, grad_in)
     # each pooled gradient lands on exactly the input that won; nothing else receives any
     assert np.isclose(grad_in.sum(), g.sum(), rtol=1e-5)
     assert np.count_nonzero(grad_in) == g.size
     np.testing.assert_array_equal(np.sort(x[grad_in != 0]), np.sort(out.ravel()))
+
+
+@pytest.mark.parametrize("kind", sorted(activations.ACT_CODES))
+@pytest.mark.parametrize("hw", [(4, 6), (7, 7), (5, 3)])
+def test_backprop_through_pool_and_activation_is_the_two_in_turn(rng: np.random.Generator, hw: tuple[int, int],
+                                                                  kind: str) -> None:
+    """mac.maxpool2_backward with an activation: the floats of routing the pooled errors to the winners and
+    then activations.backpropagate over the whole layer (zeros included), to the bit."""
+    z = rng.standard_normal((2, *hw, 3)).astype(np.float32)
+    z[0, 0, :, 0] = 0.0  # relu's kink, and ties
+    code = activations.ACT_CODES[kind]
+    h = np.empty_like(z)
+    activations.activate_all(code, z.ravel(), h.ravel())
+    out = np.empty((2, hw[0] // 2, hw[1] // 2, 3), np.float32)
+    argmax = np.empty(out.shape, np.int8)
+    mac.maxpool2_forward(h, out, argmax)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    routed = np.zeros_like(z)
+    mac.maxpool2_backward(activations.ACT_CODES["identity"], g, argmax, z, z, routed)
+    expected = np.empty_like(z)
+    activations.backpropagate(code, routed.ravel(), z.ravel(), h.ravel(), expected.ravel())
+    fused = np.full_like(z, np.nan)
+    mac.maxpool2_backward(code, g, argmax, z, h, fused)
+    np.testing.assert_array_equal(fused, expected)
 
 
 @pytest.mark.parametrize("hw", [(4, 6), (7, 7), (5, 3)])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from neurosim.kernels.activations import through
+
 _JIT = {"nogil": True, "cache": True, "fastmath": False, "error_model": "numpy"}  # no zero-division tests
 
 
@@ -472,8 +474,13 @@ def maxpool2_select(x: np.ndarray, argmax: np.ndarray, out: np.ndarray) -> None:
 
 
 @nb.njit(**_JIT)
-def maxpool2_backward(grad_out: np.ndarray, argmax: np.ndarray, grad_in: np.ndarray) -> None:
-    """Route each pooled gradient back to the input that won the max."""
+def maxpool2_backward(code: int, grad_out: np.ndarray, argmax: np.ndarray, z: np.ndarray, h: np.ndarray,
+                      grad_in: np.ndarray) -> None:
+    """Backprop through an activation (``code``, of :mod:`neurosim.kernels.activations`) and the 2x2 max-pool
+    after it: each pooled error goes back to the input that won the max, times the activation's derivative
+    there (z, h: the pre-activations and activations before the pool); every other input gets 0. The floats
+    of routing the errors back and then :func:`activations.backpropagate` over the whole layer, with the
+    derivative made only where an error arrives."""
     grad_in[:] = 0.0
     n_batch, out_h, out_w, channels = grad_out.shape
     for b in range(n_batch):
@@ -481,4 +488,5 @@ def maxpool2_backward(grad_out: np.ndarray, argmax: np.ndarray, grad_in: np.ndar
             for xx in range(out_w):
                 for c in range(channels):
                     k = argmax[b, y, xx, c]
-                    grad_in[b, 2 * y + k // 2, 2 * xx + k % 2, c] = grad_out[b, y, xx, c]
+                    yi, xi = 2 * y + k // 2, 2 * xx + k % 2
+                    grad_in[b, yi, xi, c] = through(code, grad_out[b, y, xx, c], z[b, yi, xi, c], h[b, yi, xi, c])

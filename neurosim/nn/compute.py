@@ -311,13 +311,14 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
     for index in range(len(net.layers) - 1, -1, -1):
         layer = net.layers[index]
         g = g.reshape((batch, *layer.output_shape))
-        if layer.pool:
-            unpooled = np.empty((batch, *layer.out_shape), dtype=np.float32)
-            mac.maxpool2_backward(np.ascontiguousarray(g), trace.argmax[index], unpooled)
-            g = unpooled
+        code = activations.ACT_CODES[layer.activation]
         gz = np.empty((batch, *layer.out_shape), dtype=np.float32)
-        activations.backpropagate(activations.ACT_CODES[layer.activation], np.ascontiguousarray(g).reshape(-1),
-                                  trace.pre[index].reshape(-1), trace.post[index].reshape(-1), gz.reshape(-1))
+        if layer.pool:  # through the pool and the activation in one pass
+            mac.maxpool2_backward(code, np.ascontiguousarray(g), trace.argmax[index], trace.pre[index],
+                                  trace.post[index], gz)
+        else:
+            activations.backpropagate(code, np.ascontiguousarray(g).reshape(-1), trace.pre[index].reshape(-1),
+                                      trace.post[index].reshape(-1), gz.reshape(-1))
         grads[index] = local_product(layer, trace.inputs[index], gz)
         if index > 0:
             g = input_gradient(layer, weights[index][0], gz, batch)
