@@ -94,10 +94,10 @@ class Chip:
         busiest = 0.0
         all_at_once = self.spec.weights.write.parallelism == "all"
         for (w, b), (dw, db) in zip(self.arrays, deltas):
-            pw, pb = w.write(dw), b.write(db)
-            pulses += int(pw.sum()) + int(pb.sum())
+            (pw, total_w, most_w), (pb, total_b, most_b) = w.write_counted(dw), b.write_counted(db)
+            pulses += total_w + total_b
             if all_at_once:  # tiles in parallel, every device at once: the most pulses any device gets
-                busiest = max(busiest, float(pw.max(initial=0)), float(pb.max(initial=0)))
+                busiest = max(busiest, most_w, most_b)
             else:
                 busiest = max(busiest, pulse_slots(self.spec, np.vstack([pw, pb[None, :]])))
         stall = self.cost_model.write_stall_s(busiest * self.spec.weights.device.write_time_s, update_period_s)

@@ -103,6 +103,11 @@ class DeviceArray:
     def write(self, delta: np.ndarray) -> np.ndarray:
         """Apply a requested change; return the pulses sent to each weight (>= 0, per weight). The weights
         are a new array: earlier reads keep the old ones."""
+        return self.write_counted(delta)[0]
+
+    def write_counted(self, delta: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """:meth:`write`, also returning the pulses in all and the most any weight took, as the kernel counts
+        them (the chip's ledger needs those, not another sweep over the pulses)."""
         if delta.shape != self.shape:  # a step broadcast over the array, as numpy's old + delta did
             delta = np.broadcast_to(delta, self.shape)
         delta = np.array(delta, dtype=np.float32, order="C")  # a copy: the ideal write consumes it
@@ -110,18 +115,21 @@ class DeviceArray:
         pulses = np.empty(self.shape, dtype=np.int64)
         if self.fast:
             np.not_equal(delta, 0, out=pulses)
-            kernel.write_ideal(new.reshape(-1), delta.reshape(-1), self.writes[0].reshape(-1),
-                               self.endurance[0].reshape(-1), self.failed[0].reshape(-1),
-                               np.float32(self.spec.w_min), np.float32(self.spec.w_max), self.di[kernel.I_FAIL])
+            total = kernel.write_ideal(new.reshape(-1), delta.reshape(-1), self.writes[0].reshape(-1),
+                                       self.endurance[0].reshape(-1), self.failed[0].reshape(-1),
+                                       np.float32(self.spec.w_min), np.float32(self.spec.w_max),
+                                       self.di[kernel.I_FAIL])
+            most = 1 if total else 0  # one pulse per changed weight
             self._state_stale = True
         else:
-            kernel.write(self.dc, self.di, self.write_key, self.updates, self.offset, delta.reshape(-1),
-                         self._flat("state"), self._flat("gain"), self._flat("step_scale"), self._flat("endurance"),
-                         self._flat("writes"), self._flat("failed"), self.residual.reshape(-1), new.reshape(-1),
-                         pulses.reshape(-1))
+            total, most = kernel.write(self.dc, self.di, self.write_key, self.updates, self.offset,
+                                       delta.reshape(-1), self._flat("state"), self._flat("gain"),
+                                       self._flat("step_scale"), self._flat("endurance"), self._flat("writes"),
+                                       self._flat("failed"), self.residual.reshape(-1), new.reshape(-1),
+                                       pulses.reshape(-1))
         self.updates += 1
         self.value = new
-        return pulses
+        return pulses, int(total), int(most)
 
     def checkpoint(self) -> dict:
         return {"state": self.state.copy(), "value": self.value.copy(), "residual": self.residual.copy(),
