@@ -227,3 +227,24 @@ def test_fig4_recipe_with_a_results_path_it_cannot_write(tmp_path: Path, finishe
     result = _fig4_recipe("--runs", tmp_path / "runs", "--results", tmp_path / "results")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr[-600:]
+
+
+def test_fig5_recipe_tabulates_good_runs_and_names_a_damaged_one(tmp_path: Path, finished_run_file: Path) -> None:
+    """tools/fig5_recipe.py reads its runs as fig4_recipe.py does: a good run is tabulated, and a truncated
+    file among them is named in one line, exit status 2, nothing written."""
+    folder = tmp_path / "runs" / "fig5-weight-d2-adam"
+    folder.mkdir(parents=True)
+    (folder / "good.h5").write_bytes(finished_run_file.read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, str(REPO / "tools" / "fig5_recipe.py"), "--runs", str(tmp_path / "runs"),
+               "--results", str(tmp_path / "results")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-600:]
+    assert "| weight |" in result.stdout and (tmp_path / "results" / "fig5_recipe.csv").exists()
+    (folder / "truncated.h5").write_bytes(finished_run_file.read_bytes()[:3000])
+    (tmp_path / "results" / "fig5_recipe.csv").unlink()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr[-600:]
+    assert "truncated.h5" in result.stderr
+    assert not (tmp_path / "results" / "fig5_recipe.csv").exists()

@@ -39,11 +39,11 @@ def our_runs(runs: Path) -> list[dict]:
             if not stored.curves["iteration"].size:
                 continue
             workload = yaml.safe_load(stored.workload_yaml)
-            rows.append({"method": method, "d": workload["network"]["width"],
-                         "tau_theta": workload["mgd"]["tau_theta"], "seed": stored.summary["seed"],
+            rows.append({"method": method, "d": workload.get("network", {}).get("width"),
+                         "tau_theta": workload.get("mgd", {}).get("tau_theta"), "seed": stored.summary["seed"],
                          "complete": stored.complete, "run_file": os.path.relpath(path, F.REPO),
                          **milestones(stored.curves)})
-    return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_theta"]))
+    return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_theta"] or 0))
 
 
 def table(rows: list[dict], paper: list[dict]) -> str:
