@@ -160,7 +160,8 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     into planes of (H+2)x(W+2) stacked one under the other, and each output channel summed over the
     whole stack (the rows that straddle two images, and two columns per row, discarded), so every three
     taps of an output channel are one contiguous sweep over the group: a third of the stores of a sweep
-    per tap, 1.15-1.3x faster (nine per sweep were no faster). Unsigned offsets spare its loads a
+    per tap, 1.15-1.3x faster (nine per sweep were no faster); four output channels at a time share the
+    sweep's loads (:func:`_sweep_four`). Unsigned offsets spare its loads a
     negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1):
     on 7x7 images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
     products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
@@ -200,11 +201,17 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
         for tap in range(0, 9 * channels, 3):  # three taps (in order) per sweep: a third of the stores
             s0, s1, s2 = _tap_offset(tap, channels, plane, pw), _tap_offset(tap + 1, channels, plane, pw), \
                 _tap_offset(tap + 2, channels, plane, pw)
-            for o in range(n_out):
+            x0, x1, x2 = xp[s0:s0 + span], xp[s1:s1 + span], xp[s2:s2 + span]
+            o = 0
+            while o + 4 <= n_out:  # four outputs per sweep: each input loaded once for them
+                _sweep_four(acc, o, stride, span, x0, x1, x2, weight, tap)
+                o += 4
+            while o < n_out:
                 w0, w1, w2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
-                dst = np.uint64(o) * stride
+                a = acc[np.uint64(o) * stride:np.uint64(o) * stride + span]
                 for p in range(span):
-                    acc[dst + p] = ((acc[dst + p] + xp[s0 + p] * w0) + xp[s1 + p] * w1) + xp[s2 + p] * w2
+                    a[p] = ((a[p] + x0[p] * w0) + x1[p] * w1) + x2[p] * w2
+                o += 1
         for i in range(count):
             base = np.uint64(first + i) * image_out
             for o in range(n_out):
@@ -213,6 +220,27 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
                     dst = base + np.uint64(y) * uw * uo + np.uint64(o)
                     for xx in range(uw):
                         of[dst + xx * uo] = acc[row + xx]
+
+
+@nb.njit(**_JIT)
+def _sweep_four(acc: np.ndarray, o: int, stride: np.uint64, span: np.uint64, x0: np.ndarray, x1: np.ndarray,
+                x2: np.ndarray, weight: np.ndarray, tap: int) -> None:
+    """Three taps of :func:`conv3x3_planar` into outputs o..o+3, each input loaded once for the four, each
+    output summed as alone (its own order: the same floats). Each output's row a slice of its own: in one
+    array, indexed, the compiler could not tell the rows apart and did not vectorise the sweep."""
+    first = np.uint64(o) * stride
+    a, b = acc[first:first + span], acc[first + stride:first + stride + span]
+    c, e = acc[first + 2 * stride:first + 2 * stride + span], acc[first + 3 * stride:first + 3 * stride + span]
+    a0, a1, a2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
+    b0, b1, b2 = weight[tap, o + 1], weight[tap + 1, o + 1], weight[tap + 2, o + 1]
+    c0, c1, c2 = weight[tap, o + 2], weight[tap + 1, o + 2], weight[tap + 2, o + 2]
+    e0, e1, e2 = weight[tap, o + 3], weight[tap + 1, o + 3], weight[tap + 2, o + 3]
+    for p in range(span):
+        u0, u1, u2 = x0[p], x1[p], x2[p]
+        a[p] = ((a[p] + u0 * a0) + u1 * a1) + u2 * a2
+        b[p] = ((b[p] + u0 * b0) + u1 * b1) + u2 * b2
+        c[p] = ((c[p] + u0 * c0) + u1 * c1) + u2 * c2
+        e[p] = ((e[p] + u0 * e0) + u1 * e1) + u2 * e2
 
 
 @nb.njit(**_JIT)
