@@ -160,8 +160,8 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     into planes of (H+2)x(W+2) stacked one under the other, and each output channel summed over the
     whole stack (the rows that straddle two images, and two columns per row, discarded), so every three
     taps of an output channel are one contiguous sweep over the group: a third of the stores of a sweep
-    per tap, 1.15-1.3x faster (nine per sweep were no faster); four output channels at a time share the
-    sweep's loads (:func:`_sweep_four`). Unsigned offsets spare its loads a
+    per tap, 1.15-1.3x faster (nine per sweep were no faster); four output channels at a time (then two)
+    share the sweep's loads (:func:`_sweep_four`; docs/performance.md, ninth session). Unsigned offsets spare its loads a
     negative-index test, so it vectorises. A group holds about 1024 padded positions (its sweeps in L1):
     on 7x7 images a sweep of one image was too short to run at speed. Each output is the bias plus the rounded
     products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
@@ -203,15 +203,17 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
                 _tap_offset(tap + 2, channels, plane, pw)
             x0, x1, x2 = xp[s0:s0 + span], xp[s1:s1 + span], xp[s2:s2 + span]
             o = 0
-            while o + 4 <= n_out:  # four outputs per sweep: each input loaded once for them
+            while o + 4 <= n_out:  # four outputs per sweep, then two: each input loaded once for them
                 _sweep_four(acc, o, stride, span, x0, x1, x2, weight, tap)
                 o += 4
-            while o < n_out:
+            if o + 2 <= n_out:
+                _sweep_two(acc, o, stride, span, x0, x1, x2, weight, tap)
+                o += 2
+            if o < n_out:
                 w0, w1, w2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
-                a = acc[np.uint64(o) * stride:np.uint64(o) * stride + span]
+                dst = np.uint64(o) * stride
                 for p in range(span):
-                    a[p] = ((a[p] + x0[p] * w0) + x1[p] * w1) + x2[p] * w2
-                o += 1
+                    acc[dst + p] = ((acc[dst + p] + xp[s0 + p] * w0) + xp[s1 + p] * w1) + xp[s2 + p] * w2
         for i in range(count):
             base = np.uint64(first + i) * image_out
             for o in range(n_out):
@@ -241,6 +243,20 @@ def _sweep_four(acc: np.ndarray, o: int, stride: np.uint64, span: np.uint64, x0:
         b[p] = ((b[p] + u0 * b0) + u1 * b1) + u2 * b2
         c[p] = ((c[p] + u0 * c0) + u1 * c1) + u2 * c2
         e[p] = ((e[p] + u0 * e0) + u1 * e1) + u2 * e2
+
+
+@nb.njit(**_JIT)
+def _sweep_two(acc: np.ndarray, o: int, stride: np.uint64, span: np.uint64, x0: np.ndarray, x1: np.ndarray,
+               x2: np.ndarray, weight: np.ndarray, tap: int) -> None:
+    """:func:`_sweep_four` for two outputs."""
+    first = np.uint64(o) * stride
+    a, b = acc[first:first + span], acc[first + stride:first + stride + span]
+    a0, a1, a2 = weight[tap, o], weight[tap + 1, o], weight[tap + 2, o]
+    b0, b1, b2 = weight[tap, o + 1], weight[tap + 1, o + 1], weight[tap + 2, o + 1]
+    for p in range(span):
+        u0, u1, u2 = x0[p], x1[p], x2[p]
+        a[p] = ((a[p] + u0 * a0) + u1 * a1) + u2 * a2
+        b[p] = ((b[p] + u0 * b0) + u1 * b1) + u2 * b2
 
 
 @nb.njit(**_JIT)
