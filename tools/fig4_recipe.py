@@ -14,9 +14,7 @@ the resumable trainings named in docs/results.md.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,7 +22,6 @@ import _figures as F
 import numpy as np
 import yaml
 
-from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_stored_run
 from neurosim.studies.milestones import THRESHOLDS, label, milestones
 
@@ -119,29 +116,11 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default=str(F.RUNS), help="where the fig4-* run folders are (default runs/)")
-    p.add_argument("--results", default=str(F.RESULTS), help="where the table and plot go (default docs/results)")
-    args = p.parse_args()
-    try:
-        rows = our_runs(Path(args.runs))
-        if not rows:
-            print(f"no runs in {args.runs}/fig4-{{weight,node,backprop}}-d{{1,2}}/ yet: start them as "
-                  "docs/results.md says")
-            return 1
-        results = Path(args.results)
-        F.write_csv(rows, COLUMNS, results / "fig4_recipe.csv")
-        plot(rows, results / "fig4_recipe.png")
-    except NeurosimError as exc:  # a damaged run file: named, and nothing written
-        print(f"fig4_recipe: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"fig4_recipe: error: {exc.filename or args.results}: cannot write ({exc.strerror or exc})",
-              file=sys.stderr)
-        return 2
-    print(table(rows, paper_ranges()))
-    print(f"\nwrote {results / 'fig4_recipe.csv'} and {results / 'fig4_recipe.png'}")
-    return 0
+    return F.tabulate_runs(__doc__.splitlines()[0], "fig4_recipe", our_runs,
+                           lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig4_recipe.csv"),
+                                                  plot(rows, results / "fig4_recipe.png")],
+                           lambda rows: table(rows, paper_ranges()),
+                           "start the sweeps of tools/fig4/ as docs/results.md says")
 
 
 if __name__ == "__main__":

@@ -14,15 +14,12 @@ the runs are the sweeps named above.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import _figures as F
 import yaml
 
-from neurosim.errors import NeurosimError
 from neurosim.io.runfile import read_stored_run
 from neurosim.studies.milestones import milestones
 
@@ -83,29 +80,11 @@ def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default=str(F.RUNS), help="where the fig5-* run folders are (default runs/)")
-    p.add_argument("--results", default=str(F.RESULTS), help="where the table and plot go (default docs/results)")
-    args = p.parse_args()
     paper = F.paper_rows("fig5_tau_theta.csv")
-    try:
-        rows = our_runs(Path(args.runs))
-        if not rows:
-            print(f"no runs in {args.runs}/{{{','.join(FOLDERS.values())}}}/ yet: start the sweeps of tools/fig5/")
-            return 1
-        results = Path(args.results)
-        F.write_csv(rows, COLUMNS, results / "fig5_recipe.csv")
-        plot(rows, paper, results / "fig5_recipe.png")
-    except NeurosimError as exc:  # a damaged run file: named, and nothing written
-        print(f"fig5_recipe: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"fig5_recipe: error: {exc.filename or args.results}: cannot write ({exc.strerror or exc})",
-              file=sys.stderr)
-        return 2
-    print(table(rows, paper))
-    print(f"\nwrote {results / 'fig5_recipe.csv'} and {results / 'fig5_recipe.png'}")
-    return 0
+    return F.tabulate_runs(__doc__.splitlines()[0], "fig5_recipe", our_runs,
+                           lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig5_recipe.csv"),
+                                                  plot(rows, paper, results / "fig5_recipe.png")],
+                           lambda rows: table(rows, paper), "start the sweeps of tools/fig5/")
 
 
 if __name__ == "__main__":
