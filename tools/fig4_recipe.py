@@ -4,7 +4,8 @@ against the authors' seed-1 curves and their ten-seed ranges.
 
     python tools/fig4_recipe.py            # tabulate and plot whatever runs/fig4-{method}-d{1,2}/ hold now
 
-Reads every run file in runs/fig4-weight-d{1,2}/, runs/fig4-node-d{1,2}/ and runs/fig4-backprop-d{1,2}/,
+Reads every run file in runs/fig4-{weight,node,backprop}-d{1,2}/ and (more seeds) the same folders with
+-seeds appended,
 finished or still going (an unfinished one counts as far as its last evaluation), and writes
 docs/results/fig4_recipe.csv (milestones of each run) and docs/results/fig4_recipe.png (our curves over the
 authors' seed-1 curves, tools/paper_data/fig4_seed1_curves.csv). Prints the milestones beside the authors'
@@ -36,7 +37,8 @@ def our_runs(runs: Path) -> list[dict]:
     rows = []
     for method in METHODS:
         for d in WIDTHS:
-            for path in sorted((runs / f"fig4-{method}-d{d}").glob("*.h5")):
+            folders = (runs / f"fig4-{method}-d{d}", runs / f"fig4-{method}-d{d}-seeds")  # seed 1; more seeds
+            for path in sorted(p for folder in folders for p in folder.glob("*.h5")):
                 stored = read_stored_run(path)
                 if not stored.curves["iteration"].size:
                     continue
