@@ -4,9 +4,9 @@ against the authors' seed-1 curves and their ten-seed ranges.
 
     python tools/fig4_recipe.py            # tabulate and plot whatever runs/fig4-{method}-d{1,2}/ hold now
 
-Reads every run file in runs/fig4-{weight,node,backprop}-d{1,2}/ and (more seeds) the same folders with
--seeds appended,
-finished or still going (an unfinished one counts as far as its last evaluation), and writes
+Reads every run file in runs/fig4-{weight,node,backprop}-d{1,2}/ and, for more seeds, in the same folders
+with -seeds appended, finished or still going (an unfinished one counts as far as its last evaluation), and
+writes
 docs/results/fig4_recipe.csv (milestones of each run) and docs/results/fig4_recipe.png (our curves over the
 authors' seed-1 curves, tools/paper_data/fig4_seed1_curves.csv). Prints the milestones beside the authors'
 seed 1 and ten-seed range (tools/paper_data/fig4_training.csv). Runs nothing: the runs are the sweeps and
