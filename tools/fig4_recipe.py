@@ -103,7 +103,7 @@ def plot(rows: list[dict], path: Path) -> Path:
                 if row["method"] == method and row["d"] == d:
                     c = row["curves"]
                     ax.plot(c["iteration"], c["test_accuracy"], "-", color=colors[method], lw=1.6,
-                            label=f"{method}, ours (η = {row['learning_rate']:g})")
+                            label=f"{method}, ours (seed {row['seed']}, η = {row['learning_rate']:g})")
         for level in THRESHOLDS:
             ax.axhline(level, color="0.85", lw=0.8, zorder=0)
         ax.set_xscale("log")
