@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Fig. 5 on the paper's network at a width this machine affords, with the authors' recipe: weight updates to
-80% test accuracy against τθ (tools/fig5/weight-d2-adam.yaml), with backprop's as the floor
+80% test accuracy against τθ (tools/fig5/weight-d2-adam.yaml, τx = 1000 as in the authors' script, and
+weight-d2-adam-taux1.yaml, a new mini-batch every iteration), with backprop's as the floor
 (tools/fig5/backprop-d2-adam.yaml), beside the authors' d = 24 data.
 
     python tools/fig5_recipe.py            # tabulate and plot whatever runs/fig5-*-d2-adam/ hold now
 
-Reads every run file in runs/fig5-weight-d2-adam/ and runs/fig5-backprop-d2-adam/, finished or still going
-(an unfinished one counts as far as its last evaluation), and writes docs/results/fig5_recipe.csv and
+Reads every run file in runs/fig5-weight-d2-adam/, runs/fig5-weight-d2-adam-taux1/ and
+runs/fig5-backprop-d2-adam/, finished or still going (an unfinished one counts as far as its last
+evaluation), and writes docs/results/fig5_recipe.csv and
 docs/results/fig5_recipe.png (updates to 80% against τθ, ours and the authors'). Prints the table beside the
 authors' (tools/paper_data/fig5_tau_theta.csv: weight perturbation, d = 24, one run per τθ). Runs nothing:
 the runs are the sweeps named above.
@@ -23,36 +25,38 @@ import yaml
 from neurosim.io.runfile import read_stored_run
 from neurosim.studies.milestones import milestones
 
-FOLDERS = {"weight": "fig5-weight-d2-adam", "backprop": "fig5-backprop-d2-adam"}
-COLUMNS = ["method", "d", "tau_theta", "seed", "complete", "final_iteration", "iterations_to_80", "updates_to_80",
-           "max_test_accuracy", "run_file"]
+FOLDERS = (("weight", "fig5-weight-d2-adam"), ("weight", "fig5-weight-d2-adam-taux1"),
+           ("backprop", "fig5-backprop-d2-adam"))
+COLUMNS = ["method", "d", "tau_x", "tau_theta", "seed", "complete", "final_iteration", "iterations_to_80",
+           "updates_to_80", "max_test_accuracy", "run_file"]
 
 
 def our_runs(runs: Path) -> list[dict]:
     rows = []
-    for method, folder in FOLDERS.items():
+    for method, folder in FOLDERS:
         for path in sorted((runs / folder).glob("*.h5")):
             stored = read_stored_run(path)
             if not stored.curves["iteration"].size:
                 continue
             workload = yaml.safe_load(stored.workload_yaml)
             rows.append({"method": method, "d": workload.get("network", {}).get("width"),
+                         "tau_x": workload.get("mgd", {}).get("tau_x"),
                          "tau_theta": workload.get("mgd", {}).get("tau_theta"), "seed": stored.summary["seed"],
                          "complete": stored.complete, "run_file": os.path.relpath(path, F.REPO),
                          **milestones(stored.curves)})
-    return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_theta"] or 0))
+    return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_x"] or 0, r["tau_theta"] or 0))
 
 
 def table(rows: list[dict], paper: list[dict]) -> str:
     theirs = {r["tau_theta"]: r for r in paper}
-    head = ["method", "τθ", "ours: run", "iterations to 80%", "updates to 80%", "best accuracy",
+    head = ["method", "τx", "τθ", "ours: run", "iterations to 80%", "updates to 80%", "best accuracy",
             "paper (d = 24): iterations to 80%", "updates to 80%", "best accuracy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         state = "finished" if row["complete"] else "still going"
         p = theirs.get(row["tau_theta"]) if row["method"] == "weight" else None
         lines.append("| " + " | ".join([
-            row["method"], str(row["tau_theta"]), f"d = {row['d']}, {state} at {row['final_iteration']:,}",
+            row["method"], str(row["tau_x"]), str(row["tau_theta"]), f"d = {row['d']}, {state} at {row['final_iteration']:,}",
             F.fmt(row["iterations_to_80"]), F.fmt(row["updates_to_80"]), f"{row['max_test_accuracy']:.4f}",
             F.fmt(p["iterations_to_80"]) if p else "–", F.fmt(p["weight_updates_to_80"]) if p else "–",
             f"{p['max_test_accuracy']:.4f}" if p else "–"]) + " |")
@@ -65,17 +69,18 @@ def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
     reached = [r for r in paper if r["weight_updates_to_80"] is not None]
     ax.plot([r["tau_theta"] for r in reached], [r["weight_updates_to_80"] for r in reached], "o--", color="tab:red",
             alpha=0.6, label="weight perturbation, paper (d = 24)")
-    ours = [r for r in rows if r["method"] == "weight" and r["updates_to_80"] is not None]
-    if ours:
-        ax.plot([r["tau_theta"] for r in ours], [r["updates_to_80"] for r in ours], "o-", color="tab:red",
-                label=f"weight perturbation, ours (d = {ours[0]['d']})")
+    for tau_x, style in ((1000, "o-"), (1, "s-")):
+        ours = [r for r in rows if r["method"] == "weight" and r["tau_x"] == tau_x and r["updates_to_80"] is not None]
+        if ours:
+            ax.plot([r["tau_theta"] for r in ours], [r["updates_to_80"] for r in ours], style, color="tab:red",
+                    label=f"weight perturbation, ours (d = {ours[0]['d']}, τx = {tau_x})")
     for r in rows:
         if r["method"] == "backprop" and r["updates_to_80"] is not None:
             ax.axhline(r["updates_to_80"], color="tab:green", lw=1.2, label=f"backprop, ours (d = {r['d']})")
     ax.set(xscale="log", yscale="log", xlabel="τθ (iterations per weight update)",
            ylabel="weight updates to 80% test accuracy")
     ax.legend(fontsize=8)
-    fig.suptitle("Fig. 5 with the authors' recipe (Adam, τx = 1000)", fontsize=10)
+    fig.suptitle("Fig. 5 with the authors' recipe (Adam)", fontsize=10)
     return F.save(fig, path)
 
 
