@@ -56,7 +56,8 @@ def table(rows: list[dict], paper: list[dict]) -> str:
         state = "finished" if row["complete"] else "still going"
         p = theirs.get(row["tau_theta"]) if row["method"] == "weight" else None
         lines.append("| " + " | ".join([
-            row["method"], str(row["tau_x"]), str(row["tau_theta"]), f"d = {row['d']}, {state} at {row['final_iteration']:,}",
+            row["method"], str(row["tau_x"]), str(row["tau_theta"]),
+            f"d = {row['d']}, {state} at {row['final_iteration']:,}",
             F.fmt(row["iterations_to_80"]), F.fmt(row["updates_to_80"]), f"{row['max_test_accuracy']:.4f}",
             F.fmt(p["iterations_to_80"]) if p else "–", F.fmt(p["weight_updates_to_80"]) if p else "–",
             f"{p['max_test_accuracy']:.4f}" if p else "–"]) + " |")
