@@ -180,20 +180,12 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
         raise ValueError("mac.conv3x3_planar: out must be C-contiguous")
     xf = x.ravel()
     of = out.ravel()
-    uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
-    image_in = np.uint64(height * width * channels)
+    uw, uo = np.uint64(width), np.uint64(n_out)
     image_out = np.uint64(height * width * n_out)
     for first in range(0, n_batch, group):
         count = min(group, n_batch - first)
         span = np.uint64((count * ph - 2) * pw)  # from the first image's first output row to the last's last
-        for i in range(count):
-            base = np.uint64(first + i) * image_in
-            for c in range(channels):
-                for y in range(height):
-                    row = np.uint64(c * plane + (i * ph + y + 1) * pw + 1)
-                    src = base + np.uint64(y) * uw * uc + np.uint64(c)
-                    for xx in range(uw):
-                        xp[row + xx] = xf[src + xx * uc]
+        _to_planes(xf, first, count, height, width, channels, xp, plane, 1)
         for o in range(n_out):
             dst = np.uint64(o) * stride
             for p in range(span):
@@ -257,6 +249,26 @@ def _sweep_two(acc: np.ndarray, o: int, stride: np.uint64, span: np.uint64, x0: 
         u0, u1, u2 = x0[p], x1[p], x2[p]
         a[p] = ((a[p] + u0 * a0) + u1 * a1) + u2 * a2
         b[p] = ((b[p] + u0 * b0) + u1 * b1) + u2 * b2
+
+
+@nb.njit(**_JIT)
+def _to_planes(src: np.ndarray, first: int, count: int, height: int, width: int, channels: int, dst: np.ndarray,
+               plane: int, pad: int) -> None:
+    """Images first..first+count-1 of the flat NHWC ``src`` into the planar kernels' layout: channel c's plane
+    at c·``plane`` in ``dst``, the images stacked in it at (H+2)x(W+2) positions each, pixel (y, x) of image i
+    at ((i·(H+2) + y + pad)·(W+2) + x + pad). ``pad`` 1 centres an input in its zero border (``dst`` zeroed
+    beforehand); 0 puts errors at their output positions."""
+    pw, ph = width + 2, height + 2
+    uw, uc = np.uint64(width), np.uint64(channels)
+    image = np.uint64(height * width * channels)
+    for i in range(count):
+        base = np.uint64(first + i) * image
+        for c in range(channels):
+            for y in range(height):
+                row = np.uint64(c * plane + (i * ph + y + pad) * pw + pad)
+                at = base + np.uint64(y) * uw * uc + np.uint64(c)
+                for xx in range(uw):
+                    dst[row + xx] = src[at + xx * uc]
 
 
 @nb.njit(**_JIT)
@@ -380,20 +392,8 @@ def conv3x3_planar_weight_gradient(x: np.ndarray, grad_out: np.ndarray, dweight:
     plane = span + 2 * pw + 2  # the last taps' shifted streams stay inside the plane
     xp = np.zeros(channels * plane, dtype=np.float32)
     gp = np.zeros(n_out * span, dtype=np.float32)
-    xf, gf = x.ravel(), grad_out.ravel()
-    uw, uc, uo = np.uint64(width), np.uint64(channels), np.uint64(n_out)
-    for b in range(n_batch):
-        for y in range(height):
-            src = np.uint64((b * height + y) * width) * uc
-            for c in range(channels):
-                row = np.uint64(c * plane + (b * ph + y + 1) * pw + 1)
-                for xx in range(uw):
-                    xp[row + xx] = xf[src + xx * uc + np.uint64(c)]
-            src = np.uint64((b * height + y) * width) * uo
-            for o in range(n_out):
-                row = np.uint64(o * span + (b * ph + y) * pw)
-                for xx in range(uw):
-                    gp[row + xx] = gf[src + xx * uo + np.uint64(o)]
+    _to_planes(x.ravel(), 0, n_batch, height, width, channels, xp, plane, 1)
+    _to_planes(grad_out.ravel(), 0, n_batch, height, width, n_out, gp, span, 0)  # unshifted: the output positions
     taps = 9 * channels
     sums = np.zeros(taps * n_out, dtype=np.float64)
     for j0 in range(0, span, _BLOCK):
