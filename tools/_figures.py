@@ -38,30 +38,26 @@ def run_main(main: Any) -> int:
         return 2
 
 
-def tabulate_runs(description: str, name: str, collect: Callable[[Path], list], write: Callable[[list, Path], list[Path]],
+def tabulate_runs(description: str, collect: Callable[[Path], list], write: Callable[[list, Path], list[Path]],
                   render: Callable[[list], str], missing: str) -> int:
     """``main()`` of a script that tabulates the runs of long sweeps, finished or still going (tools/fig4_recipe.py,
-    tools/fig5_recipe.py): ``--runs`` and ``--results``; ``collect(runs)`` reads the rows, ``write(rows,
-    results)`` writes the files; a damaged run file or a folder it cannot write is one line and exit status 2,
-    with nothing written; then the table (``render``) and what was written are printed. ``missing``: what to say
-    when there are no runs yet (exit status 1)."""
-    from neurosim.errors import NeurosimError
-
+    tools/fig5_recipe.py): ``--runs`` and ``--results``; ``collect(runs)`` reads the rows (a damaged run file
+    raises NeurosimError, which :func:`run_main` reports), ``write(rows, results)`` writes the files (a folder
+    it cannot write is one line and exit status 2); then the table (``render``) and what was written are
+    printed. ``missing``: what to say when there are no runs yet (exit status 1)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--runs", default=str(RUNS), help="where the run folders are (default runs/)")
     p.add_argument("--results", default=str(RESULTS), help="where the table and plot go (default docs/results)")
     args = p.parse_args()
+    rows = collect(Path(args.runs))
+    if not rows:
+        print(f"no runs in {args.runs}/ yet: {missing}")
+        return 1
     try:
-        rows = collect(Path(args.runs))
-        if not rows:
-            print(f"no runs in {args.runs}/ yet: {missing}")
-            return 1
         written = write(rows, Path(args.results))
-    except NeurosimError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
-        print(f"{name}: error: {exc.filename or args.results}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        print(f"{Path(sys.argv[0]).name}: error: {exc.filename or args.results}: cannot write "
+              f"({exc.strerror or exc})", file=sys.stderr)
         return 2
     print(render(rows))
     print("\nwrote " + " and ".join(str(path) for path in written))

@@ -118,7 +118,7 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 
 def main() -> int:
-    return F.tabulate_runs(__doc__.splitlines()[0], "fig4_recipe", our_runs,
+    return F.tabulate_runs(__doc__.splitlines()[0], our_runs,
                            lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig4_recipe.csv"),
                                                   plot(rows, results / "fig4_recipe.png")],
                            lambda rows: table(rows, paper_ranges()),

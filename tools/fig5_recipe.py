@@ -87,7 +87,7 @@ def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
 
 def main() -> int:
     paper = F.paper_rows("fig5_tau_theta.csv")
-    return F.tabulate_runs(__doc__.splitlines()[0], "fig5_recipe", our_runs,
+    return F.tabulate_runs(__doc__.splitlines()[0], our_runs,
                            lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig5_recipe.csv"),
                                                   plot(rows, paper, results / "fig5_recipe.png")],
                            lambda rows: table(rows, paper), "start the sweeps of tools/fig5/")
