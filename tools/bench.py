@@ -281,7 +281,8 @@ def bench_conv_kernels(widths: list[int], rng: np.random.Generator) -> list[dict
             g = rng.standard_normal((100, *layer.out_shape)).astype(np.float32)
             dw, db, dx = np.empty_like(w), np.empty_like(b), np.empty_like(x)
             images = compute.images_in_cache(layer)
-            t_product_cols = timeit(lambda: mac.conv3x3_weight_gradient(x, g, images, dw, db))
+            unrolled = (min(100, images) * layer.positions, layer.fan_in)  # allocated per call, as compute does
+            t_product_cols = timeit(lambda: mac.conv3x3_weight_gradient(x, g, np.empty(unrolled, np.float32), dw, db))
             t_product_direct = timeit(lambda: mac.conv3x3_planar_weight_gradient(x, g, dw, db))
             t_error_cols = timeit(lambda: mac.conv3x3_input_gradient(g, w, images, dx))
             t_error_direct = timeit(lambda: mac.conv3x3_planar_input_gradient(g, w, dx))

@@ -2,12 +2,12 @@
 """Fig. 5 on the paper's network at a width this machine affords, with the authors' recipe: weight updates to
 80% test accuracy against τθ (tools/fig5/weight-d2-adam.yaml, τx = 1000 as in the authors' script, and
 weight-d2-adam-taux1.yaml, a new mini-batch every iteration), with backprop's as the floor
-(tools/fig5/backprop-d2-adam.yaml), beside the authors' d = 24 data.
+(tools/fig5/backprop-d2-adam.yaml and backprop-d2-adam-taux1.yaml, at each τx), beside the authors' d = 24 data.
 
-    python tools/fig5_recipe.py            # tabulate and plot whatever runs/fig5-*-d2-adam/ hold now
+    python tools/fig5_recipe.py            # tabulate and plot whatever runs/fig5-*/ hold now
 
-Reads every run file in runs/fig5-weight-d2-adam/, runs/fig5-weight-d2-adam-taux1/ and
-runs/fig5-backprop-d2-adam/, finished or still going (an unfinished one counts as far as its last
+Reads every run file in runs/fig5-weight-d2-adam/, runs/fig5-weight-d2-adam-taux1/,
+runs/fig5-backprop-d2-adam/ and runs/fig5-backprop-d2-adam-taux1/, finished or still going (an unfinished one counts as far as its last
 evaluation), and writes docs/results/fig5_recipe.csv and
 docs/results/fig5_recipe.png (updates to 80% against τθ, ours and the authors'). Prints the table beside the
 authors' (tools/paper_data/fig5_tau_theta.csv: weight perturbation, d = 24, one run per τθ). Runs nothing:
@@ -26,7 +26,7 @@ from neurosim.io.runfile import read_stored_run
 from neurosim.studies.milestones import milestones
 
 FOLDERS = (("weight", "fig5-weight-d2-adam"), ("weight", "fig5-weight-d2-adam-taux1"),
-           ("backprop", "fig5-backprop-d2-adam"))
+           ("backprop", "fig5-backprop-d2-adam"), ("backprop", "fig5-backprop-d2-adam-taux1"))
 COLUMNS = ["method", "d", "tau_x", "tau_theta", "seed", "complete", "final_iteration", "iterations_to_80",
            "updates_to_80", "max_test_accuracy", "run_file"]
 

@@ -588,13 +588,8 @@ def _conv_products(layout: np.ndarray, layer: int, acc: np.ndarray, h_base: np.n
     image = h_base[i0:i0 + positions * channels].reshape((1, height, width, channels))
     errors = node_values[n0:n0 + positions * fan_out]
     weight_part = dw[:fan_in * fan_out].reshape((fan_in, fan_out))
-    if layout[layer, L_DIRECT] == 1:  # as compute.local_product makes it
-        mac.conv3x3_planar_weight_gradient(image, errors.reshape((1, height, width, fan_out)), weight_part,
-                                           db[:fan_out])
-    else:
-        rows = cols[:positions * fan_in].reshape((positions, fan_in))
-        mac.im2col3x3(image, rows)
-        mac.weight_gradient(rows, errors.reshape((positions, fan_out)), weight_part, db[:fan_out])
+    mac.conv3x3_local_product(image, errors.reshape((1, height, width, fan_out)), layout[layer, L_DIRECT] == 1,
+                              cols[:positions * fan_in].reshape((positions, fan_in)), weight_part, db[:fan_out])
     for k in range(fan_in * fan_out):
         a = acc[w0 + k] * leak + d * dw[k] if limited else acc[w0 + k] + d * dw[k]
         acc[w0 + k] = limit(a, full_scale, lsb) if limited else a

@@ -325,17 +325,33 @@ def bias_gradient(grad_out: np.ndarray, dbias: np.ndarray) -> None:
 
 
 @nb.njit(**_JIT)
-def conv3x3_weight_gradient(x: np.ndarray, grad_out: np.ndarray, images: int, dweight: np.ndarray,
+def conv3x3_local_product(x: np.ndarray, grad_out: np.ndarray, direct: bool, cols: np.ndarray, dweight: np.ndarray,
+                          dbias: np.ndarray) -> None:
+    """A convolution's local product from its input images x (B,H,W,Ci) and the error at its outputs grad_out
+    (B,H,W,Co), the one choice of how for backprop's weight gradient, paper mode's node update
+    (:func:`neurosim.nn.compute.local_product`) and chip mode's (:mod:`neurosim.kernels.chipmode`): on padded
+    planes where ``direct`` (the few-channel layers, :func:`neurosim.nn.compute.direct_convolution`), else
+    unrolled into ``cols`` (:func:`conv3x3_weight_gradient`)."""
+    if direct:
+        conv3x3_planar_weight_gradient(x, grad_out, dweight, dbias)
+    else:
+        conv3x3_weight_gradient(x, grad_out, cols, dweight, dbias)
+
+
+@nb.njit(**_JIT)
+def conv3x3_weight_gradient(x: np.ndarray, grad_out: np.ndarray, cols: np.ndarray, dweight: np.ndarray,
                             dbias: np.ndarray) -> None:
-    """A convolution's local product from its input images x (B,H,W,Ci) and the error at its outputs
-    grad_out (B,H,W,Co): im2col of ``images`` images at a time and one product each, added up. The unrolled
-    rows stay in cache; one product of the whole batch's rows (22 MB at d = 8's conv2) was memory-bound, at
-    5 GMAC/s. The products' sum rounds otherwise than one product over all rows (the last bits)."""
+    """A convolution's local product by im2col: as many images at a time as ``cols`` (images·H·W, 9·Ci) holds
+    rows, one product each, added up. The unrolled rows stay in cache; one product of the whole batch's rows
+    (22 MB at d = 8's conv2) was memory-bound, at 5 GMAC/s. The products' sum rounds otherwise than one
+    product over all rows (the last bits)."""
     n_batch, height, width, channels = x.shape
     positions = height * width
     n_out = dweight.shape[1]
+    images = cols.shape[0] // positions
+    if images < 1 or cols.shape[1] != 9 * channels:
+        raise ValueError("mac.conv3x3_weight_gradient: cols must hold the unrolled rows of at least one image")
     g = grad_out.reshape(n_batch * positions, n_out)
-    cols = np.empty((min(images, n_batch) * positions, 9 * channels), dtype=np.float32)
     part = np.empty_like(dweight)
     for first in range(0, n_batch, images):
         count = min(images, n_batch - first)

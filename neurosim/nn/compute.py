@@ -328,9 +328,8 @@ def backward(net: NetworkShape, weights: Weights, trace: Trace, grad_output: np.
 @singledispatch
 def local_product(layer: LayerShape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dweight, dbias) from a layer's input activations (B, *in_shape) and the error at its
-    pre-activations (B, *out_shape): a few-channel convolution's (:func:`direct_convolution`) on padded planes
-    (:func:`mac.conv3x3_planar_weight_gradient`), another's unrolled a few images at a time, in cache
-    (:func:`mac.conv3x3_weight_gradient`)."""
+    pre-activations (B, *out_shape): a convolution's by :func:`mac.conv3x3_local_product` (planar for few
+    channels, :func:`direct_convolution`; else unrolled a few images at a time, in cache)."""
     raise _unregistered(layer, "local_product")
 
 
@@ -350,10 +349,10 @@ def _(layer: Conv3x3Shape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np
     dbias = np.empty(layer.fan_out, dtype=np.float32)
     g = np.ascontiguousarray(grad_pre.reshape((batch, *layer.out_shape)), dtype=np.float32)
     images = np.ascontiguousarray(inputs.reshape((batch, *layer.in_shape)))
-    if direct_convolution(layer):
-        mac.conv3x3_planar_weight_gradient(images, g, dweight, dbias)
-    else:
-        mac.conv3x3_weight_gradient(images, g, images_in_cache(layer), dweight, dbias)
+    direct = direct_convolution(layer)
+    unrolled = 0 if direct else min(batch, images_in_cache(layer)) * layer.positions
+    cols = np.empty((unrolled, layer.fan_in), dtype=np.float32)
+    mac.conv3x3_local_product(images, g, direct, cols, dweight, dbias)
     return dweight, dbias
 
 
