@@ -47,10 +47,12 @@ def train(config: RunConfig, *, seed: int | None = None, iterations: int | None 
 
 
 def resume(path: str | Path, *, data_dir: str | None = None, out: str | Path | None = None,
-           progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False) -> RunResult:
+           progress: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
+           checkpoint: tuple[RunConfig, dict[str, Any], int] | None = None) -> RunResult:
     """Continue an interrupted run from the last checkpoint in its run file (into ``out`` if given: an
-    existing file there is an error unless ``force``)."""
-    config, saved, every = read_checkpoint(path)
+    existing file there is an error unless ``force``). ``checkpoint``: what :func:`read_checkpoint` gave for
+    the file, where the caller has read it already (a sweep, to check it is its run's), so it is read once."""
+    config, saved, every = checkpoint if checkpoint is not None else read_checkpoint(path)
     check_output(out or path, own=path, force=force)
     identity = read_identity(path)
     sim = restored_simulation(config, saved, path, data_dir)

@@ -344,10 +344,10 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
 
     try:
         if checkpoint_every and run is not None and Path(out).exists():
-            why = _not_resumable(out, run, config, seed, iterations)
+            why, checkpoint = _not_resumable(out, run, config, seed, iterations)
             if why is None:
                 try:
-                    return resume(out, data_dir=data_dir).summary
+                    return resume(out, data_dir=data_dir, checkpoint=checkpoint).summary
                 except NeurosimError as exc:
                     why = f"its checkpoint does not restore ({exc})"
             logger.warning("warning: %s: training the run afresh over the file there: %s", out, why)
@@ -358,28 +358,32 @@ def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir:
         raise NeurosimError(str(exc)) from None
 
 
-def _not_resumable(path: str | Path, run: str, config: RunConfig, seed: int, iterations: int) -> str | None:
+def _not_resumable(path: str | Path, run: str, config: RunConfig, seed: int,
+                   iterations: int) -> tuple[str | None, tuple[RunConfig, dict[str, Any], int] | None]:
     """Why the file at ``path`` is not a checkpoint of the run ``run`` (its id; ``config``, ``seed`` and
-    ``iterations`` what it runs) to go on from, or None if it is: the run id it was trained under, its stored
-    configuration (as the run file stores this run's), its seed and its length must all be this run's."""
+    ``iterations`` what it runs) to go on from (None if it is), and the checkpoint as read, for the resume:
+    the run id it was trained under, its stored configuration (as the run file stores this run's), its seed
+    and its length must all be this run's."""
     from neurosim.io.runfile import as_stored, read_checkpoint, read_identity, resolved_plain
     from neurosim.model import build
 
     try:
-        stored, saved, _ = read_checkpoint(path)
+        checkpoint = read_checkpoint(path)
         identity = read_identity(path)
     except NeurosimError as exc:
-        return f"no checkpoint of this run to go on from ({exc})"
+        return f"no checkpoint of this run to go on from ({exc})", None
+    stored, saved, _ = checkpoint
     if identity != run:
-        return ("its checkpoint was written before run files recorded their sweep's run id (to go on from it, "
-                f"neurosim train --resume {path})" if identity is None else f"its checkpoint is run {identity}'s")
+        why = ("its checkpoint was written before run files recorded their sweep's run id (to go on from it, "
+               f"neurosim train --resume {path})" if identity is None else f"its checkpoint is run {identity}'s")
+        return why, None
     planned = as_stored(resolved_plain(config, build(config).resolved(), seed, iterations), str(path)).as_plain()
     kept = stored.as_plain()
     for plain in (planned, kept):  # a checkpoint's file holds the iterations done so far
         plain["workload"]["train"]["iterations"] = None
     if kept != planned or int(saved["seed"]) != seed or int(saved["iterations"]) != iterations:
-        return "its stored configuration, seed or length is not this run's (the file was edited?)"
-    return None
+        return "its stored configuration, seed or length is not this run's (the file was edited?)", None
+    return None, checkpoint
 
 
 def thread_settings() -> dict[str, str | int | None]:

@@ -180,8 +180,18 @@ def test_an_interrupted_checkpointed_run_resumes_where_it_stopped(local: tuple[P
     def no_fresh_start(*args: object, **kwargs: object) -> None:
         raise AssertionError("the sweep started the interrupted run again")
 
-    real_train = api.train
+    from neurosim.io import runfile
+
+    reads: list[object] = []
+
+    def counted(path: object) -> object:  # the checkpoint (a model's whole state) is read once, not per check
+        reads.append(path)
+        return real_read(path)
+
+    real_train, real_read = api.train, runfile.read_checkpoint
     monkeypatch.setattr(api, "train", no_fresh_start)
+    monkeypatch.setattr(api, "read_checkpoint", counted)
+    monkeypatch.setattr(runfile, "read_checkpoint", counted)
     summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every,
                               run.run_id)
     finished = out / rows[1]["run_file"]
@@ -189,6 +199,7 @@ def test_an_interrupted_checkpointed_run_resumes_where_it_stopped(local: tuple[P
         {k: v for k, v in read_summary(finished).items() if k != "wall_time_s"}
     ours, theirs = read_curves(run.path), read_curves(finished)
     assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
+    assert len(reads) == 1
 
     # another run's checkpoint at that path (another seed) is never resumed: the run starts afresh
     monkeypatch.setattr(api, "train", real_train)
