@@ -105,6 +105,35 @@ def test_node_perturbation_local_product_is_the_weight_gradient() -> None:
     np.testing.assert_allclose(db, grads[-1][1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("layer", [
+    DenseShape("dense", (12,), (5,), "tanh"),
+    Conv3x3Shape("planar", (6, 7, 2), (6, 7, 3), "tanh"),      # few channels: the planar local product
+    Conv3x3Shape("unrolled", (5, 4, 8), (5, 4, 16), "tanh"),   # im2col
+], ids=lambda layer: layer.name)
+def test_a_shared_error_local_product_is_the_sum_of_the_samples_products(layer: DenseShape | Conv3x3Shape) -> None:
+    """Paper-mode node perturbation with one perturbation s for the batch: Σ_b c_b·(x_b ⊗ s) summed as
+    (Σ_b c_b·x_b) ⊗ s equals the batch's local product with the error c_b·s, sample by sample (float64)."""
+    if isinstance(layer, Conv3x3Shape):
+        assert compute.direct_convolution(layer) == (layer.name == "planar")
+    rng = np.random.default_rng(4)
+    batch = 7
+    x = rng.standard_normal((batch, *layer.in_shape)).astype(np.float32)
+    s = np.where(rng.random((1, *layer.out_shape)) < 0.5, -1.0, 1.0).astype(np.float32)
+    c = rng.standard_normal(batch).astype(np.float32)
+    dw, db = compute.shared_error_local_product(layer, x, c, s)
+    error = (c.reshape((batch,) + (1,) * (s.ndim - 1)) * s).astype(np.float64)  # (B, *out_shape)
+    if isinstance(layer, Conv3x3Shape):
+        h, w, ci = layer.in_shape
+        padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        rows = np.stack([padded[:, ky:ky + h, kx:kx + w, :] for ky in range(3) for kx in range(3)], axis=3)
+        rows = rows.reshape(batch * h * w, 9 * ci)
+    else:
+        rows = x.astype(np.float64)
+    errors = error.reshape(rows.shape[0], layer.fan_out)
+    np.testing.assert_allclose(dw, rows.T @ errors, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, errors.sum(axis=0), rtol=1e-4, atol=1e-4)
+
+
 def test_initialisation_schemes() -> None:
     """auto: He/LeCun weights, zero biases; auto_bias: the same weights, biases within ±1/sqrt(fan_in);
     pytorch: everything within ±1/sqrt(fan_in)."""

@@ -385,12 +385,12 @@ class PaperNodePerturbation(PaperPerturbation):
         counts.perturbation_toggles += 2 * signs.size
         if self.shared:
             # sample b contributes x_b ⊗ (ΔC_b·s) / B, an unbiased estimate of the batch-mean cost's
-            # gradient with only K_l = nodes_l perturbed elements
+            # gradient with only K_l = nodes_l perturbed elements: summed as (Σ_b x_b·ΔC_b/B) ⊗ s
             each = self.each
             batch = each.shape[1]
             delta_each = each[index + 1] - each[0]
-            error = signs * (delta_each / batch).astype(np.float32).reshape((batch,) + (1,) * (signs.ndim - 1))
-            dw, db = compute.local_product(layer, sweep.inputs[index], error)
+            dw, db = compute.shared_error_local_product(layer, sweep.inputs[index],
+                                                        (delta_each / batch).astype(np.float32), signs)
             self.accumulators.add(index, dw, db, 1.0, dt)
             counts.broadcasts += batch - 1  # each sample's cost change (one more after this)
         else:

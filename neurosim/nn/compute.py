@@ -356,6 +356,20 @@ def _(layer: Conv3x3Shape, inputs: np.ndarray, grad_pre: np.ndarray) -> tuple[np
     return dweight, dbias
 
 
+def shared_error_local_product(layer: LayerShape, inputs: np.ndarray, sample_weights: np.ndarray,
+                               error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_b c_b · (the local product of input x_b (B, *in_shape) with an error the batch shares, (1, *out_shape)),
+    c = ``sample_weights`` (B,): by linearity, the local product of the one input Σ_b c_b·x_b, its bias part
+    times Σ_b c_b. Paper-mode node perturbation with one perturbation for the whole batch is this (c_b: sample
+    b's cost change): the batch's local product took as many MACs as a forward pass, this 1/B of them (and
+    one pass over the inputs). Sums in another order than the sample-by-sample product: the last bits."""
+    batch = inputs.shape[0]
+    c = np.ascontiguousarray(sample_weights, dtype=np.float32)
+    mixed = np.dot(c, inputs.reshape(batch, -1)).astype(np.float32, copy=False).reshape((1, *inputs.shape[1:]))
+    dweight, dbias = local_product(layer, mixed, error)
+    return dweight, dbias * np.float32(c.sum(dtype=np.float64))
+
+
 def images_in_cache(layer: LayerShape) -> int:
     """How many images a convolution's local product, input error or (16 outputs or more) forward product
     unrolls at a time: as many as fit 128 KB of rows (at least one). Measured on the paper CNN at d = 8
