@@ -86,6 +86,24 @@ def test_planar_convolution_rounds_as_the_direct_formula(rng: np.random.Generato
     np.testing.assert_array_equal(out, conv3x3_direct_rounding(x, weight, bias))
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 6, 1, 1), (3, 7, 7, 3, 2), (3, 4, 4, 4, 4)])
+def test_planar_crossbars_side_by_side_give_each_crossbars_own_floats(rng: np.random.Generator,
+                                                                      shape: tuple[int, ...]) -> None:
+    """Two crossbars in one planar call (paper mode's baseline and weight-perturbed pass): each crossbar's
+    outputs are its own call's to the bit, into the first B images of each block of a larger output."""
+    batch, h, w, c_in, c_out = shape
+    x = rng.standard_normal((batch, h, w, c_in)).astype(np.float32)
+    weights = [rng.standard_normal((9 * c_in, c_out)).astype(np.float32) for _ in range(2)]
+    biases = [rng.standard_normal(c_out).astype(np.float32) for _ in range(2)]
+    out = np.full((2, batch + 1, h, w, c_out), np.nan, np.float32)
+    mac.conv3x3_planar_crossbars(x, np.hstack(weights), np.concatenate(biases), out)
+    for j in range(2):
+        alone = np.empty((batch, h, w, c_out), np.float32)
+        mac.conv3x3_planar(x, weights[j], biases[j], alone)
+        np.testing.assert_array_equal(out[j, :batch], alone)
+        assert np.isnan(out[j, batch:]).all()  # nothing written past the images given
+
+
 def test_col2im_is_the_adjoint_of_im2col(rng: np.random.Generator) -> None:
     """<im2col(x), c> == <x, col2im(c)> for all x, c: what makes the conv input gradient right."""
     x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)

@@ -167,6 +167,29 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     products in tap order (ky, kx, c), a tap in the padding adding 0: the rounding of the element-wise
     direct convolution this replaced (3.7-8.7x slower on the paper CNN's few-channel layers at batch
     100), whatever the grouping."""
+    if not out.flags.c_contiguous:  # ravel would copy, and the results would go to the copy
+        raise ValueError("mac.conv3x3_planar: out must be C-contiguous")
+    _planar_into(x, weight, bias, out.ravel(), weight.shape[1], out.size)
+
+
+@nb.njit(**_JIT)
+def conv3x3_planar_crossbars(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
+    """:func:`conv3x3_planar` of k crossbars side by side in ``weight`` (9·Ci, k·n) on the same images, crossbar
+    j's outputs into ``out[j]`` (out: (k, at least B, H, W, n)): each input plane is laid out once for all k,
+    and each output summed as alone, so every crossbar's floats are the ones its own call gives. Paper mode's
+    weight perturbation convolves the baseline and the pass perturbed at this layer, the same input, so."""
+    if out.shape[0] * out.shape[4] != weight.shape[1] or out.shape[1] < x.shape[0]:
+        raise ValueError("mac.conv3x3_planar_crossbars: out must be (k, B, H, W, n) for k·n weight columns")
+    if not out.flags.c_contiguous:  # ravel would copy, and the results would go to the copy
+        raise ValueError("mac.conv3x3_planar_crossbars: out must be C-contiguous")
+    _planar_into(x, weight, bias, out.ravel(), out.shape[4], out[0].size)
+
+
+@nb.njit(**_JIT)
+def _planar_into(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, of: np.ndarray, n_each: int,
+                 crossbar_out: int) -> None:
+    """The planar convolution into the flat NHWC ``of``: output o of crossbar o // ``n_each`` (its channel
+    o % n_each), the crossbars ``crossbar_out`` floats apart."""
     n_batch, height, width, channels = x.shape
     n_out = weight.shape[1]
     pw = width + 2
@@ -176,12 +199,10 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
     xp = np.zeros(channels * plane, dtype=np.float32)
     acc = np.empty(n_out * (group * ph * pw), dtype=np.float32)
     stride = np.uint64(group * ph * pw)  # between output channels in acc
-    if not out.flags.c_contiguous:  # ravel would copy, and the results would go to the copy
-        raise ValueError("mac.conv3x3_planar: out must be C-contiguous")
     xf = x.ravel()
-    of = out.ravel()
-    uw, uo = np.uint64(width), np.uint64(n_out)
-    image_out = np.uint64(height * width * n_out)
+    uw, uo = np.uint64(width), np.uint64(n_each)
+    image_out = np.uint64(height * width * n_each)
+    between = np.uint64(crossbar_out)
     for first in range(0, n_batch, group):
         count = min(group, n_batch - first)
         span = np.uint64((count * ph - 2) * pw)  # from the first image's first output row to the last's last
@@ -209,9 +230,10 @@ def conv3x3_planar(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
         for i in range(count):
             base = np.uint64(first + i) * image_out
             for o in range(n_out):
+                at = np.uint64(o // n_each) * between + base + np.uint64(o % n_each)
                 for y in range(height):
                     row = np.uint64(o) * stride + np.uint64((i * ph + y) * pw)
-                    dst = base + np.uint64(y) * uw * uo + np.uint64(o)
+                    dst = at + np.uint64(y) * uw * uo
                     for xx in range(uw):
                         of[dst + xx * uo] = acc[row + xx]
 

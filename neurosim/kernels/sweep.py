@@ -34,7 +34,7 @@ def conv_layer(a: np.ndarray, weight: np.ndarray, bias: np.ndarray, own_weight: 
     baseline's input, in one product with the baseline's where ``pair_weight``/``pair_bias`` hold both
     side by side (else empty); node perturbation (``own_weight`` empty), the baseline's pre-activations
     plus ``node_theta`` (1 or B, H, W, Co). ``direct``: the planar kernel, else im2col products of
-    ``images`` images (never straddling a pass)."""
+    ``images`` images (never straddling a pass); either makes the pair in one call."""
     n_in = a.shape[0] // batch
     height, width = a.shape[1], a.shape[2]
     n_out = weight.shape[1]
@@ -54,7 +54,9 @@ def conv_layer(a: np.ndarray, weight: np.ndarray, bias: np.ndarray, own_weight: 
             count = min(chunk, batch - first)
             x = a[block * batch + first:block * batch + first + count]
             zb, zo = z_pair[0][:count], z_pair[1][:count]
-            if block == 0 and paired:
+            if block == 0 and paired and direct:  # both passes into z_pair, one layout of the input planes
+                mac.conv3x3_planar_crossbars(x, pair_weight, pair_bias, z_pair)
+            elif block == 0 and paired:
                 mac.conv3x3_chunk(x, pair_weight, pair_bias, cols, sums, pair_rows, 0)
             else:
                 _mac(x, weight, bias, direct, cols, sums, zb)
