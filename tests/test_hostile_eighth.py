@@ -229,22 +229,25 @@ def test_fig4_recipe_with_a_results_path_it_cannot_write(tmp_path: Path, finishe
     assert "Traceback" not in result.stderr, result.stderr[-600:]
 
 
-def test_fig5_recipe_tabulates_good_runs_and_names_a_damaged_one(tmp_path: Path, finished_run_file: Path) -> None:
-    """tools/fig5_recipe.py reads its runs as fig4_recipe.py does: a good run is tabulated, and a truncated
-    file among them is named in one line, exit status 2, nothing written."""
-    folder = tmp_path / "runs" / "fig5-weight-d2-adam"
-    folder.mkdir(parents=True)
-    (folder / "good.h5").write_bytes(finished_run_file.read_bytes())
+@pytest.mark.parametrize("script, folder", [("fig5_recipe", "fig5-weight-d2-adam"), ("fig6_recipe", "fig6-adam-d2")])
+def test_the_fig5_and_fig6_recipes_tabulate_good_runs_and_name_a_damaged_one(tmp_path: Path, finished_run_file: Path,
+                                                                         script: str, folder: str) -> None:
+    """tools/fig5_recipe.py and fig6_recipe.py read their runs as fig4_recipe.py does: a good run is tabulated,
+    and a truncated file among them is named in one line, exit status 2, nothing written."""
+    runs = tmp_path / "runs" / folder
+    runs.mkdir(parents=True)
+    (runs / "good.h5").write_bytes(finished_run_file.read_bytes())
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, str(REPO / "tools" / "fig5_recipe.py"), "--runs", str(tmp_path / "runs"),
+    command = [sys.executable, str(REPO / "tools" / f"{script}.py"), "--runs", str(tmp_path / "runs"),
                "--results", str(tmp_path / "results")]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-600:]
-    assert "| weight |" in result.stdout and (tmp_path / "results" / "fig5_recipe.csv").exists()
-    (folder / "truncated.h5").write_bytes(finished_run_file.read_bytes()[:3000])
-    (tmp_path / "results" / "fig5_recipe.csv").unlink()
+    table_rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(table_rows) == 2 and (tmp_path / "results" / f"{script}.csv").exists()  # the header and the run
+    (runs / "truncated.h5").write_bytes(finished_run_file.read_bytes()[:3000])
+    (tmp_path / "results" / f"{script}.csv").unlink()
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr, result.stderr[-600:]
     assert "truncated.h5" in result.stderr
-    assert not (tmp_path / "results" / "fig5_recipe.csv").exists()
+    assert not (tmp_path / "results" / f"{script}.csv").exists()
