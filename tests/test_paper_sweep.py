@@ -64,3 +64,33 @@ def test_sweep_of_an_mlp() -> None:
               np.float32(0.01) * rng.choice([-1, 1], l.fan_out).astype(np.float32)) for l in net.layers]
     expected, _ = one_at_a_time(net, weights, x, theta, None, True)
     np.testing.assert_array_equal(compute.perturbed_sweep(net, weights, x, weight_theta=theta).outputs, expected)
+
+
+@pytest.mark.parametrize("batch, images", [(7, 3), (5, 2), (3, 5), (4, 4)])
+@pytest.mark.parametrize("pooled", [True, False])
+def test_the_planar_pair_of_a_sweep_gives_each_pass_its_own_floats(batch: int, images: int, pooled: bool) -> None:
+    """The baseline and the weight-perturbed pass convolved side by side in one planar call (the last chunk of
+    images shorter than the others where ``images`` does not divide the batch): every output and every
+    max-pool winner is the one the two passes made alone give."""
+    from neurosim.kernels import sweep
+
+    rng = np.random.default_rng(batch * 10 + images)
+    a = rng.standard_normal((2 * batch, 6, 6, 2)).astype(np.float32)  # the baseline's input, one pass below
+    weight = rng.standard_normal((18, 2)).astype(np.float32)
+    bias = rng.standard_normal(2).astype(np.float32)
+    own_weight = weight + np.float32(0.01) * rng.choice([-1, 1], weight.shape).astype(np.float32)
+    own_bias = bias + np.float32(0.01) * rng.choice([-1, 1], bias.shape).astype(np.float32)
+    shape = (3, 3, 2) if pooled else (6, 6, 2)
+    theta = np.empty((1, 6, 6, 2), np.float32)
+    results = []
+    for pair_weight, pair_bias in ((np.hstack((weight, own_weight)), np.concatenate((bias, own_bias))),
+                                   (np.empty((0, 0), np.float32), np.empty(0, np.float32))):
+        out = np.full((3 * batch, *shape), np.nan, np.float32)
+        winners = np.zeros((batch, *shape), np.int8)
+        sweep.conv_layer(a, weight, bias, own_weight, own_bias, pair_weight, pair_bias, theta, True, images, batch,
+                         2, pooled, True, out, winners)
+        results.append((out, winners))
+    (paired, paired_winners), (alone, alone_winners) = results
+    assert not np.isnan(paired).any()
+    np.testing.assert_array_equal(paired, alone)
+    np.testing.assert_array_equal(paired_winners, alone_winners)

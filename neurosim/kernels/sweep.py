@@ -46,7 +46,8 @@ def conv_layer(a: np.ndarray, weight: np.ndarray, bias: np.ndarray, own_weight: 
     scratch = np.empty((chunk, *winners.shape[1:]), dtype=np.int8)
     weights_moved = own_weight.size > 0
     paired = pair_weight.size > 0
-    cols, sums = mac.conv3x3_buffers(a, 2 * n_out if paired else n_out, 2 if paired else 1, chunk)
+    # the unrolled products' working arrays (none for the planar kernel, which lays out its own planes)
+    cols, sums = mac.conv3x3_buffers(a, 2 * n_out if paired else n_out, 2 if paired else 1, 0 if direct else chunk)
     per_sample = node_theta.shape[0] > 1
     nodes = positions * n_out
     for block in range(n_in):

@@ -286,12 +286,14 @@ def _(layer: Conv3x3Shape, a: np.ndarray, weight: np.ndarray, bias: np.ndarray, 
 
 def _widened(layer: Conv3x3Shape, batch: int) -> bool:
     """Convolve the baseline and the weight-perturbed pass (the same input) with both crossbars side by side?
-    Planar, always (:func:`mac.conv3x3_planar_crossbars`: the input planes laid out once, each output summed as
-    alone). Unrolled, where BLAS's sums of an output do not depend on the product's shape
-    (:func:`images_per_product`): 16 output columns or more, or products of at least 2·10^6 MACs. Measured
-    (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
+    Planar, where a crossbar has one or two outputs (:func:`mac.conv3x3_planar_crossbars`: the input planes
+    laid out once, each output summed as alone, so the same floats): the pair fills at most one four-output
+    sweep, and d = 1's layers ran 20-30% faster; with four outputs a crossbar the pair's eight sums per position
+    were no faster (docs/performance.md, tenth session). Unrolled, where BLAS's sums of an output do not depend
+    on the product's shape (:func:`images_per_product`): 16 output columns or more, or products of at least
+    2·10^6 MACs. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
     if direct_convolution(layer):
-        return True
+        return layer.fan_out <= 2
     macs = images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out
     return layer.fan_out >= 16 or macs >= 2_000_000
 
