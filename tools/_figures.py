@@ -38,13 +38,14 @@ def run_main(main: Any) -> int:
         return 2
 
 
-def tabulate_runs(description: str, collect: Callable[[Path], list], write: Callable[[list, Path], list[Path]],
-                  render: Callable[[list], str], missing: str) -> int:
+def tabulate_runs(description: str, collect: Callable[[Path], list], columns: Sequence[str], stem: str,
+                  plot: Callable[[list, Path], Path], render: Callable[[list], str], missing: str) -> int:
     """``main()`` of a script that tabulates the runs of long sweeps, finished or still going (tools/fig4_recipe.py,
-    tools/fig5_recipe.py): ``--runs`` and ``--results``; ``collect(runs)`` reads the rows (a damaged run file
-    raises NeurosimError, which :func:`run_main` reports), ``write(rows, results)`` writes the files (a folder
-    it cannot write is one line and exit status 2); then the table (``render``) and what was written are
-    printed. ``missing``: what to say when there are no runs yet (exit status 1)."""
+    fig5_recipe.py, fig6_recipe.py): ``--runs`` and ``--results``; ``collect(runs)`` reads the rows (a damaged run
+    file raises NeurosimError, which :func:`run_main` reports), written to ``<results>/<stem>.csv`` (``columns``)
+    and plotted by ``plot(rows, <results>/<stem>.png)`` (a folder it cannot write is one line and exit status
+    2); then the table (``render``) and what was written are printed. ``missing``: what to say when there are
+    no runs yet (exit status 1)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--runs", default=str(RUNS), help="where the run folders are (default runs/)")
     p.add_argument("--results", default=str(RESULTS), help="where the table and plot go (default docs/results)")
@@ -54,7 +55,8 @@ def tabulate_runs(description: str, collect: Callable[[Path], list], write: Call
         print(f"no runs in {args.runs}/ yet: {missing}")
         return 1
     try:
-        written = write(rows, Path(args.results))
+        results = Path(args.results)
+        written = [write_csv(rows, columns, results / f"{stem}.csv"), plot(rows, results / f"{stem}.png")]
     except OSError as exc:
         print(f"{Path(sys.argv[0]).name}: error: {exc.filename or args.results}: cannot write "
               f"({exc.strerror or exc})", file=sys.stderr)
@@ -163,6 +165,14 @@ def pyplot() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save_updates_plot(fig: Any, ax: Any, xlabel: str, title: str, path: Path) -> Path:
+    """Finish and save a plot of weight updates to 80% test accuracy (log-log) against ``xlabel``."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="weight updates to 80% test accuracy")
+    ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save(fig, path)
 
 
 def save(fig: Any, path: Path) -> Path:

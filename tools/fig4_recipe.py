@@ -118,9 +118,7 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 
 def main() -> int:
-    return F.tabulate_runs(__doc__.splitlines()[0], our_runs,
-                           lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig4_recipe.csv"),
-                                                  plot(rows, results / "fig4_recipe.png")],
+    return F.tabulate_runs(__doc__.splitlines()[0], our_runs, COLUMNS, "fig4_recipe", plot,
                            lambda rows: table(rows, paper_ranges()),
                            "start the sweeps of tools/fig4/ as docs/results.md says")
 

@@ -78,19 +78,15 @@ def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
     for r in rows:
         if r["method"] == "backprop" and r["updates_to_80"] is not None:
             ax.axhline(r["updates_to_80"], color="tab:green", lw=1.2, label=f"backprop, ours (d = {r['d']})")
-    ax.set(xscale="log", yscale="log", xlabel="τθ (iterations per weight update)",
-           ylabel="weight updates to 80% test accuracy")
-    ax.legend(fontsize=8)
-    fig.suptitle("Fig. 5 with the authors' recipe (Adam)", fontsize=10)
-    return F.save(fig, path)
+    return F.save_updates_plot(fig, ax, "τθ (iterations per weight update)", "Fig. 5 with the authors' recipe (Adam)",
+                               path)
 
 
 def main() -> int:
     paper = F.paper_rows("fig5_tau_theta.csv")
-    return F.tabulate_runs(__doc__.splitlines()[0], our_runs,
-                           lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig5_recipe.csv"),
-                                                  plot(rows, paper, results / "fig5_recipe.png")],
-                           lambda rows: table(rows, paper), "start the sweeps of tools/fig5/")
+    return F.tabulate_runs(__doc__.splitlines()[0], our_runs, COLUMNS, "fig5_recipe",
+                           lambda rows, path: plot(rows, paper, path), lambda rows: table(rows, paper),
+                           "start the sweeps of tools/fig5/")
 
 
 if __name__ == "__main__":

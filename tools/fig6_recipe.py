@@ -73,18 +73,14 @@ def plot(rows: list[dict], paper: list[dict], path: Path) -> Path:
         if ours:
             ax.plot([r["learning_rate"] for r in ours], [r["updates_to_80"] for r in ours], "s-", color=color,
                     label=f"{optimizer}, ours (d = {ours[0]['d']})")
-    ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="weight updates to 80% test accuracy")
-    ax.legend(fontsize=8)
-    fig.suptitle("Fig. 6 with the authors' recipe (τθ = 1000)", fontsize=10)
-    return F.save(fig, path)
+    return F.save_updates_plot(fig, ax, "learning rate η", "Fig. 6 with the authors' recipe (τθ = 1000)", path)
 
 
 def main() -> int:
     paper = F.paper_rows("fig6_optimizers.csv")
-    return F.tabulate_runs(__doc__.splitlines()[0], our_runs,
-                           lambda rows, results: [F.write_csv(rows, COLUMNS, results / "fig6_recipe.csv"),
-                                                  plot(rows, paper, results / "fig6_recipe.png")],
-                           lambda rows: table(rows, paper), "start the sweeps of tools/fig6/")
+    return F.tabulate_runs(__doc__.splitlines()[0], our_runs, COLUMNS, "fig6_recipe",
+                           lambda rows, path: plot(rows, paper, path), lambda rows: table(rows, paper),
+                           "start the sweeps of tools/fig6/")
 
 
 if __name__ == "__main__":
