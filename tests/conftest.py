@@ -1,10 +1,12 @@
-"""Shared test fixtures: where the real data set lives (or a clear skip when it is absent)."""
+"""Shared test fixtures: where the real data set lives (or a clear skip when it is absent), and the numpy
+im2col the convolution kernels' twins use."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,3 +47,11 @@ def call_cli(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, st
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def im2col_numpy(x: np.ndarray) -> np.ndarray:
+    """Same-padded 3x3 patches of x (B, H, W, C) as rows (B*H*W, 9*C), ordered (ky, kx, c)."""
+    batch, h, w, c_in = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    taps = [padded[:, ky:ky + h, kx:kx + w, :] for ky in range(3) for kx in range(3)]
+    return np.concatenate(taps, axis=-1).reshape(batch * h * w, 9 * c_in)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import im2col_numpy
 
 from neurosim.kernels import activations, devices, mac, periphery
 from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
@@ -183,14 +184,6 @@ def test_maxpool_select_passes_on_the_held_winners(rng: np.random.Generator, hw:
     windows = moved[:, : 2 * h2, : 2 * w2, :].reshape(b, h2, 2, w2, 2, c).transpose(0, 1, 3, 5, 2, 4)
     expected = np.take_along_axis(windows.reshape(b, h2, w2, c, 4), argmax[..., None].astype(np.int64), axis=-1)
     np.testing.assert_array_equal(again, expected[..., 0])
-
-
-def im2col_numpy(x: np.ndarray) -> np.ndarray:
-    """Same-padded 3x3 patches of x (B, H, W, C) as rows (B*H*W, 9*C), ordered (ky, kx, c)."""
-    batch, h, w, c_in = x.shape
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    taps = [padded[:, ky:ky + h, kx:kx + w, :] for ky in range(3) for kx in range(3)]
-    return np.concatenate(taps, axis=-1).reshape(batch * h * w, 9 * c_in)
 
 
 @pytest.mark.parametrize("images", [1, 2, 5])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import im2col_numpy
 
 from neurosim.kernels import activations
 from neurosim.nn import compute, losses
@@ -122,13 +123,7 @@ def test_a_shared_error_local_product_is_the_sum_of_the_samples_products(layer: 
     c = rng.standard_normal(batch).astype(np.float32)
     dw, db = compute.shared_error_local_product(layer, x, c, s)
     error = (c.reshape((batch,) + (1,) * (s.ndim - 1)) * s).astype(np.float64)  # (B, *out_shape)
-    if isinstance(layer, Conv3x3Shape):
-        h, w, ci = layer.in_shape
-        padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
-        rows = np.stack([padded[:, ky:ky + h, kx:kx + w, :] for ky in range(3) for kx in range(3)], axis=3)
-        rows = rows.reshape(batch * h * w, 9 * ci)
-    else:
-        rows = x.astype(np.float64)
+    rows = im2col_numpy(x.astype(np.float64)) if isinstance(layer, Conv3x3Shape) else x.astype(np.float64)
     errors = error.reshape(rows.shape[0], layer.fan_out)
     np.testing.assert_allclose(dw, rows.T @ errors, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(db, errors.sum(axis=0), rtol=1e-4, atol=1e-4)
