@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from neurosim.io import atomic
+from neurosim.io.runfile import read_stored_run
+from neurosim.studies.milestones import milestones
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO / "tools" / "paper_data"
@@ -127,6 +130,21 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
         rows = [{k.replace(suffix, "_to_target") if k.endswith(suffix) else k: v for k, v in row.items()}
                 for row in rows]
     return [{**row, "run_path": str(out / row["run_file"])} for row in rows]
+
+
+def evaluated_runs(paths: Iterable[Path]) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """The run files among ``paths`` (finished or still going) that have at least one evaluation, in their
+    order: each as (the stored run, its workload as a dict, the columns every recipe table has: its seed,
+    whether it is complete, its path from the repository's root and its milestones). A damaged file raises
+    NeurosimError (:func:`run_main` reports it)."""
+    runs = []
+    for path in paths:
+        stored = read_stored_run(path)
+        if stored.curves["iteration"].size:
+            common = {"seed": stored.summary["seed"], "complete": stored.complete,
+                      "run_file": os.path.relpath(path, REPO), **milestones(stored.curves)}
+            runs.append((stored, yaml.safe_load(stored.workload_yaml), common))
+    return runs
 
 
 def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: Path) -> Path:

@@ -15,16 +15,13 @@ the resumable trainings named in docs/results.md.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import _figures as F
 import numpy as np
-import yaml
 
-from neurosim.io.runfile import read_stored_run
-from neurosim.studies.milestones import THRESHOLDS, label, milestones
+from neurosim.studies.milestones import THRESHOLDS, label
 
 METHODS = ("weight", "node", "backprop")
 WIDTHS = (1, 2)
@@ -38,14 +35,9 @@ def our_runs(runs: Path) -> list[dict]:
     for method in METHODS:
         for d in WIDTHS:
             folders = (runs / f"fig4-{method}-d{d}", runs / f"fig4-{method}-d{d}-seeds")  # seed 1; more seeds
-            for path in sorted(p for folder in folders for p in folder.glob("*.h5")):
-                stored = read_stored_run(path)
-                if not stored.curves["iteration"].size:
-                    continue
-                mgd = yaml.safe_load(stored.workload_yaml)["mgd"]
-                rows.append({"method": method, "d": d, "seed": stored.summary["seed"],
-                             "learning_rate": mgd["learning_rate"], "complete": stored.complete,
-                             "run_file": os.path.relpath(path, F.REPO), **milestones(stored.curves),
+            paths = sorted(p for folder in folders for p in folder.glob("*.h5"))
+            for stored, workload, common in F.evaluated_runs(paths):
+                rows.append({"method": method, "d": d, "learning_rate": workload["mgd"]["learning_rate"], **common,
                              "curves": stored.curves})
     return rows
 

@@ -16,14 +16,9 @@ the runs are the sweeps named above.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import _figures as F
-import yaml
-
-from neurosim.io.runfile import read_stored_run
-from neurosim.studies.milestones import milestones
 
 FOLDERS = (("weight", "fig5-weight-d2-adam"), ("weight", "fig5-weight-d2-adam-taux1"),
            ("backprop", "fig5-backprop-d2-adam"), ("backprop", "fig5-backprop-d2-adam-taux1"))
@@ -34,16 +29,10 @@ COLUMNS = ["method", "d", "tau_x", "tau_theta", "seed", "complete", "final_itera
 def our_runs(runs: Path) -> list[dict]:
     rows = []
     for method, folder in FOLDERS:
-        for path in sorted((runs / folder).glob("*.h5")):
-            stored = read_stored_run(path)
-            if not stored.curves["iteration"].size:
-                continue
-            workload = yaml.safe_load(stored.workload_yaml)
+        for _, workload, common in F.evaluated_runs(sorted((runs / folder).glob("*.h5"))):
             rows.append({"method": method, "d": workload.get("network", {}).get("width"),
                          "tau_x": workload.get("mgd", {}).get("tau_x"),
-                         "tau_theta": workload.get("mgd", {}).get("tau_theta"), "seed": stored.summary["seed"],
-                         "complete": stored.complete, "run_file": os.path.relpath(path, F.REPO),
-                         **milestones(stored.curves)})
+                         "tau_theta": workload.get("mgd", {}).get("tau_theta"), **common})
     return sorted(rows, key=lambda r: (r["method"] != "weight", r["tau_x"] or 0, r["tau_theta"] or 0))
 
 

@@ -14,14 +14,9 @@ sweeps named above.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import _figures as F
-import yaml
-
-from neurosim.io.runfile import read_stored_run
-from neurosim.studies.milestones import milestones
 
 FOLDERS = ("fig6-sgd-d2", "fig6-adam-d2")
 COLUMNS = ["optimizer", "learning_rate", "d", "tau_x", "tau_theta", "seed", "complete", "final_iteration",
@@ -32,16 +27,11 @@ MILESTONES = ("20", "40", "60", "80")
 def our_runs(runs: Path) -> list[dict]:
     rows = []
     for folder in FOLDERS:
-        for path in sorted((runs / folder).glob("*.h5")):
-            stored = read_stored_run(path)
-            if not stored.curves["iteration"].size:
-                continue
-            mgd = yaml.safe_load(stored.workload_yaml).get("mgd", {})
+        for _, workload, common in F.evaluated_runs(sorted((runs / folder).glob("*.h5"))):
+            mgd = workload.get("mgd", {})
             rows.append({"optimizer": mgd.get("optimizer"), "learning_rate": mgd.get("learning_rate"),
-                         "d": yaml.safe_load(stored.workload_yaml).get("network", {}).get("width"),
-                         "tau_x": mgd.get("tau_x"), "tau_theta": mgd.get("tau_theta"),
-                         "seed": stored.summary["seed"], "complete": stored.complete,
-                         "run_file": os.path.relpath(path, F.REPO), **milestones(stored.curves)})
+                         "d": workload.get("network", {}).get("width"), "tau_x": mgd.get("tau_x"),
+                         "tau_theta": mgd.get("tau_theta"), **common})
     return sorted(rows, key=lambda r: (r["optimizer"], r["learning_rate"]))
 
 
