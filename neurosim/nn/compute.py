@@ -209,7 +209,8 @@ def perturbed_sweep(net: NetworkShape, weights: Weights, x: np.ndarray, *,
     it as one stacked batch, (k + 1)·B samples in one product instead of k + 1 products of B; the pass
     perturbed at k starts there, from the baseline's input (weights) or pre-activation (nodes). Each
     layer is computed only for the passes that differ from the baseline at its input, each pass with the
-    floats :func:`forward` gives it made alone from its layer up (tested). ``pools_held``: the perturbed
+    floats :func:`forward` gives it made alone from its layer up (tested), or within float32 rounding of them
+    where this machine's BLAS rounds a widened product otherwise (:func:`_widened`). ``pools_held``: the perturbed
     passes keep the baseline's max-pool winners (see :func:`forward`'s ``pool_from``)."""
     if (weight_theta is None) == (node_theta is None):
         raise ValueError("perturbed_sweep perturbs either weights or nodes")
@@ -289,9 +290,11 @@ def _widened(layer: Conv3x3Shape, batch: int) -> bool:
     Planar, where a crossbar has one or two outputs (:func:`mac.conv3x3_planar_crossbars`: the input planes
     laid out once, each output summed as alone, so the same floats): the pair fills at most one four-output
     sweep, and d = 1's layers ran 20-30% faster; with four outputs a crossbar the pair's eight sums per position
-    were no faster (docs/performance.md, tenth session). Unrolled, where BLAS's sums of an output do not depend
-    on the product's shape (:func:`images_per_product`): 16 output columns or more, or products of at least
-    2·10^6 MACs. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow product ran at 33."""
+    were no faster (docs/performance.md, tenth session). Unrolled, where OpenBLAS's SkylakeX kernels give an
+    output the same sums whatever the product's shape (:func:`images_per_product`): 16 output columns or more,
+    or products of at least 2·10^6 MACs. Measured (d = 8's conv2, one image): 52 GMAC/s where the narrow
+    product ran at 33. Its Haswell kernels (machines without AVX-512) round the wide product otherwise, so
+    there the pair's floats are within float32 rounding of the passes made alone, not the same (tested)."""
     if direct_convolution(layer):
         return layer.fan_out <= 2
     macs = images_per_product(layer, batch) * layer.positions * layer.fan_in * layer.fan_out
