@@ -3,7 +3,7 @@
     import neurosim
     config = neurosim.load("chips/reference.yaml", "workloads/nist7x7.yaml", sets=["mgd.tau_theta=10"])
     result = neurosim.train(config, seed=1, out="run.h5")
-    print(result.summary["test_accuracy"], result.summary["simulated_time_s"])
+    print(result.summary.test_accuracy, result.summary.simulated_time_s)
     run = neurosim.open_run("run.h5")        # summary and curves of a finished run file
     neurosim.resume("run.h5")                 # continue an interrupted run (trained with checkpoint_every)
 """
@@ -21,6 +21,7 @@ import numpy as np
 from neurosim.errors import NeurosimError
 from neurosim.io.state import check_state
 from neurosim.io.runfile import check_output, read_checkpoint, read_curves, read_identity, read_summary, write_run
+from neurosim.results import TrainingSummary
 from neurosim.simulation import RunResult, Simulation, describe
 from neurosim.spec import RunConfig, load_config
 
@@ -133,7 +134,7 @@ class Run:
     """A finished run file, read back."""
 
     path: Path
-    summary: dict[str, Any]
+    summary: TrainingSummary
     curves: dict[str, np.ndarray]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from neurosim.errors import EXIT_DIVERGED, EXIT_USAGE, ConfigError, DataError, NeurosimError, bounded, interrupt_hint
 from neurosim.memory import add_memory_arg
-from neurosim.results import json_safe
+from neurosim.results import TrainingSummary, json_safe
 logger = logging.getLogger("neurosim")
 
 
@@ -221,26 +221,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    summary = json_safe(result.summary)
+    summary = result.summary
     # a diverged run has its own one-line cause below; a guess at why it "did not learn" would mislead
-    warnings = [] if summary.get("diverged") else train_warnings(sim, summary)
-    summary["warnings"] = [w.as_dict() for w in warnings]
+    warnings = [] if summary.diverged else train_warnings(sim, summary)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(json_safe({**summary.as_dict(), "warnings": [w.as_dict() for w in warnings]})))
     else:
         print(format_summary(summary))
     for warning in warnings:
         print(f"neurosim: {warning.line()}", file=sys.stderr)
-    diverged = summary.get("diverged")
+    diverged = summary.diverged
     if diverged:
-        stopped = "stopped there" if summary["iterations"] < summary["iterations_planned"] else "ran to its end"
+        stopped = "stopped there" if summary.iterations < summary.iterations_planned else "ran to its end"
         print(f"neurosim: error: the run diverged at iteration {diverged['iteration']} ({stopped}): "
               f"{diverged['reason']}" + (f"; {out} records it" if out else ""), file=sys.stderr)
         return EXIT_DIVERGED
     return 0
 
 
-def train_warnings(sim: Any, summary: dict[str, Any]) -> list[Any]:
+def train_warnings(sim: Any, summary: TrainingSummary) -> list[Any]:
     """The diagnosis of a finished training: near chance or most devices failed, and the likely cause."""
     from neurosim.studies.diagnosis import diagnose, fraction_at_bounds
 
@@ -249,33 +248,24 @@ def train_warnings(sim: Any, summary: dict[str, Any]) -> list[Any]:
     return diagnose(summary, sim.config, sim.net.n_outputs, at_bounds=at_bounds)
 
 
-def format_summary(s: dict[str, Any]) -> str:
-    from neurosim.spec.units import format_duration, format_quantity
+def format_summary(s: TrainingSummary) -> str:
+    from neurosim.spec.units import format_quantity
+    from neurosim.tables import ledger_lines
 
-    target = s["iterations_to_target"]
+    target = s.iterations_to_target
     lines = [
-        f"chip {s['chip']}, workload {s['workload']}: {s['mode']} mode, {s['perturbation']} perturbation, "
-        f"seed {s['seed']}",
-        f"  iterations           {s['iterations']}  "
-        + f"(τp={s['tau_p']}, τx={s['tau_x']}, τθ={s['tau_theta']}"
-        + (" iterations)" if s["mode"] == "paper" else ")"),
-        f"  test accuracy        {s['test_accuracy']:.4f} (best {s['best_test_accuracy']:.4f})",
-        f"  reached {s['target_accuracy']:.0%}          "
-        + (f"at iteration {target} ({format_quantity(s['simulated_time_to_target_s'], 's')} on chip)"
+        f"chip {s.chip}, workload {s.workload}: {s.mode} mode, {s.perturbation} perturbation, seed {s.seed}",
+        f"  iterations           {s.iterations}  "
+        + f"(τp={s.tau_p}, τx={s.tau_x}, τθ={s.tau_theta}" + (" iterations)" if s.mode == "paper" else ")"),
+        f"  test accuracy        {s.test_accuracy:.4f} (best {s.best_test_accuracy:.4f})",
+        f"  reached {s.target_accuracy:.0%}          "
+        + (f"at iteration {target} ({format_quantity(s.simulated_time_to_target_s, 's')} on chip)"
            if target is not None else "never"),
-        f"  simulated time       {format_duration(s['simulated_time_s'])} at "
-        f"{format_quantity(s['clock_hz'], 'Hz')}",
-        f"  energy               {format_quantity(s['energy_j'], 'J')}",
+        *ledger_lines(s),
+        f"  wall time            {s.wall_time_s:.2f} s",
     ]
-    for name, value in s["energy_by_component_j"].items():
-        lines.append(f"    {name:<22} {format_quantity(value, 'J')}")
-    lines += [
-        f"  weight writes        {s['weight_writes_total']} total, max {s['weight_writes_max_per_device']} "
-        f"per device ({s['endurance_used_max']:.3g} of endurance)",
-        f"  wall time            {s['wall_time_s']:.2f} s",
-    ]
-    if s.get("diverged"):
-        lines.insert(1, f"  DIVERGED             at iteration {s['diverged']['iteration']}: {s['diverged']['reason']}")
+    if s.diverged:
+        lines.insert(1, f"  DIVERGED             at iteration {s.diverged['iteration']}: {s.diverged['reason']}")
     return "\n".join(lines)
 
 
@@ -308,7 +298,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from neurosim.io.runfile import read_summary
     from neurosim.model import build
     from neurosim.spec import load_config
-    from neurosim.spec.units import QuantityError, format_duration, format_quantity, parse_quantity
+    from neurosim.spec.units import QuantityError, format_quantity, parse_quantity
 
     config = load_config(args.chip, args.workload, args.sets)
     from neurosim.memory import check_memory
@@ -325,12 +315,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             raise ConfigError("--clock", None, "expected a clock rate > 0 Hz")
     if args.from_run:
         summary = read_summary(args.from_run, complete_only=True)
-        if (summary.get("chip"), summary.get("workload")) != (config.chip.name, config.workload.name):
-            raise NeurosimError(f"{args.from_run}: a run of {summary.get('workload')} on {summary.get('chip')}, "
+        if (summary.chip, summary.workload) != (config.chip.name, config.workload.name):
+            raise NeurosimError(f"{args.from_run}: a run of {summary.workload} on {summary.chip}, "
                                 f"not of {config.workload.name} on {config.chip.name}")
         # the run's own clock unless --clock asks for another (checked against the chip's stages)
-        model = build(config, clock_override_hz=override if override is not None else summary["clock_hz"])
-        n = args.scale_to or summary["iterations"]
+        model = build(config, clock_override_hz=override if override is not None else summary.clock_hz)
+        n = args.scale_to or summary.iterations
         if n < 1:
             raise NeurosimError("--scale-to: expected a whole number >= 1")
         result = from_run(summary, n, model.clock_hz, model.held_updates, model.timing.tau_theta)
@@ -338,22 +328,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         if args.iterations < 1:
             raise NeurosimError("--iterations: expected a whole number >= 1")
         result = estimate(build(config, clock_override_hz=override), args.iterations)
-    out = json_safe(estimate_summary(config, result))
+    out = estimate_summary(config, result)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(json_safe(out.as_dict())))
         return 0
-    print(f"{out['iterations']} iterations of {out['workload']} on {out['chip']} at "
-          f"{format_quantity(out['clock_hz'], 'Hz')}:")
-    print(f"  time    {format_duration(out['simulated_time_s'])}")
-    print(f"  energy  {format_quantity(out['energy_j'], 'J')}")
-    for name, value in out["energy_by_component_j"].items():
-        print(f"    {name:<22} {format_quantity(value, 'J')}")
-    print(f"  writes  {out['weight_writes_total']} pulses, {out['weight_writes_max_per_device']:.4g} per device at "
-          f"most ({out['endurance_used_max']:.3g} of endurance)")
-    first = out["lifetime_trainings_first_failure"]
-    print(f"  lifetime: {'unlimited' if first is None else f'{first:.4g}'} such trainings before the first device "
-          f"wears out")
-    for note in out["assumptions"]:
+    from neurosim.tables import ledger_lines
+
+    print(f"{out.iterations} iterations of {out.workload} on {out.chip} at {format_quantity(out.clock_hz, 'Hz')}:")
+    print("\n".join(ledger_lines(out)))
+    for note in out.assumptions:
         print(f"  assumed: {note}")
     return 0
 
@@ -427,10 +410,10 @@ def cmd_study_tau_theta(args: argparse.Namespace) -> int:
         out = str(Path("runs") / f"tau-theta-{config.chip.name}-{config.workload.name}")
     total = {"n": 0}
 
-    def progress(event: str, run: Any, summary: dict[str, Any] | None) -> None:
+    def progress(event: str, run: Any, summary: TrainingSummary | None) -> None:
         total["n"] += 1
         if event != "reused":
-            detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
+            detail = "" if summary is None else f": test accuracy {summary.test_accuracy}"
             print(f"[{total['n']}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
     result = run_study(study, out, workers=args.workers, scheduler=args.scheduler, data_dir=args.data_dir,

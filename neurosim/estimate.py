@@ -18,6 +18,7 @@ from neurosim.chip.chip import lifetime, pulse_slots
 from neurosim.chip.ledger import CostModel, EventCounts
 from neurosim.errors import NeurosimError
 from neurosim.model import Model, shares_node_perturbation
+from neurosim.results import EstimateSummary, TrainingSummary
 from neurosim.spec.loader import RunConfig
 
 
@@ -116,18 +117,18 @@ def _expected_limits(endurance: float, spread: float, devices: int) -> np.ndarra
     return endurance * np.exp(spread * norm.ppf(quantiles))
 
 
-def from_run(summary: dict[str, Any], iterations: int, clock_hz: float, held_updates: int = 0,
+def from_run(summary: TrainingSummary, iterations: int, clock_hz: float, held_updates: int = 0,
              tau_theta: int | None = None) -> Estimate:
     """Extrapolate a simulated run's measured ledger to ``iterations`` at ``clock_hz``. The writes scale with
     the updates that write: the first ``held_updates`` (the learning-rate hold) write nothing, however long
     the run, so a run of 2000 iterations held for 1000 measures the writes of 1000 updates, not 2000."""
-    factor = iterations / summary["iterations"]
-    events = EventCounts(**summary["events"])
+    factor = iterations / summary.iterations
+    events = EventCounts(**summary.events)
     counts = events.scaled(factor)
-    notes = [f"scaled from a simulated run of {summary['iterations']} iterations"]
+    notes = [f"scaled from a simulated run of {summary.iterations} iterations"]
     write_factor = factor
     if held_updates:
-        tau = tau_theta or summary.get("tau_theta") or 1
+        tau = tau_theta or summary.tau_theta
         measured = max(0, events.updates - held_updates)
         wanted = max(0, iterations // tau - held_updates)
         if measured == 0 and wanted > 0:
@@ -140,28 +141,28 @@ def from_run(summary: dict[str, Any], iterations: int, clock_hz: float, held_upd
         writes = events.scaled(write_factor)
         counts.write_pulses, counts.write_rounds = writes.write_pulses, writes.write_rounds
         counts.write_stall_s = writes.write_stall_s
-    trainings = summary.get("lifetime_trainings_first_failure")
-    one_pct = summary.get("lifetime_trainings_1pct")
+    trainings = summary.lifetime_trainings_first_failure
+    one_pct = summary.lifetime_trainings_1pct
     life = {"lifetime_trainings_first_failure": None if trainings is None or not write_factor
             else trainings / write_factor,
             "lifetime_trainings_1pct": None if one_pct is None or not write_factor else one_pct / write_factor}
-    return Estimate(iterations, clock_hz, counts, summary["weight_writes_max_per_device"] * write_factor,
-                    notes, life, summary["endurance_used_max"] * write_factor)
+    return Estimate(iterations, clock_hz, counts, summary.weight_writes_max_per_device * write_factor,
+                    notes, life, summary.endurance_used_max * write_factor)
 
 
-def estimate_summary(config: RunConfig, result: Estimate) -> dict[str, Any]:
+def estimate_summary(config: RunConfig, result: Estimate) -> EstimateSummary:
     model = CostModel(config.chip, result.clock_hz)
     counts = result.counts
-    return {
-        "chip": config.chip.name, "workload": config.workload.name, "iterations": result.iterations,
-        "clock_hz": result.clock_hz,
-        "simulated_time_s": model.time_s(counts),
-        "energy_j": model.energy_j(counts),
-        "energy_by_component_j": model.energy_by_component_j(counts),
-        "events": counts.as_dict(),
-        "weight_writes_total": counts.write_pulses,
-        "weight_writes_max_per_device": result.max_writes_per_device,
-        "endurance_used_max": result.endurance_used_max,
+    return EstimateSummary(
+        chip=config.chip.name, workload=config.workload.name, iterations=result.iterations,
+        clock_hz=result.clock_hz,
+        simulated_time_s=model.time_s(counts),
+        energy_j=model.energy_j(counts),
+        energy_by_component_j=model.energy_by_component_j(counts),
+        events=counts.as_dict(),
+        weight_writes_total=counts.write_pulses,
+        weight_writes_max_per_device=result.max_writes_per_device,
+        endurance_used_max=result.endurance_used_max,
         **result.lifetime,
-        "assumptions": result.assumptions,
-    }
+        assumptions=result.assumptions,
+    )

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosim.results import json_safe
+from neurosim.results import TrainingSummary, json_safe
 from neurosim.errors import NeurosimError
 from neurosim.io import ensure_folder
 from neurosim.tables import text_table
@@ -46,7 +46,7 @@ class RunData:
 
     path: Path
     label: str
-    summary: dict[str, Any]
+    summary: TrainingSummary
     curves: dict[str, np.ndarray]
     wear: dict[str, np.ndarray]        # layer -> flattened per-device writes (as stored)
     failed: dict[str, np.ndarray]      # layer -> flattened failure mask
@@ -62,7 +62,7 @@ class RunData:
     def done(self) -> int:
         """Iterations behind the figures: the summary's for a finished run, the last evaluation's otherwise."""
         if self.complete:
-            return int(self.summary.get("iterations", 0))
+            return self.summary.iterations
         evaluated = self.curves.get("iteration")
         return int(evaluated[-1]) if evaluated is not None and evaluated.size else 0
 
@@ -80,7 +80,7 @@ def read_run(path: str | Path, label: str | None = None) -> RunData:
     path = Path(path)
     stored = read_stored_run(path)
     summary, wear = stored.summary, stored.wear
-    layers = [entry["layer"] for entry in summary.get("wear_by_layer", [])] or list(wear)
+    layers = [entry["layer"] for entry in summary.wear_by_layer] or list(wear)
     wear = {name: wear[name] for name in layers if name in wear}  # network order, not HDF5's alphabetical one
     return RunData(path, label or path.stem, summary, stored.curves, wear, stored.failed,
                    crossbar_shapes(stored.workload_yaml, wear), stored.complete)
@@ -155,42 +155,40 @@ def _fmt_lifetime(value: float | None) -> str:
     return f"{value:.4g} trainings"
 
 
-def _fmt_target(s: dict[str, Any]) -> str:
-    at = s.get("iterations_to_target")
-    return "never" if at is None else str(at)
+def _fmt_target(s: TrainingSummary) -> str:
+    return "never" if s.iterations_to_target is None else str(s.iterations_to_target)
 
 
 def _fmt_opt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _rows() -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+def _rows() -> list[tuple[str, Callable[[TrainingSummary], str]]]:
     from neurosim.spec.units import format_duration, format_quantity
 
     return [
-        ("status", lambda s: f"diverged at iteration {s['diverged']['iteration']}" if s.get("diverged")
-         else "finished"),
-        ("chip", lambda s: str(s["chip"])),
-        ("workload", lambda s: str(s["workload"])),
-        ("mode", lambda s: str(s["mode"])),
-        ("perturbation", lambda s: str(s["perturbation"])),
-        ("seed", lambda s: str(s["seed"])),
-        ("iterations", lambda s: str(s["iterations"])),
-        ("clock", lambda s: format_quantity(s["clock_hz"], "Hz")),
-        ("τθ", lambda s: str(s["tau_theta"])),
-        ("test accuracy", lambda s: _fmt_opt(s["test_accuracy"], ".4f")),
-        ("best accuracy", lambda s: _fmt_opt(s["best_test_accuracy"], ".4f")),
-        ("target accuracy", lambda s: f"{s['target_accuracy']:.0%}"),
+        ("status", lambda s: f"diverged at iteration {s.diverged['iteration']}" if s.diverged else "finished"),
+        ("chip", lambda s: s.chip),
+        ("workload", lambda s: s.workload),
+        ("mode", lambda s: s.mode),
+        ("perturbation", lambda s: s.perturbation),
+        ("seed", lambda s: str(s.seed)),
+        ("iterations", lambda s: str(s.iterations)),
+        ("clock", lambda s: format_quantity(s.clock_hz, "Hz")),
+        ("τθ", lambda s: str(s.tau_theta)),
+        ("test accuracy", lambda s: _fmt_opt(s.test_accuracy, ".4f")),
+        ("best accuracy", lambda s: _fmt_opt(s.best_test_accuracy, ".4f")),
+        ("target accuracy", lambda s: f"{s.target_accuracy:.0%}"),
         ("iterations to target", _fmt_target),
-        ("simulated time", lambda s: format_duration(s["simulated_time_s"])),
-        ("energy", lambda s: format_quantity(s["energy_j"], "J")),
-        ("writes total", lambda s: str(s["weight_writes_total"])),
-        ("writes max/device", lambda s: str(s["weight_writes_max_per_device"])),
-        ("endurance used (max)", lambda s: f"{s['endurance_used_max']:.3g}"),
-        ("failed devices", lambda s: f"{s['failed_devices']} of {s['devices']}"),
-        ("lifetime, 1st failure", lambda s: _fmt_lifetime(s["lifetime_trainings_first_failure"])),
-        ("lifetime, 1% failed", lambda s: _fmt_lifetime(s["lifetime_trainings_1pct"])),
-        ("wall time", lambda s: f"{s['wall_time_s']:.2f} s"),
+        ("simulated time", lambda s: format_duration(s.simulated_time_s)),
+        ("energy", lambda s: format_quantity(s.energy_j, "J")),
+        ("writes total", lambda s: str(s.weight_writes_total)),
+        ("writes max/device", lambda s: str(s.weight_writes_max_per_device)),
+        ("endurance used (max)", lambda s: f"{s.endurance_used_max:.3g}"),
+        ("failed devices", lambda s: f"{s.failed_devices} of {s.devices}"),
+        ("lifetime, 1st failure", lambda s: _fmt_lifetime(s.lifetime_trainings_first_failure)),
+        ("lifetime, 1% failed", lambda s: _fmt_lifetime(s.lifetime_trainings_1pct)),
+        ("wall time", lambda s: f"{s.wall_time_s:.2f} s"),
     ]
 
 
@@ -198,22 +196,19 @@ PARTIAL_ROWS = ("lifetime, 1st failure", "lifetime, 1% failed")  # figures that 
 
 
 def format_table(runs: Sequence[RunData]) -> str:
-    """One column per run, one row per figure of merit; a missing key shows as '?' rather than failing."""
+    """One column per run, one row per figure of merit."""
     header = ["run", *[run.label for run in runs]]
     body = []
     for name, fmt in _rows():
         cells = [name]
         for run in runs:
             if name == "status" and not run.complete:
-                cells.append(f"unfinished: {run.done} of {run.summary.get('iterations_planned', run.summary.get('iterations', '?'))} iterations")
+                cells.append(f"unfinished: {run.done} of {run.summary.iterations_planned} iterations")
                 continue
-            try:
-                cell = fmt(run.summary)
-            except (KeyError, TypeError, ValueError):
-                cell = "?"
+            cell = fmt(run.summary)
             if name in PARTIAL_ROWS and not run.complete:
                 # the writes of a part of the run, priced as if they were a whole training: not a lifetime
-                cell += f" (partial: from {run.done} of {run.summary.get('iterations_planned', '?')} iterations)"
+                cell += f" (partial: from {run.done} of {run.summary.iterations_planned} iterations)"
             cells.append(cell)
         body.append(cells)
     return text_table(header, body)
@@ -223,7 +218,7 @@ def summaries_json(runs: Sequence[RunData]) -> list[dict[str, Any]]:
     """The summaries as stored, each with the file it came from and whether the run had finished (an
     unfinished one lists under ``partial`` the figures that hold only for the part run); non-finite numbers
     become null."""
-    return [json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary,
+    return [json_safe({"run_file": str(run.path), "complete": run.complete, **run.summary.as_dict(),
                         **({} if run.complete else {"partial": ["lifetime_trainings_first_failure",
                                                                 "lifetime_trainings_1pct"]})}) for run in runs]
 
@@ -285,8 +280,7 @@ def plot_accuracy(runs: Sequence[RunData], out: Path) -> Path:
         ax_it.plot(c["iteration"], c["test_accuracy"], color=color, marker=marker, ms=4, label=run.title)
         ax_t.plot(c["simulated_time_s"] / scale, c["test_accuracy"], color=color, marker=marker, ms=4,
                   label=run.title)
-        if run.summary.get("target_accuracy") is not None:
-            targets.add(float(run.summary["target_accuracy"]))
+        targets.add(float(run.summary.target_accuracy))
     for ax, xlabel, title in ((ax_it, "iteration", "Test accuracy vs iterations"),
                               (ax_t, f"simulated hardware time ({unit})", "Test accuracy vs simulated time")):
         for target in sorted(targets):
@@ -308,18 +302,18 @@ def plot_energy(runs: Sequence[RunData], out: Path) -> Path:
 
     components: list[str] = []
     for run in runs:
-        for name in run.summary.get("energy_by_component_j", {}):
+        for name in run.summary.energy_by_component_j:
             if name not in components:
                 components.append(name)
     fig = _new_figure((FIG_BARS[0], max(FIG_BARS[1], 0.35 * len(components) * max(1, len(runs)) + 1.5)))
     ax = fig.subplots()
     height = 0.8 / max(1, len(runs))
     y = np.arange(len(components))
-    positive = [v for r in runs for v in r.summary.get("energy_by_component_j", {}).values() if v > 0]
+    positive = [v for r in runs for v in r.summary.energy_by_component_j.values() if v > 0]
     floor = min(positive, default=1e-15) / 10
     for i, (run, color) in enumerate(zip(runs, _colors(len(runs)))):
-        values = np.array([run.summary.get("energy_by_component_j", {}).get(c, 0.0) for c in components])
-        total = float(run.summary.get("energy_j") or values.sum())
+        values = np.array([run.summary.energy_by_component_j.get(c, 0.0) for c in components])
+        total = float(run.summary.energy_j or values.sum())
         pos = y - 0.4 + height * (i + 0.5)
         ax.barh(pos, np.where(values > 0, values, np.nan), height=height * 0.9, color=color,
                 label=f"{run.title} (total {format_quantity(total, 'J')})")
@@ -356,7 +350,7 @@ def _histogram(ax: Any, run: RunData, counts: np.ndarray, bins: np.ndarray, colo
     label = f"{run.title} ({counts.size} devices, mean {counts.mean():.4g})" if counts.size else run.title
     ax.hist(counts, bins=bins, color=color, label=label, histtype="stepfilled" if filled else "step",
             alpha=0.8 if filled else 1.0, lw=1.8)
-    endurance = run.summary.get("endurance_cycles")
+    endurance = run.summary.endurance_cycles
     if endurance and math.isfinite(endurance) and endurance <= 1.5 * bins[-1]:
         ax.axvline(endurance, color=color, ls=":", lw=1.5, label=f"endurance of {run.title}: {endurance:.4g}")
     ax.set_xlabel("write pulses per device (count)")

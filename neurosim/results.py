@@ -3,13 +3,92 @@ sweeps and the CLI, which therefore need not import the simulator), and the JSON
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from neurosim.errors import NeurosimError
 from neurosim.spec.loader import RunConfig
+
+S = TypeVar("S", bound="Summary")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures of merit of a stretch of training on a chip, simulated or estimated: what ``train``,
+    ``estimate``, ``report`` and ``sweep`` print, and (as ``as_dict``'s JSON) what run files store and
+    ``--json`` prints. Every quantity has its unit in its name."""
+
+    chip: str
+    workload: str
+    iterations: int
+    clock_hz: float
+    simulated_time_s: float
+    energy_j: float
+    energy_by_component_j: dict[str, float]
+    events: dict[str, Any]                     # the ledger's event counts (EventCounts.as_dict)
+    weight_writes_total: int                   # write pulses over all devices
+    weight_writes_max_per_device: float
+    endurance_used_max: float                  # max over devices of writes / that device's endurance limit
+    lifetime_trainings_first_failure: float | None  # such trainings until the first device wears out (None: never)
+    lifetime_trainings_1pct: float | None           # ... until 1% of the devices have
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[S], data: dict[str, Any], source: str) -> S:
+        """The summary ``data`` holds (as ``as_dict`` wrote it); ``source`` names it in the error when a field
+        is missing or unknown (a file written by another version)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing, unknown = sorted(names - data.keys()), sorted(data.keys() - names)
+        if missing or unknown:
+            raise NeurosimError(f"{source}: not a {cls.__name__} of this version of neurosim"
+                                + (f"; missing {', '.join(missing)}" if missing else "")
+                                + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainingSummary(Summary):
+    """A simulated training's summary: the ledger's figures, the values the files left open as the run
+    resolved them, the accuracy, the wear and how the engine ran."""
+
+    mode: str                                  # paper | chip
+    perturbation: str                          # weight | node | backprop
+    seed: int
+    iterations_planned: int
+    tau_p: int                                 # the clock-domain periods, in iterations
+    tau_x: int
+    tau_theta: int
+    amplitude: float                           # the perturbation amplitude δ, in weight units
+    parameters: int
+    devices: int
+    weight_writes_mean_per_device: float
+    endurance_cycles: float                    # the device model's nominal endurance, in write pulses
+    failed_devices: int
+    wear_by_layer: list[dict[str, Any]]
+    test_accuracy: float | None
+    best_test_accuracy: float | None
+    final_train_cost: float | None
+    target_accuracy: float
+    iterations_to_target: int | None
+    simulated_time_to_target_s: float | None
+    diverged: dict[str, Any] | None            # {"iteration", "reason"} when the run diverged
+    engine_events: int
+    engine_path: str
+    wall_time_s: float
+
+
+@dataclass(frozen=True)
+class EstimateSummary(Summary):
+    """An estimate's summary (``neurosim estimate``): the ledger's figures without a training, and what the
+    estimate had to assume."""
+
+    assumptions: list[str]
 
 
 @dataclass
@@ -38,7 +117,7 @@ class Curves:
 
 @dataclass
 class RunResult:
-    summary: dict[str, Any]
+    summary: TrainingSummary
     curves: Curves
     config: RunConfig
     wear: list[np.ndarray]

@@ -25,7 +25,7 @@ from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.mgd.procedures import BackpropChipMode, PaperMode, SampleStream
 from neurosim.model import build, to_network_layout
 from neurosim.nn import compute, losses
-from neurosim.results import Curves, RunResult
+from neurosim.results import Curves, RunResult, TrainingSummary
 from neurosim.spec.loader import RunConfig
 from neurosim.spec.workload import TrainSpec
 
@@ -210,12 +210,12 @@ class Simulation:
                           f"{costs[-1]:.4g}) with the test accuracy near chance ({chance:.4f}; {accuracy:.4f} on "
                           f"average) since then: the learning rate is likely too large"}
 
-    def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> dict[str, Any]:
+    def _summary(self, target_at: int | None, target_time: float | None, wall: float) -> TrainingSummary:
         counts = self.chip.counts
         model = self.chip.cost_model
         mgd = self.config.workload.mgd
         acc = self.curves.test_accuracy
-        summary: dict[str, Any] = {
+        return TrainingSummary(**{
             "chip": self.config.chip.name,
             "workload": self.config.workload.name,
             "mode": mgd.mode,
@@ -240,8 +240,7 @@ class Simulation:
             "engine_events": self.engine.events,
             "engine_path": self.procedure.engine_path,
             "wall_time_s": wall,
-        }
-        return summary
+        })
 
 
 def next_evaluation(done: int, train: TrainSpec) -> int:

@@ -54,7 +54,7 @@ from typing import Any
 import yaml
 
 from neurosim.errors import ConfigError, NeurosimError
-from neurosim.results import json_safe
+from neurosim.results import TrainingSummary, json_safe
 from neurosim.io import ensure_folder
 from neurosim.io import atomic
 from neurosim.spec import RunConfig
@@ -317,7 +317,7 @@ def _blame(spec: SweepSpec, settings: dict[str, Any], exc: ConfigError) -> Confi
 
 # ---- running ------------------------------------------------------------------------------------------
 
-def finished_summary(path: str | Path) -> dict[str, Any] | None:
+def finished_summary(path: str | Path) -> TrainingSummary | None:
     """The summary of a complete run file at ``path``, or None if there is none (missing, partial, foreign)."""
     from neurosim.io.runfile import read_summary
 
@@ -330,7 +330,7 @@ def finished_summary(path: str | Path) -> dict[str, Any] | None:
 
 
 def train_run(config: RunConfig, seed: int, iterations: int, out: str, data_dir: str | None = None,
-              checkpoint_every: int | None = None, run: str | None = None) -> dict[str, Any]:
+              checkpoint_every: int | None = None, run: str | None = None) -> TrainingSummary:
     """Train one run into its run file and return its summary: the function a pool or Dask worker runs.
     With ``checkpoint_every`` the file keeps a checkpoint that often, and an unfinished file with one that
     this run (``run``: its id, which holds the hash of its config, seed and length) left is resumed where it
@@ -400,11 +400,11 @@ def thread_settings() -> dict[str, str | int | None]:
     return settings
 
 
-def result_row(run: PlannedRun, summary: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def result_row(run: PlannedRun, summary: TrainingSummary, out_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": run.run_id, **run.settings, "seed": run.seed}
     for key in RESULT_KEYS:
-        row[key] = summary.get(key)
-    row["diverged_at"] = (summary.get("diverged") or {}).get("iteration")
+        row[key] = getattr(summary, key)
+    row["diverged_at"] = summary.diverged["iteration"] if summary.diverged else None
     row["run_file"] = os.path.relpath(run.path, out_dir)
     return row
 
@@ -431,7 +431,7 @@ def write_results(rows: Sequence[dict[str, Any]], out_dir: Path) -> None:
     atomic.write_text(out_dir / "results.json", json.dumps(json_safe(list(rows)), indent=1) + "\n")
 
 
-Progress = Callable[[str, PlannedRun, dict[str, Any] | None], None]
+Progress = Callable[[str, PlannedRun, TrainingSummary | None], None]
 
 
 def _worker_exit(signum: int = signal.SIGTERM, frame: Any = None) -> None:
@@ -544,7 +544,7 @@ def execute_runs(runs: Sequence[PlannedRun], out_dir: str | Path, workers: int |
     ``source`` names what planned them in the error of a failed run."""
     out = ensure_folder(Path(out_dir).resolve(), "the sweep's output folder")
 
-    summaries: dict[str, dict[str, Any]] = {}
+    summaries: dict[str, TrainingSummary] = {}
     todo: list[PlannedRun] = []
     for run in runs:
         summary = finished_summary(run.path)
@@ -685,9 +685,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     total = math.prod(len(values) for _, values in spec.grid) * (len(spec.seeds) if spec.seeds else 1)
     counter = {"n": 0}
 
-    def progress(event: str, run: PlannedRun, summary: dict[str, Any] | None) -> None:
+    def progress(event: str, run: PlannedRun, summary: TrainingSummary | None) -> None:
         counter["n"] += 1
-        detail = "" if summary is None else f": test accuracy {summary.get('test_accuracy')}"
+        detail = "" if summary is None else f": test accuracy {summary.test_accuracy}"
         print(f"[{counter['n']}/{total}] {event} {run.run_id}{detail}", file=sys.stderr, flush=True)
 
     from neurosim.errors import interrupt_hint

@@ -1,9 +1,15 @@
-"""The one text-table layout of the command line (report, sweep, the τθ study): columns padded to their
-widest cell, two spaces apart, a rule of dashes under the header."""
+"""The command line's text layouts: the one table (report, sweep, the τθ study: columns padded to their
+widest cell, two spaces apart, a rule of dashes under the header) and the lines of a summary's hardware
+figures that ``train`` and ``estimate`` both print."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from neurosim.results import Summary
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -15,3 +21,19 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def ledger_lines(s: Summary) -> list[str]:
+    """The hardware figures every summary has (``train``'s and ``estimate``'s alike), one per line: the
+    simulated time at the clock, the energy by component, the writes and the lifetime they leave."""
+    from neurosim.spec.units import format_duration, format_quantity
+
+    lines = [f"  simulated time       {format_duration(s.simulated_time_s)} at {format_quantity(s.clock_hz, 'Hz')}",
+             f"  energy               {format_quantity(s.energy_j, 'J')}"]
+    lines += [f"    {name:<22} {format_quantity(value, 'J')}" for name, value in s.energy_by_component_j.items()]
+    first = s.lifetime_trainings_first_failure
+    lines += [f"  weight writes        {s.weight_writes_total} total, max {s.weight_writes_max_per_device:.6g} per device "
+              f"({s.endurance_used_max:.3g} of endurance)",
+              "  lifetime             " + ("unlimited (no device is written)" if first is None or not math.isfinite(first)
+                                           else f"{first:.4g} such trainings before the first device wears out")]
+    return lines

@@ -17,11 +17,11 @@ def test_readme_snippet(tmp_path: Path) -> None:
     out = tmp_path / "run.h5"
     result = neurosim.train(config, seed=1, iterations=2000, out=out, checkpoint_every=1000)
     run = neurosim.open_run(out)
-    assert run.summary["test_accuracy"] == result.summary["test_accuracy"]
-    assert run.summary["events"] == result.summary["events"]
+    assert run.summary.test_accuracy == result.summary.test_accuracy
+    assert run.summary.events == result.summary.events
     assert list(run.curves["iteration"]) == [500, 1000, 1500, 2000]
-    assert run.curves["test_accuracy"][-1] == result.summary["test_accuracy"]
-    assert run.summary["tau_theta"] == 10 and run.summary["seed"] == 1
+    assert run.curves["test_accuracy"][-1] == result.summary.test_accuracy
+    assert run.summary.tau_theta == 10 and run.summary.seed == 1
     with h5py.File(out) as f:
         assert f["config"]["workload"].attrs["mgd.tau_theta"] == 10
         assert f["config"]["workload"].attrs["train.seed"] == 1          # the value the run used

@@ -313,7 +313,7 @@ def test_wear_summary_with_spread_limits() -> None:
 @lru_cache(maxsize=None)
 def simulated(sets: tuple[str, ...], iterations: int) -> dict:
     config = config_with(*sets, f"train.eval_interval={iterations}", "train.eval_size=50")
-    return Simulation(config, iterations=iterations).run().summary
+    return Simulation(config, iterations=iterations).run().summary.as_dict()  # as the JSON it is compared with
 
 
 def estimated(capsys: pytest.CaptureFixture, *args: str, sets: tuple[str, ...] = ()) -> dict:
@@ -397,26 +397,26 @@ def test_estimate_from_a_run_file_extrapolates(tmp_path: Path, capsys: pytest.Ca
     sim = result.summary
     est = estimated(capsys, "--from", str(path), "--scale-to", "800")
     assert est["iterations"] == 800
-    for key, value in sim["events"].items():
+    for key, value in sim.events.items():
         if key == "write_stall_s":
             assert est["events"][key] == pytest.approx(2 * value, rel=1e-12)
         else:
             assert est["events"][key] == 2 * value, key
-    assert est["weight_writes_total"] == 2 * sim["weight_writes_total"]
-    assert est["weight_writes_max_per_device"] == 2 * sim["weight_writes_max_per_device"] == 800
-    assert est["simulated_time_s"] == pytest.approx(2 * sim["simulated_time_s"], rel=1e-12)
-    assert est["energy_j"] == pytest.approx(2 * sim["energy_j"], rel=1e-12)
-    for component, joules in sim["energy_by_component_j"].items():
+    assert est["weight_writes_total"] == 2 * sim.weight_writes_total
+    assert est["weight_writes_max_per_device"] == 2 * sim.weight_writes_max_per_device == 800
+    assert est["simulated_time_s"] == pytest.approx(2 * sim.simulated_time_s, rel=1e-12)
+    assert est["energy_j"] == pytest.approx(2 * sim.energy_j, rel=1e-12)
+    for component, joules in sim.energy_by_component_j.items():
         assert est["energy_by_component_j"][component] == pytest.approx(2 * joules, rel=1e-12)
-    assert est["lifetime_trainings_first_failure"] == pytest.approx(sim["lifetime_trainings_first_failure"] / 2)
+    assert est["lifetime_trainings_first_failure"] == pytest.approx(sim.lifetime_trainings_first_failure / 2)
     assert est["lifetime_trainings_first_failure"] == pytest.approx(1e9 / 800)
-    assert est["lifetime_trainings_1pct"] == pytest.approx(sim["lifetime_trainings_1pct"] / 2)
+    assert est["lifetime_trainings_1pct"] == pytest.approx(sim.lifetime_trainings_1pct / 2)
     # and the schedule-only estimate of 800 iterations agrees with the extrapolation
     fresh = estimated(capsys, "--iterations", "800")
     assert_within_one_percent(fresh, est, ("simulated_time_s", "energy_j", "weight_writes_total"))
     # without --scale-to: the run's own length
     same = estimated(capsys, "--from", str(path))
-    assert same["events"] == sim["events"] and same["simulated_time_s"] == pytest.approx(sim["simulated_time_s"])
+    assert same["events"] == sim.events and same["simulated_time_s"] == pytest.approx(sim.simulated_time_s)
 
 
 def test_estimate_from_a_run_with_a_learning_rate_hold_scales_the_writing_updates(
@@ -428,7 +428,7 @@ def test_estimate_from_a_run_with_a_learning_rate_hold_scales_the_writing_update
     path = tmp_path / "run.h5"
     write_run(path, result)
     sim = result.summary
-    assert sim["events"]["write_rounds"] == 300
+    assert sim.events["write_rounds"] == 300
     est = estimated(capsys, "--from", str(path), "--scale-to", "800", sets=hold)
     assert est["events"]["write_rounds"] == 700 and est["events"]["updates"] == 800
     assert est["weight_writes_max_per_device"] == pytest.approx(700)
@@ -436,7 +436,7 @@ def test_estimate_from_a_run_with_a_learning_rate_hold_scales_the_writing_update
     fresh = estimated(capsys, "--iterations", "800", sets=hold)
     assert_within_one_percent(fresh, est, ("simulated_time_s", "energy_j", "weight_writes_total"))
     same = estimated(capsys, "--from", str(path), sets=hold)   # its own length: what was measured
-    assert same["events"] == sim["events"]
+    assert same["events"] == sim.events
     capsys.readouterr()
     assert main(["estimate", CHIP, WORKLOAD, "--from", str(path), "--scale-to", "800",
                  "--set", "mgd.lr_hold_updates=400"]) == 2  # held throughout: nothing to extrapolate from
@@ -450,11 +450,11 @@ def test_estimate_endurance_used_max_with_spread(tmp_path: Path, capsys: pytest.
     write_run(path, result)
     sim = result.summary
     # every device is written at every update: the weakest device sets both figures
-    assert sim["endurance_used_max"] == pytest.approx(1 / sim["lifetime_trainings_first_failure"])
+    assert sim.endurance_used_max == pytest.approx(1 / sim.lifetime_trainings_first_failure)
     same = estimated(capsys, "--from", str(path), sets=spread)     # the run extrapolated to its own length
-    assert same["lifetime_trainings_first_failure"] == pytest.approx(sim["lifetime_trainings_first_failure"])
+    assert same["lifetime_trainings_first_failure"] == pytest.approx(sim.lifetime_trainings_first_failure)
     fresh = estimated(capsys, "--iterations", "400", sets=spread)
-    assert same["endurance_used_max"] == pytest.approx(sim["endurance_used_max"])
+    assert same["endurance_used_max"] == pytest.approx(sim.endurance_used_max)
     assert fresh["endurance_used_max"] == pytest.approx(1 / fresh["lifetime_trainings_first_failure"])
 
 

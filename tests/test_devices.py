@@ -407,12 +407,12 @@ def test_tiny_endurance_loses_devices_and_accuracy(mode: str, durable_run: dict)
                                  f"chip.weights.device.failure_mode={mode}"), iterations=2000)
     worn = sim.run()
     bad = worn.summary
-    assert good["failed_devices"] == 0 and good["best_test_accuracy"] >= 0.95
-    assert bad["failed_devices"] == bad["devices"] == 868                # all 49·16+16 + 16·4+4 devices
+    assert good.failed_devices == 0 and good.best_test_accuracy >= 0.95
+    assert bad.failed_devices == bad.devices == 868                # all 49·16+16 + 16·4+4 devices
     assert all(f.all() for f in worn.failed)
-    assert [layer["failed"] for layer in bad["wear_by_layer"]] == [800, 68]
+    assert [layer["failed"] for layer in bad.wear_by_layer] == [800, 68]
     if mode == "low":
         assert all(np.all(w == -1.0) and np.all(b == -1.0) for w, b in sim.chip.weights())
-    assert bad["weight_writes_max_per_device"] > 50                      # pulses keep being sent after failure
-    assert bad["best_test_accuracy"] <= 0.4 and bad["test_accuracy"] <= 0.4
-    assert good["test_accuracy"] - bad["test_accuracy"] >= 0.5
+    assert bad.weight_writes_max_per_device > 50                      # pulses keep being sent after failure
+    assert bad.best_test_accuracy <= 0.4 and bad.test_accuracy <= 0.4
+    assert good.test_accuracy - bad.test_accuracy >= 0.5

@@ -336,8 +336,8 @@ def test_force_replaces_and_the_diverged_run_file_says_so(tmp_path: Path, capsys
                             "--out", path, "--force")
     assert code == 3, err
     summary = read_summary(path)
-    assert summary["diverged"]["iteration"] == 1000 and summary["iterations"] == 1000
-    assert summary["iterations_planned"] == 2000
+    assert summary.diverged["iteration"] == 1000 and summary.iterations == 1000
+    assert summary.iterations_planned == 2000
 
 
 def test_a_healthy_run_is_not_flagged(capsys: pytest.CaptureFixture) -> None:
@@ -511,4 +511,4 @@ def test_the_python_api_refuses_an_existing_file_too(tmp_path: Path) -> None:
         neurosim.train(config, iterations=100, out=path)
     assert path.read_text(encoding="utf-8") == "my notes\n"
     neurosim.train(config, iterations=100, out=path, force=True)
-    assert neurosim.open_run(path).summary["iterations"] == 100
+    assert neurosim.open_run(path).summary.iterations == 100

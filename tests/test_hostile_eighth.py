@@ -99,7 +99,7 @@ def test_a_sweep_does_not_resume_a_checkpoint_whose_config_was_edited(tmp_path: 
     summary = sweep.train_run(run.config, run.seed, run.iterations, str(run.path), None, run.checkpoint_every,
                               run.run_id)
     assert read_curves(run.path)["iteration"].tolist() == list(reference.curves.iteration)
-    assert summary["final_train_cost"] == reference.summary["final_train_cost"]
+    assert summary.final_train_cost == reference.summary.final_train_cost
 
 
 def test_train_resume_keeps_the_sweeps_run_id(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -30,8 +30,8 @@ def test_an_mlp_written_out_is_the_shorthand_and_runs_compiled() -> None:
                          "network.layers=[{dense: 6}, {dense: classes}]")
     assert build(listed).net == build(shorthand).net
     a, b = Simulation(shorthand, iterations=200).run(), Simulation(listed, iterations=200).run()
-    assert a.summary["engine_path"] == b.summary["engine_path"] == "compiled chip-mode kernels"
-    assert a.summary["final_train_cost"] == b.summary["final_train_cost"]
+    assert a.summary.engine_path == b.summary.engine_path == "compiled chip-mode kernels"
+    assert a.summary.final_train_cost == b.summary.final_train_cost
 
 
 def test_a_small_listed_cnn_with_its_own_activations_trains(fashion_data_dir) -> None:
@@ -47,7 +47,7 @@ def test_a_small_listed_cnn_with_its_own_activations_trains(fashion_data_dir) ->
         ("dense1", "dense", "sigmoid", False), ("dense2", "dense", "identity", False)]
     assert net.layers[2].in_shape == (7 * 7 * 2,)
     result = sim.run()
-    assert result.summary["iterations"] == 40
+    assert result.summary.iterations == 40
     # the run file's form of the layers reads back as the same network
     plain = to_plain(config.workload)
     import yaml

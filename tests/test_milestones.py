@@ -33,10 +33,10 @@ def test_stop_at_target_ends_the_run_at_the_first_evaluation_reaching_it(tmp_pat
     """The ledger then holds one training to the target: iterations, updates and write pulses at that point."""
     config = config_with("train.eval_interval=200", "train.target_accuracy=0.8", "train.stop_at_target=true")
     full = Simulation(config_with("train.eval_interval=200", "train.target_accuracy=0.8"), iterations=4000).run()
-    target = full.summary["iterations_to_target"]
+    target = full.summary.iterations_to_target
     assert target is not None and target < 4000
     stopped = Simulation(config, iterations=4000).run()
-    assert stopped.summary["iterations"] == target and stopped.summary["iterations_planned"] == 4000
+    assert stopped.summary.iterations == target and stopped.summary.iterations_planned == 4000
     assert stopped.curves.iteration[-1] == target
     # the same run up to there, so the same ledger at the target
     at = full.curves.iteration.index(target)

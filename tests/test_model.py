@@ -44,9 +44,9 @@ def test_summary_and_estimate_read_the_model() -> None:
     sim = Simulation(config, iterations=30)
     result = sim.run()
     for key, value in sim.model.resolved().items():
-        assert result.summary[key] == value
+        assert getattr(result.summary, key) == value
     expected = estimate(sim.model, 30)
-    assert expected.counts.updates == result.summary["events"]["updates"] == 10
+    assert expected.counts.updates == result.summary.events["updates"] == 10
     assert expected.counts.write_rounds == 10 - 2                      # updates at 3 and 6 are held
 
 

@@ -85,19 +85,19 @@ def test_table_matches_run_files(capsys: pytest.CaptureFixture, runs: dict[str, 
     assert rows["status"] == ["finished", "finished"]
     for column, key in enumerate(("ref", "worn")):
         s = read_summary(runs[key])
-        assert rows["chip"][column] == s["chip"]
-        assert rows["seed"][column] == str(s["seed"])
-        assert rows["iterations"][column] == str(ITERATIONS) == str(s["iterations"])
-        assert rows["τθ"][column] == str(s["tau_theta"])
-        assert rows["test accuracy"][column] == f"{s['test_accuracy']:.4f}"
-        assert rows["best accuracy"][column] == f"{s['best_test_accuracy']:.4f}"
-        assert rows["writes total"][column] == str(s["weight_writes_total"])
-        assert rows["writes max/device"][column] == str(s["weight_writes_max_per_device"])
-        assert rows["failed devices"][column] == f"{s['failed_devices']} of {s['devices']}"
-        target = s["iterations_to_target"]
+        assert rows["chip"][column] == s.chip
+        assert rows["seed"][column] == str(s.seed)
+        assert rows["iterations"][column] == str(ITERATIONS) == str(s.iterations)
+        assert rows["τθ"][column] == str(s.tau_theta)
+        assert rows["test accuracy"][column] == f"{s.test_accuracy:.4f}"
+        assert rows["best accuracy"][column] == f"{s.best_test_accuracy:.4f}"
+        assert rows["writes total"][column] == str(s.weight_writes_total)
+        assert rows["writes max/device"][column] == str(s.weight_writes_max_per_device)
+        assert rows["failed devices"][column] == f"{s.failed_devices} of {s.devices}"
+        target = s.iterations_to_target
         assert rows["iterations to target"][column] == ("never" if target is None else str(target))
-    assert read_summary(runs["ref"])["chip"] == "reference"
-    assert read_summary(runs["worn"])["failed_devices"] > 0, "the worn run should have failed devices"
+    assert read_summary(runs["ref"]).chip == "reference"
+    assert read_summary(runs["worn"]).failed_devices > 0, "the worn run should have failed devices"
 
 
 def test_json_is_the_summaries(capsys: pytest.CaptureFixture, runs: dict[str, Path]) -> None:
@@ -107,8 +107,27 @@ def test_json_is_the_summaries(capsys: pytest.CaptureFixture, runs: dict[str, Pa
     assert [d["run_file"] for d in data] == [str(runs["worn"]), str(runs["ref"])]
     assert [d["complete"] for d in data] == [True, True]
     for entry, key in zip(data, ("worn", "ref")):
-        expected = json_safe(read_summary(runs[key]))
+        expected = json_safe(read_summary(runs[key]).as_dict())
         assert {k: v for k, v in entry.items() if k not in ("run_file", "complete")} == expected
+
+
+@pytest.mark.parametrize("change,named", [("drop", "missing best_test_accuracy"), ("add", "unknown accuracy_pct")])
+def test_a_summary_of_another_shape_is_refused_by_name(capsys: pytest.CaptureFixture, runs: dict[str, Path],
+                                                       tmp_path: Path, change: str, named: str) -> None:
+    """A run file's summary is read as the one summary type: a field missing or unknown (a file of another
+    version) is a clear error naming the file and the field, not a '?' in the table or a KeyError later."""
+    path = tmp_path / "other.h5"
+    shutil.copy(runs["ref"], path)
+    with h5py.File(path, "r+") as f:
+        stored = json.loads(f["summary"].attrs["json"])
+        if change == "drop":
+            del stored["best_test_accuracy"]
+        else:
+            stored["accuracy_pct"] = 97.0
+        f["summary"].attrs["json"] = json.dumps(stored)
+    code, out, err = call(capsys, "report", path)
+    assert code == 2 and out == ""
+    assert str(path) in err and named in err and "Traceback" not in err
 
 
 def test_crossbar_image_folds_pairs_and_bias_row() -> None:
@@ -276,7 +295,7 @@ def test_docs_describe_every_stored_object(runs: dict[str, Path], tmp_path: Path
                 names.update(f["checkpoint"].attrs)
                 names.update(f["checkpoint"])
     assert "checkpoint" in names
-    names -= set(read_summary(runs["worn"]))  # the summary's scalar attributes are documented as such
+    names -= set(read_summary(runs["worn"]).as_dict())  # the summary's scalar attributes are documented as such
     # deeper checkpoint content is the simulator's internal state, documented by its encoding only
     with h5py.File(unfinished, "r") as f:
         internal: set[str] = set()

@@ -3,12 +3,14 @@ and the diagnosis of runs that do not learn."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from conftest import REPO, call_cli, config_with
 
+from neurosim.results import TrainingSummary
 from neurosim.studies.diagnosis import device_step_w, diagnose, near_chance_limit
 from neurosim.studies.tau_theta import TauThetaStudy, recommend, run_study, write_histogram
 
@@ -123,9 +125,11 @@ def test_write_histogram_in_decades() -> None:
 
 # ---- the diagnosis ------------------------------------------------------------------------------------
 
-SUMMARY = {"test_accuracy": 0.97, "best_test_accuracy": 0.97, "devices": 868, "failed_devices": 0,
-           "parameters": 868, "weight_writes_total": 868 * 100, "weight_writes_max_per_device": 100,
-           "events": {"updates": 100}, "tau_theta": 10}
+# a run of 100 updates on NIST7x7 that learned; the fields the diagnosis does not read are left None
+SUMMARY = dataclasses.replace(
+    TrainingSummary(**{f.name: None for f in dataclasses.fields(TrainingSummary)}),
+    test_accuracy=0.97, best_test_accuracy=0.97, devices=868, failed_devices=0, parameters=868,
+    weight_writes_total=868 * 100, weight_writes_max_per_device=100, events={"updates": 100}, tau_theta=10)
 
 
 def test_a_run_that_learned_has_no_warning() -> None:
@@ -135,7 +139,7 @@ def test_a_run_that_learned_has_no_warning() -> None:
 def test_near_chance_and_worn_out_devices_are_diagnosed() -> None:
     config = config_with(chip="chips/sonos.yaml")
     assert near_chance_limit(4) == pytest.approx(0.4375)
-    worn = {**SUMMARY, "test_accuracy": 0.26, "failed_devices": 868, "weight_writes_max_per_device": 100000}
+    worn = dataclasses.replace(SUMMARY, test_accuracy=0.26, failed_devices=868, weight_writes_max_per_device=100000)
     [warning] = diagnose(worn, config, 4)
     assert "did not learn" in warning.problem and "most devices failed" in warning.problem
     assert warning.causes[0].cause == "endurance exhausted" and "τθ" in warning.causes[0].advice
@@ -144,7 +148,7 @@ def test_near_chance_and_worn_out_devices_are_diagnosed() -> None:
 
 def test_sub_step_updates_and_a_learning_rate_beyond_the_range() -> None:
     config = config_with("mgd.learning_rate=0.005", chip="chips/fefet.yaml")   # 32 levels: Δw = 2/31
-    idle = {**SUMMARY, "test_accuracy": 0.25, "weight_writes_total": 868 * 2}  # 0.02 pulses per weight-update
+    idle = dataclasses.replace(SUMMARY, test_accuracy=0.25, weight_writes_total=868 * 2)  # 0.02 pulses per weight-update
     [warning] = diagnose(idle, config, 4)
     cause = warning.causes[0]
     assert cause.cause == "updates below one device step" and "mgd.learning_rate=" in cause.advice
@@ -156,7 +160,7 @@ def test_sub_step_updates_and_a_learning_rate_beyond_the_range() -> None:
 
 
 def test_a_noisy_estimate_at_tau_theta_one() -> None:
-    noisy = {**SUMMARY, "test_accuracy": 0.3, "tau_theta": 1}
+    noisy = dataclasses.replace(SUMMARY, test_accuracy=0.3, tau_theta=1)
     causes = [c.cause for c in diagnose(noisy, config_with(), 4)[0].causes]
     assert causes == ["a noisy gradient estimate"]
 
@@ -201,7 +205,7 @@ def test_bad_options_are_one_line_naming_the_option(tmp_path: Path, capsys: pyte
 
 def test_no_pulse_at_all_proposes_no_made_up_factor() -> None:
     config = config_with(chip="chips/fefet.yaml")
-    silent = {**SUMMARY, "test_accuracy": 0.07, "weight_writes_total": 0}
+    silent = dataclasses.replace(SUMMARY, test_accuracy=0.07, weight_writes_total=0)
     [cause] = [c for c in diagnose(silent, config, 10)[0].causes if c.cause == "updates below one device step"]
     assert "not one pulse in 100 updates" in cause.detail and "x larger" not in cause.advice
 

@@ -141,7 +141,7 @@ def evaluated_runs(paths: Iterable[Path]) -> list[tuple[Any, dict[str, Any], dic
     for path in paths:
         stored = read_stored_run(path)
         if stored.curves["iteration"].size:
-            common = {"seed": stored.summary["seed"], "complete": stored.complete,
+            common = {"seed": stored.summary.seed, "complete": stored.complete,
                       "run_file": os.path.relpath(path, REPO), **milestones(stored.curves)}
             runs.append((stored, yaml.safe_load(stored.workload_yaml), common))
     return runs

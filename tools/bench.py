@@ -123,8 +123,8 @@ def bench_chips(iterations: int = 20_000, repeats: int = 3) -> dict:
     for _ in range(repeats):
         for chip, config in configs.items():
             result = Simulation(config, iterations=iterations).run()
-            walls[chip].append(result.summary["wall_time_s"])
-            paths[chip] = result.summary["engine_path"]
+            walls[chip].append(result.summary.wall_time_s)
+            paths[chip] = result.summary.engine_path
     out = {chip: {"wall_s": float(np.median(w)), "cycles_per_s": iterations / float(np.median(w)),
                   "engine_path": paths[chip]} for chip, w in walls.items()}
     reference = out["reference.yaml"]["cycles_per_s"]

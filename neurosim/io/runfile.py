@@ -40,7 +40,7 @@ from neurosim import __version__
 from neurosim.errors import NeurosimError
 from neurosim.io.atomic import remove_stale_temps, replacing
 from neurosim.io.state import load_state, save_state
-from neurosim.results import RunResult
+from neurosim.results import RunResult, TrainingSummary
 from neurosim.spec.loader import RunConfig, config_from_yaml
 
 FORMAT = "neurosim-run"
@@ -99,7 +99,7 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
                 f.attrs["format"] = FORMAT
                 f.attrs["format_version"] = FORMAT_VERSION
                 f.attrs["neurosim_version"] = __version__
-                f.attrs["seed"] = result.summary["seed"]
+                f.attrs["seed"] = result.summary.seed
                 for package in ("numpy", "numba", "simpy", "h5py", "yaml"):
                     f.attrs[f"{package}_version"] = _version(package)
                 f.attrs["python_version"] = platform.python_version()
@@ -117,8 +117,9 @@ def write_run(path: str | Path, result: RunResult, *, complete: bool = True,
                 for name, values in result.curves.as_arrays().items():
                     curves.create_dataset(name, data=values)
                 summary = f.create_group("summary")
-                summary.attrs["json"] = json.dumps(result.summary)
-                for key, value in result.summary.items():
+                plain_summary = result.summary.as_dict()
+                summary.attrs["json"] = json.dumps(plain_summary)
+                for key, value in plain_summary.items():
                     if isinstance(value, (int, float, str, bool)):
                         summary.attrs[key] = value
                 wear = f.create_group("wear")
@@ -140,7 +141,7 @@ def resolved_config(result: RunResult) -> dict[str, Any]:
     periods, clock and amplitude, in the summary) and the seed and length it ran with, so that the stored
     files describe the run without being resolved again."""
     summary = result.summary
-    return resolved_plain(result.config, summary, summary["seed"], summary["iterations"])
+    return resolved_plain(result.config, summary.as_dict(), summary.seed, summary.iterations)
 
 
 def resolved_plain(config: RunConfig, resolved: dict[str, Any], seed: int, iterations: int) -> dict[str, Any]:
@@ -208,7 +209,7 @@ class StoredRun:
     """Everything a report reads of a run file, in one opening."""
 
     complete: bool                   # false: a run still going, or interrupted (figures of its last evaluation)
-    summary: dict[str, Any]
+    summary: TrainingSummary
     curves: dict[str, np.ndarray]
     wear: dict[str, np.ndarray]      # write pulses per device, by layer name
     failed: dict[str, np.ndarray]    # failed devices, by layer name (empty in files written before failures)
@@ -222,8 +223,8 @@ def read_stored_run(path: str | Path) -> StoredRun:
                          _text(f["config"].attrs.get("workload_yaml")))
 
 
-def _summary(f: h5py.File) -> dict[str, Any]:
-    return json.loads(f["summary"].attrs["json"])
+def _summary(f: h5py.File) -> TrainingSummary:
+    return TrainingSummary.from_dict(json.loads(f["summary"].attrs["json"]), f"{f.filename}: its summary")
 
 
 def _datasets(f: h5py.File, group: str) -> dict[str, np.ndarray]:
@@ -236,7 +237,7 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def read_summary(path: str | Path, complete_only: bool = False) -> dict[str, Any]:
+def read_summary(path: str | Path, complete_only: bool = False) -> TrainingSummary:
     """The summary of a run file (of a finished one only, with ``complete_only``)."""
     with _open_run(path) as f:
         if complete_only and not f.attrs.get("complete"):

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from neurosim.results import TrainingSummary
+
 NEAR_CHANCE_FRACTION = 0.25   # "near chance": below chance + this fraction of the way from chance to 100%
 MOST_FAILED_FRACTION = 0.5    # "most devices failed"
 SUB_STEP_RATE = 0.5           # pulses per weight per update below which requests were mostly sub-step
@@ -83,13 +85,12 @@ def near_chance_limit(classes: int) -> float:
     return chance + NEAR_CHANCE_FRACTION * (1.0 - chance)
 
 
-def pulses_per_weight_update(summary: dict[str, Any]) -> float | None:
+def pulses_per_weight_update(summary: TrainingSummary) -> float | None:
     """Mean write pulses per weight per update over the training (None when nothing was updated)."""
-    updates = (summary.get("events") or {}).get("updates") or 0
-    weights = summary.get("parameters") or 0
-    if updates <= 0 or weights <= 0:
+    updates = summary.events.get("updates") or 0
+    if updates <= 0 or summary.parameters <= 0:
         return None
-    return summary.get("weight_writes_total", 0) / (updates * weights)
+    return summary.weight_writes_total / (updates * summary.parameters)
 
 
 def fraction_at_bounds(weights: list[tuple[np.ndarray, np.ndarray]], w_min: float, w_max: float) -> float:
@@ -101,7 +102,7 @@ def fraction_at_bounds(weights: list[tuple[np.ndarray, np.ndarray]], w_min: floa
     return float(np.mean((values <= w_min + margin) | (values >= w_max - margin)))
 
 
-def diagnose(summary: dict[str, Any], config: Any, classes: int, *, requested_update_w: float | None = None,
+def diagnose(summary: TrainingSummary, config: Any, classes: int, *, requested_update_w: float | None = None,
              at_bounds: float | None = None) -> list[Diagnosis]:
     """The warnings for one finished training (empty when it learned).
 
@@ -109,13 +110,11 @@ def diagnose(summary: dict[str, Any], config: Any, classes: int, *, requested_up
     measures one); ``at_bounds``: the share of weights at the ends of their range at the end (``train``
     has the chip's weights). Either makes the causes sharper; without them the summary alone is used.
     """
-    accuracy = summary.get("test_accuracy")
-    devices = summary.get("devices") or 0
-    failed = summary.get("failed_devices") or 0
+    accuracy, devices, failed = summary.test_accuracy, summary.devices, summary.failed_devices
     problems = []
     if accuracy is not None and accuracy <= near_chance_limit(classes):
         chance = chance_accuracy(classes)
-        best = summary.get("best_test_accuracy")
+        best = summary.best_test_accuracy
         best_text = f", best {best:.1%}" if best is not None and best > accuracy else ""
         problems.append(f"this training did not learn: test accuracy {accuracy:.1%}{best_text}, near chance "
                         f"({chance:.0%} for {classes} classes)")
@@ -126,7 +125,7 @@ def diagnose(summary: dict[str, Any], config: Any, classes: int, *, requested_up
     return [Diagnosis(" and ".join(problems), tuple(_causes(summary, config, requested_update_w, at_bounds)))]
 
 
-def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bounds: float | None) -> list[Cause]:
+def _causes(summary: TrainingSummary, config: Any, requested: float | None, at_bounds: float | None) -> list[Cause]:
     weights = config.chip.weights
     device = weights.device
     mgd = config.workload.mgd
@@ -135,12 +134,12 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
     step = device_step_w(config)
     rate = pulses_per_weight_update(summary)
     causes: list[Cause] = []
-    failed = summary.get("failed_devices") or 0
+    failed = summary.failed_devices
     if failed:
         causes.append(Cause(
             "endurance exhausted",
-            f"{failed} of {summary.get('devices')} devices failed; up to "
-            f"{summary.get('weight_writes_max_per_device')} pulses per device against an endurance of "
+            f"{failed} of {summary.devices} devices failed; up to "
+            f"{summary.weight_writes_max_per_device} pulses per device against an endurance of "
             f"{device.endurance_cycles:.3g}",
             "a larger τθ, which writes less per training (neurosim study tau-theta CHIP WORKLOAD), or a device "
             "with more endurance"))
@@ -176,7 +175,7 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
             if rate == 0 and not measured:  # no pulse at all: nothing to size a learning rate by
                 advice = ("a larger learning rate; the step check of neurosim study tau-theta CHIP WORKLOAD "
                           "measures the requested update against the step and proposes one")
-                detail = (f"not one pulse in {(summary.get('events') or {}).get('updates')} updates against a "
+                detail = (f"not one pulse in {summary.events.get('updates')} updates against a "
                           f"device step of Δw = {step:.3g}")
             else:
                 advice = (f"a learning rate about {factor:.2g}x larger (mgd.learning_rate={lr * factor:.3g}) so that "
@@ -184,7 +183,7 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
                           "--grid mgd.learning_rate=[...]")
             causes.append(Cause("updates below one device step", f"{detail}; they {where}", advice))
     if step is not None and device.write_noise >= 1.0 and rate is not None and rate > 0:
-        pulses = summary.get("weight_writes_total", 0) / max(summary.get("parameters") or 1, 1)
+        pulses = summary.weight_writes_total / max(summary.parameters, 1)
         causes.append(Cause(
             "write noise",
             f"every pulse adds noise of σ = {device.write_noise:g} device steps, and each weight took "
@@ -192,7 +191,7 @@ def _causes(summary: dict[str, Any], config: Any, requested: float | None, at_bo
             "steps)",
             "fewer, larger writes: a larger τθ (neurosim study tau-theta CHIP WORKLOAD)"))
     k = _perturbed_elements(config)
-    tau = summary.get("tau_theta") or 1
+    tau = summary.tau_theta
     if k is not None and k / tau >= NOISY_ESTIMATE_RATIO:
         causes.append(Cause(
             "a noisy gradient estimate",

@@ -304,31 +304,31 @@ def run_row(run: Any, out: Path, plan: _Plan, requested_update_w: float | None =
     if s is None:
         raise NeurosimError(f"{run.path}: the run did not finish")
     histogram, curves = _read_run_extras(run.path)
-    reached = s.get("iterations_to_target") is not None
-    events = s.get("events") or {}
+    reached = s.iterations_to_target is not None
+    events = s.events
     method = run.config.workload.mgd.perturbation
     warnings = [d.as_dict() for d in diagnose(s, run.config, plan.classes,
                                               requested_update_w=None if method == "backprop" else requested_update_w)]
     return {
         "run_id": run.run_id, "run_file": run.path.name, **_settings(run), "method": method, "seed": run.seed,
         "tau_theta": run.settings["mgd.tau_theta"], "settings": _settings(run),
-        "reached_target": reached, "iterations": s.get("iterations"), "max_iterations": run.iterations,
-        "iterations_to_target": s.get("iterations_to_target"),
+        "reached_target": reached, "iterations": s.iterations, "max_iterations": run.iterations,
+        "iterations_to_target": s.iterations_to_target,
         "cycles_to_target": events.get("cycles") if reached else None,
-        "time_to_target_s": s.get("simulated_time_to_target_s"),
-        "energy_to_target_j": s.get("energy_j") if reached else None,
-        "energy_to_target_by_component_j": s.get("energy_by_component_j") if reached else None,
-        "simulated_time_s": s.get("simulated_time_s"), "energy_j": s.get("energy_j"),
+        "time_to_target_s": s.simulated_time_to_target_s,
+        "energy_to_target_j": s.energy_j if reached else None,
+        "energy_to_target_by_component_j": s.energy_by_component_j if reached else None,
+        "simulated_time_s": s.simulated_time_s, "energy_j": s.energy_j,
         "weight_updates": events.get("updates"),
-        "write_pulses_total": s.get("weight_writes_total"),
-        "write_pulses_max_per_device": s.get("weight_writes_max_per_device"),
+        "write_pulses_total": s.weight_writes_total,
+        "write_pulses_max_per_device": s.weight_writes_max_per_device,
         "write_pulses_histogram": histogram,
-        "endurance_used_max": s.get("endurance_used_max"),
-        "trainings_to_first_failure": s.get("lifetime_trainings_first_failure"),
-        "trainings_to_1pct_failed": s.get("lifetime_trainings_1pct"),
-        "test_accuracy": s.get("test_accuracy"), "best_test_accuracy": s.get("best_test_accuracy"),
-        "failed_devices": s.get("failed_devices"), "devices": s.get("devices"),
-        "wall_time_s": s.get("wall_time_s"), "curves": curves, "warnings": warnings,
+        "endurance_used_max": s.endurance_used_max,
+        "trainings_to_first_failure": s.lifetime_trainings_first_failure,
+        "trainings_to_1pct_failed": s.lifetime_trainings_1pct,
+        "test_accuracy": s.test_accuracy, "best_test_accuracy": s.best_test_accuracy,
+        "failed_devices": s.failed_devices, "devices": s.devices,
+        "wall_time_s": s.wall_time_s, "curves": curves, "warnings": warnings,
     }
 
 
