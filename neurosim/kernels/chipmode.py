@@ -33,7 +33,7 @@ from neurosim.kernels import optimizers
 from neurosim.kernels.activations import ACT_CODES, activate, activate_all, tanh32  # noqa: F401 (re-exported)
 from neurosim.kernels.costs import cost
 from neurosim.kernels.periphery import limit, measure_cost
-from neurosim.kernels.rng import _GOLDEN, mix64, stream_base
+from neurosim.kernels.rng import _GOLDEN, mix64, stream_base, unpack_signs
 
 # layout columns
 L_FAN_IN, L_FAN_OUT, L_W, L_B, L_NODE, L_IN, L_ACT, L_CONV, L_HEIGHT, L_WIDTH, L_CHANNELS, L_POOL, L_ARG, \
@@ -398,9 +398,7 @@ def _bernoulli_signs(key: np.uint64, signs: np.ndarray, words: np.ndarray, ist: 
             changed &= (np.uint64(1) << np.uint64(m)) - np.uint64(1)
         flips += _popcount(changed)
         words[block] = bits
-        out = signs[lo:lo + m]
-        for j in range(m):  # branch-free
-            out[j] = np.float32(1.0) - np.float32(2.0) * np.float32((bits >> np.uint64(j)) & np.uint64(1))
+        unpack_signs(bits, signs[lo:lo + m], m)
     counts[C_TOGGLES] += n if ist[I_PSTEP] == 0 else flips
 
 
