@@ -529,16 +529,17 @@ def endurance_headroom(writes: np.ndarray, limits: np.ndarray, failed: np.ndarra
 def write_ideal_far_from_endurance(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, lr: np.float32,
                                    scale: np.float32, w_min: np.float32, w_max: np.float32) -> int:
     """The step -lr·(acc·scale) written into ideal devices as one pulse per changed device, no device
-    failing: branch-free, so it vectorizes (the same arithmetic as :func:`write_ideal`). SGD passes its
-    learning rate and G's scale, so its step is made as it is written, one sweep of the arrays less; a step
-    already in ``acc`` passes lr = -1 and scale = 1, which leave it exactly as it is. ``acc`` is zeroed."""
+    failing: branch-free, so it vectorizes (the clip by vecmath's selects: numba's min and max are calls,
+    which kept the loop scalar on AVX2), with the arithmetic of :func:`write_ideal`. SGD passes its learning
+    rate and G's scale, so its step is made as it is written, one sweep of the arrays less; a step already
+    in ``acc`` passes lr = -1 and scale = 1, which leave it exactly as it is. ``acc`` is zeroed."""
     pulses = 0
     for k in range(params.size):
         delta = -lr * (acc[k] * scale)
         acc[k] = np.float32(0.0)
         moved = delta != 0
         w = params[k]
-        params[k] = min(max(w + delta, w_min), w_max) if moved else w
+        params[k] = minimum(maximum(w + delta, w_min), w_max) if moved else w
         writes[k] += moved
         pulses += moved
     return pulses
@@ -563,7 +564,7 @@ def write_ideal(params: np.ndarray, acc: np.ndarray, writes: np.ndarray, limits:
         pulses += 1
         if failed[k]:
             continue
-        params[k] = min(max(params[k] + delta, w_min), w_max)
+        params[k] = minimum(maximum(params[k] + delta, w_min), w_max)
         if writes[k] >= limits[k]:
             failed[k] = True
             if fail_mode == FAIL_LOW:
