@@ -16,6 +16,11 @@ from neurosim.spec.loader import RunConfig
 S = TypeVar("S", bound="Summary")
 
 
+class SummaryShapeError(NeurosimError):
+    """A stored summary whose fields are not this version's: the file is another version's, so it is neither
+    reused nor replaced (a sweep that took it for unfinished would train over a finished run)."""
+
+
 @dataclass(frozen=True)
 class Summary:
     """The figures of merit of a stretch of training on a chip, simulated or estimated: what ``train``,
@@ -46,7 +51,7 @@ class Summary:
         names = {f.name for f in dataclasses.fields(cls)}
         missing, unknown = sorted(names - data.keys()), sorted(data.keys() - names)
         if missing or unknown:
-            raise NeurosimError(f"{source}: not a {cls.__name__} of this version of neurosim"
+            raise SummaryShapeError(f"{source}: not a {cls.__name__} of this version of neurosim"
                                 + (f"; missing {', '.join(missing)}" if missing else "")
                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""))
         return cls(**data)

@@ -54,7 +54,7 @@ from typing import Any
 import yaml
 
 from neurosim.errors import ConfigError, NeurosimError
-from neurosim.results import TrainingSummary, json_safe
+from neurosim.results import SummaryShapeError, TrainingSummary, json_safe
 from neurosim.io import ensure_folder
 from neurosim.io import atomic
 from neurosim.spec import RunConfig
@@ -318,13 +318,18 @@ def _blame(spec: SweepSpec, settings: dict[str, Any], exc: ConfigError) -> Confi
 # ---- running ------------------------------------------------------------------------------------------
 
 def finished_summary(path: str | Path) -> TrainingSummary | None:
-    """The summary of a complete run file at ``path``, or None if there is none (missing, partial, foreign)."""
+    """The summary of a complete run file at ``path``, or None if there is none (missing, partial, foreign).
+    A complete file of another version (its summary's fields differ) is an error, not None: the run it holds
+    is finished, and training it again would replace it."""
     from neurosim.io.runfile import read_summary
 
     if not Path(path).is_file():
         return None
     try:
         return read_summary(path, complete_only=True)
+    except SummaryShapeError as exc:
+        raise NeurosimError(f"{exc}: a finished run of another version, which this sweep neither reuses nor "
+                            "replaces; move it out of the sweep's folder to train the run again") from None
     except NeurosimError:
         return None
 

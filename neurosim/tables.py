@@ -31,9 +31,11 @@ def ledger_lines(s: Summary) -> list[str]:
     lines = [f"  simulated time       {format_duration(s.simulated_time_s)} at {format_quantity(s.clock_hz, 'Hz')}",
              f"  energy               {format_quantity(s.energy_j, 'J')}"]
     lines += [f"    {name:<22} {format_quantity(value, 'J')}" for name, value in s.energy_by_component_j.items()]
+    most = s.weight_writes_max_per_device  # a count in a training's summary, an expectation in an estimate's
     first = s.lifetime_trainings_first_failure
-    lines += [f"  weight writes        {s.weight_writes_total} total, max {s.weight_writes_max_per_device:.6g} per device "
-              f"({s.endurance_used_max:.3g} of endurance)",
-              "  lifetime             " + ("unlimited (no device is written)" if first is None or not math.isfinite(first)
-                                           else f"{first:.4g} such trainings before the first device wears out")]
+    lifetime = ("unlimited (no device is written)" if first is None else "unlimited" if not math.isfinite(first)
+                else f"{first:.4g} such trainings before the first device wears out")
+    lines += [f"  weight writes        {s.weight_writes_total} total, max {most if isinstance(most, int) else f'{most:.4g}'} "
+              f"per device ({s.endurance_used_max:.3g} of endurance)",
+              f"  lifetime             {lifetime}"]
     return lines

@@ -81,6 +81,25 @@ def copy_of(out: Path, folder: Path) -> Path:
     return spec
 
 
+def test_a_finished_run_of_another_version_is_neither_reused_nor_replaced(
+        capsys: pytest.CaptureFixture, local: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    """A finished run file whose summary has other fields (another version wrote it) stops the sweep with an
+    error naming it; the sweep must not take it for unfinished and train over the finished run."""
+    import h5py
+
+    out, rows = local
+    spec = copy_of(out, tmp_path / "copy")
+    foreign = tmp_path / "copy" / "out" / rows[0]["run_file"]
+    with h5py.File(foreign, "r+") as f:
+        stored = json.loads(f["summary"].attrs["json"])
+        del stored["engine_path"]
+        f["summary"].attrs["json"] = json.dumps(stored)
+    before = foreign.read_bytes()
+    code, _, err = call(capsys, "sweep", spec, "--workers", "1")
+    assert code == 2 and str(foreign) in err and "missing engine_path" in err and "another version" in err
+    assert foreign.read_bytes() == before
+
+
 def deterministic(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
 

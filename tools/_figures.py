@@ -113,7 +113,7 @@ def run_grid(name: str, *, chip: str, workload: str, grid: dict[str, list], seed
     path = out / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
 
-    def progress(event: str, run: Any, summary: dict[str, Any] | None) -> None:
+    def progress(event: str, run: Any, summary: Any) -> None:
         if event != "reused":
             print(f"  {name}: {event} {run.run_id}", file=sys.stderr, flush=True)
 

@@ -70,7 +70,8 @@ def fill_signs(key: np.uint64, counter: np.uint64, offset: np.uint64, amplitude:
 def fill_stream_counting_flips(key: np.uint64, counter: np.uint64, out: np.ndarray, old: np.ndarray) -> int:
     """:func:`fill_signs` of a whole stream (elements 0..n-1, amplitude 1) into the flat ``out``, 64 signs
     per hash and no branch per element, returning how many differ from ``old`` (all n if ``old`` is
-    empty): a chip-mode perturbation of every element and the toggles it costs, in one pass."""
+    empty): a chip-mode perturbation of every element and the toggles it costs, in one pass. ``old`` must not
+    be ``out`` (each block is written before it is compared)."""
     n = out.size
     compare = old.size > 0
     if compare and old.size != n:
