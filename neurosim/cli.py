@@ -248,20 +248,16 @@ def train_warnings(sim: Any, summary: TrainingSummary) -> list[Any]:
     return diagnose(summary, sim.config, sim.net.n_outputs, at_bounds=at_bounds)
 
 
-def _accuracy(value: float | None) -> str:
-    return "not evaluated" if value is None else f"{value:.4f}"
-
-
 def format_summary(s: TrainingSummary) -> str:
     from neurosim.spec.units import format_quantity
-    from neurosim.tables import ledger_lines
+    from neurosim.tables import ledger_lines, optional
 
     target = s.iterations_to_target
     lines = [
         f"chip {s.chip}, workload {s.workload}: {s.mode} mode, {s.perturbation} perturbation, seed {s.seed}",
         f"  iterations           {s.iterations}  "
         + f"(τp={s.tau_p}, τx={s.tau_x}, τθ={s.tau_theta}" + (" iterations)" if s.mode == "paper" else ")"),
-        f"  test accuracy        {_accuracy(s.test_accuracy)} (best {_accuracy(s.best_test_accuracy)})",
+        f"  test accuracy        {optional(s.test_accuracy, '.4f')} (best {optional(s.best_test_accuracy, '.4f')})",
         f"  reached {s.target_accuracy:.0%}          "
         + (f"at iteration {target} ({format_quantity(s.simulated_time_to_target_s, 's')} on chip)"
            if target is not None else "never"),

@@ -26,7 +26,7 @@ import numpy as np
 from neurosim.results import TrainingSummary, json_safe
 from neurosim.errors import NeurosimError
 from neurosim.io import ensure_folder
-from neurosim.tables import text_table
+from neurosim.tables import lifetime, optional, text_table
 
 # Plot geometry: inches at DPI; tests check the PNG sizes against these.
 DPI = 110
@@ -149,18 +149,8 @@ def read_runs(paths: Sequence[str | Path]) -> list[RunData]:
 
 # ---- the table ----------------------------------------------------------------------------------------
 
-def _fmt_lifetime(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "unlimited"
-    return f"{value:.4g} trainings"
-
-
 def _fmt_target(s: TrainingSummary) -> str:
     return "never" if s.iterations_to_target is None else str(s.iterations_to_target)
-
-
-def _fmt_opt(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def _rows() -> list[tuple[str, Callable[[TrainingSummary], str]]]:
@@ -176,8 +166,8 @@ def _rows() -> list[tuple[str, Callable[[TrainingSummary], str]]]:
         ("iterations", lambda s: str(s.iterations)),
         ("clock", lambda s: format_quantity(s.clock_hz, "Hz")),
         ("τθ", lambda s: str(s.tau_theta)),
-        ("test accuracy", lambda s: _fmt_opt(s.test_accuracy, ".4f")),
-        ("best accuracy", lambda s: _fmt_opt(s.best_test_accuracy, ".4f")),
+        ("test accuracy", lambda s: optional(s.test_accuracy, ".4f")),
+        ("best accuracy", lambda s: optional(s.best_test_accuracy, ".4f")),
         ("target accuracy", lambda s: f"{s.target_accuracy:.0%}"),
         ("iterations to target", _fmt_target),
         ("simulated time", lambda s: format_duration(s.simulated_time_s)),
@@ -186,8 +176,8 @@ def _rows() -> list[tuple[str, Callable[[TrainingSummary], str]]]:
         ("writes max/device", lambda s: str(s.weight_writes_max_per_device)),
         ("endurance used (max)", lambda s: f"{s.endurance_used_max:.3g}"),
         ("failed devices", lambda s: f"{s.failed_devices} of {s.devices}"),
-        ("lifetime, 1st failure", lambda s: _fmt_lifetime(s.lifetime_trainings_first_failure)),
-        ("lifetime, 1% failed", lambda s: _fmt_lifetime(s.lifetime_trainings_1pct)),
+        ("lifetime, 1st failure", lambda s: lifetime(s.lifetime_trainings_first_failure)),
+        ("lifetime, 1% failed", lambda s: lifetime(s.lifetime_trainings_1pct)),
         ("wall time", lambda s: f"{s.wall_time_s:.2f} s"),
     ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from neurosim.results import Summary
@@ -23,6 +23,16 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def optional(value: Any, spec: str) -> str:
+    """``value`` formatted by ``spec``, or "-" where the summary has none (an unevaluated accuracy)."""
+    return "-" if value is None else format(value, spec)
+
+
+def lifetime(trainings: float | None) -> str:
+    """A lifetime in trainings; unlimited where no device is written (None) or none wears out (inf)."""
+    return "unlimited" if trainings is None or not math.isfinite(trainings) else f"{trainings:.4g} trainings"
+
+
 def ledger_lines(s: Summary) -> list[str]:
     """The hardware figures every summary has (``train``'s and ``estimate``'s alike), one per line: the
     simulated time at the clock, the energy by component, the writes and the lifetime they leave."""
@@ -32,10 +42,7 @@ def ledger_lines(s: Summary) -> list[str]:
              f"  energy               {format_quantity(s.energy_j, 'J')}"]
     lines += [f"    {name:<22} {format_quantity(value, 'J')}" for name, value in s.energy_by_component_j.items()]
     most = s.weight_writes_max_per_device  # a count in a training's summary, an expectation in an estimate's
-    first = s.lifetime_trainings_first_failure
-    lifetime = ("unlimited (no device is written)" if first is None else "unlimited" if not math.isfinite(first)
-                else f"{first:.4g} such trainings before the first device wears out")
     lines += [f"  weight writes        {s.weight_writes_total} total, max {most if isinstance(most, int) else f'{most:.4g}'} "
               f"per device ({s.endurance_used_max:.3g} of endurance)",
-              f"  lifetime             {lifetime}"]
+              f"  lifetime             {lifetime(s.lifetime_trainings_first_failure)} to the first device failure"]
     return lines

@@ -141,7 +141,7 @@ def resolved_config(result: RunResult) -> dict[str, Any]:
     periods, clock and amplitude, in the summary) and the seed and length it ran with, so that the stored
     files describe the run without being resolved again."""
     summary = result.summary
-    return resolved_plain(result.config, summary.as_dict(), summary.seed, summary.iterations)
+    return resolved_plain(result.config, vars(summary), summary.seed, summary.iterations)
 
 
 def resolved_plain(config: RunConfig, resolved: dict[str, Any], seed: int, iterations: int) -> dict[str, Any]:
