@@ -25,7 +25,7 @@ import numpy as np
 from neurosim.kernels.device_models import DeviceModel, Exponential, Linear, SoftBounds
 from neurosim.kernels.periphery import round_half_even
 from neurosim.kernels.rng import _GOLDEN, mix64, normal_rest, normal_strip, stream_base, uniform_at
-from neurosim.kernels.vecmath import expm1, maximum, minimum
+from neurosim.kernels.vecmath import expm1, maximum, minimum, sqrt
 
 # the pulse-response models are classes (neurosim.kernels.device_models); their codes, for the kernel
 MODEL_LINEAR, MODEL_SOFT_BOUNDS, MODEL_EXPONENTIAL = Linear.code, SoftBounds.code, Exponential.code
@@ -178,9 +178,9 @@ def respond(p: float, change_w: float, n: float, up: bool, gain: float, own: flo
         moved = _saturating(q, effective, inv_a, inv_e, p_max)
         new = moved if up else 1.0 - moved
     if multiplicative:
-        new += sigma * abs(new - p) / math.sqrt(n) * z
+        new += sigma * abs(new - p) / sqrt(float(n)) * z
     else:
-        new += sigma * step_p * own * math.sqrt(n) * z
+        new += sigma * step_p * own * sqrt(float(n)) * z
     return minimum(maximum(new, 0.0), 1.0)
 
 
@@ -306,21 +306,17 @@ def _write_rows(model: int, pair: bool, dc: np.ndarray, di: np.ndarray, c: tuple
             continue
         for row in range(2 if pair else 1):
             if model == MODEL_ANALOG:
-                left += _write_row(MODEL_ANALOG, row, pair, start, stop, dc, di, c, requests, delta, p[row],
-                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
-                                   rare)
+                left += _write_row(MODEL_ANALOG, row, pair, start, stop, dc, di, c, requests, delta, p, gain,
+                                   step_scale, limits, writes, failed, pulses_out, rare)
             elif model == MODEL_LINEAR:
-                left += _write_row(MODEL_LINEAR, row, pair, start, stop, dc, di, c, requests, delta, p[row],
-                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
-                                   rare)
+                left += _write_row(MODEL_LINEAR, row, pair, start, stop, dc, di, c, requests, delta, p, gain,
+                                   step_scale, limits, writes, failed, pulses_out, rare)
             elif model == MODEL_SOFT_BOUNDS:
-                left += _write_row(MODEL_SOFT_BOUNDS, row, pair, start, stop, dc, di, c, requests, delta, p[row],
-                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
-                                   rare)
+                left += _write_row(MODEL_SOFT_BOUNDS, row, pair, start, stop, dc, di, c, requests, delta, p, gain,
+                                   step_scale, limits, writes, failed, pulses_out, rare)
             else:
-                left += _write_row(MODEL_EXPONENTIAL, row, pair, start, stop, dc, di, c, requests, delta, p[row],
-                                   gain[row], step_scale[row], limits[row], writes[row], failed[row], pulses_out,
-                                   rare)
+                left += _write_row(MODEL_EXPONENTIAL, row, pair, start, stop, dc, di, c, requests, delta, p, gain,
+                                   step_scale, limits, writes, failed, pulses_out, rare)
         if refresh:
             left += _mark_refresh(start, stop, dc[D_REFRESH], p, failed, pulses_out, rare)
         _weights_of(start, stop, pair, dc, p, gain, value)
@@ -373,7 +369,8 @@ def _noise_hash(c: tuple, k: int, row: int) -> np.uint64:
 def _write_row(model: int, row: int, pair: bool, start: int, stop: int, dc: np.ndarray, di: np.ndarray,
                c: tuple, requests: np.ndarray, delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
                writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray) -> int:
-    """One row's weights [start, stop) written in one branch-free loop (``p`` to ``failed`` that row's, 1-d): a
+    """One row's weights [start, stop) written in one branch-free loop (``p`` to ``failed`` the whole 2-d arrays,
+    indexed by ``row``: a view of a row per block cost two atomic reference counts per array): a
     device whose pulses all land without wearing it out moves, a failed one only wears (it is pulsed but no longer moves),
     and one that needs more (its noise draw off the fast path, its endurance limit reached) is left as it
     was and marked in ``rare``. Returns how many it marked."""
@@ -389,17 +386,17 @@ def _write_row(model: int, row: int, pair: bool, start: int, stop: int, dc: np.n
         pulses = requests[k]
         count = maximum(side * pulses, 0.0) if pair else abs(pulses)
         up = pair or pulses > 0
-        state, written, limit, dead = p[k], writes[k], limits[k], failed[k]
+        state, written, limit, dead = p[row, k], writes[row, k], limits[row, k], failed[row, k]
         z, stands = normal_strip(_noise_hash(c, start + i, row))
         moves = count > 0 and not dead and float(written) + count < limit and (stands or not noisy)
         wears = count > 0 and dead
-        own = step_scale[k] * (factor_up if up else factor_down)
-        new = respond(state, float(delta[k]), count, up, gain[k], own, step_p, span, model, c.log_shrink,
+        own = step_scale[row, k] * (factor_up if up else factor_down)
+        new = respond(state, float(delta[k]), count, up, gain[row, k], own, step_p, span, model, c.log_shrink,
                       c.inv_a_up if up else c.inv_a_down, c.inv_e_up if up else c.inv_e_down, p_max, sigma,
                       multiplicative, z if noisy else 0.0)
         taken = np.int64(count) if (moves or wears) else np.int64(0)
-        p[k] = new if moves else state
-        writes[k] = written + taken
+        p[row, k] = new if moves else state
+        writes[row, k] = written + taken
         pulses_out[k] += taken
         mark = count > 0 and not moves and not wears
         rare[k] |= mark
