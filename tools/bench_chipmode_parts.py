@@ -1,6 +1,6 @@
 """Time each part of one compiled chip-mode cycle on NIST7x7, inside compiled loops (no Python per call).
 
-    python tools/bench_chipmode_parts.py [--set KEY=VALUE ...] [--repeats N]
+    python tools/bench_chipmode_parts.py [--chip chips/reram.yaml] [--set KEY=VALUE ...] [--repeats N]
 
 Where `tools/bench.py` times whole cycles, this says where a cycle's time goes: the inferences, the signs,
 the +θ weights, the accumulators, the update and the cost. Each part runs 200,000 times in a compiled loop
@@ -92,10 +92,11 @@ def per_call(fn: Callable, *args) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chip", type=Path, default=REPO / "chips/ideal.yaml", help="the chip file (default: ideal)")
     parser.add_argument("--set", action="append", default=[], help="a workload or chip key, as for `train`")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    config = load_config(REPO / "chips/ideal.yaml", REPO / "workloads/nist7x7.yaml",
+    config = load_config(args.chip, REPO / "workloads/nist7x7.yaml",
                          args.set + ["train.eval_interval=1000", "train.eval_size=1"])
     sim = Simulation(config, iterations=1002)
     if not sim.procedure.engine_path.startswith("compiled"):
@@ -119,7 +120,7 @@ def main() -> None:
     if weight:  # node perturbation's accumulators take a local product instead, not timed here
         parts["accumulators"] = lambda: per_call(_accumulate, f.acc, f.signs)
         parts["+θ weights"] = lambda: per_call(_perturbed_weights, f.params, f.signs, f.perturbed)
-    print(f"NIST7x7 chip mode, {config.workload.mgd.perturbation} perturbation, {args.set or 'defaults'}; "
+    print(f"NIST7x7 chip mode on {args.chip.name}, {config.workload.mgd.perturbation} perturbation, {args.set or 'defaults'}; "
           f"median of {args.repeats} runs of {LOOPS:,} calls each")
     print("| part | µs per call |\n| --- | --- |")
     for name, timing in parts.items():

@@ -12,9 +12,8 @@ input and max-pool-winner offsets, activation code, and a convolution's image sh
 as in :mod:`neurosim.nn.compute`, whose MAC and pooling kernels (:mod:`neurosim.kernels.mac`) a
 convolution calls here for its one image. A network's working arrays (the pre-pool activations, both
 passes' max-pool winners, a convolution's unrolled input and local product, the held node sums) come in as
-arguments of their own, None where a network has no use for them: each array an inlined per-cycle action
-receives costs two atomic reference counts a cycle, and a None argument compiles the code that would use
-it out (a dense network's kernels carry none of the convolutions'). Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
+arguments of their own, None where a network has no use for them: a None argument compiles the code that
+would use it out (a dense network's kernels carry none of the convolutions'). Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
 devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written (and read, with
 read noise) by its kernels: the same ones :class:`~neurosim.chip.devices.DeviceArray` calls.
 """
@@ -33,6 +32,7 @@ from neurosim.kernels import optimizers
 from neurosim.kernels.activations import ACT_CODES, activate, activate_all, tanh32  # noqa: F401 (re-exported)
 from neurosim.kernels.costs import cost
 from neurosim.kernels.periphery import limit, measure_cost
+from neurosim.kernels.borrow import borrowed
 from neurosim.kernels.rng import _GOLDEN, mix64, stream_base, unpack_signs
 
 # layout columns
@@ -80,23 +80,22 @@ def _dense_sums(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarra
         x0, x1, x2, x3 = h[i0 + i], h[i0 + i + 1], h[i0 + i + 2], h[i0 + i + 3]
         x4, x5, x6, x7 = h[i0 + i + 4], h[i0 + i + 5], h[i0 + i + 6], h[i0 + i + 7]
         row = w0 + i * fan_out
-        w = params[row:row + 8 * fan_out]
         for o in range(fan_out):
-            v = sums[o] + x0 * w[o]
-            v = v + x1 * w[f1 + o]
-            v = v + x2 * w[f2 + o]
-            v = v + x3 * w[f3 + o]
-            v = v + x4 * w[f4 + o]
-            v = v + x5 * w[f5 + o]
-            v = v + x6 * w[f6 + o]
-            sums[o] = v + x7 * w[f7 + o]
+            w = np.uint64(row + o)  # an unsigned offset, not a view of the rows: a view costs two atomic counts
+            v = sums[o] + x0 * params[w]
+            v = v + x1 * params[w + np.uint64(f1)]
+            v = v + x2 * params[w + np.uint64(f2)]
+            v = v + x3 * params[w + np.uint64(f3)]
+            v = v + x4 * params[w + np.uint64(f4)]
+            v = v + x5 * params[w + np.uint64(f5)]
+            v = v + x6 * params[w + np.uint64(f6)]
+            sums[o] = v + x7 * params[w + np.uint64(f7)]
         i += 8
     while i < fan_in:
         x = h[i0 + i]
         row = w0 + i * fan_out
-        w = params[row:row + fan_out]
         for o in range(fan_out):
-            sums[o] += x * w[o]
+            sums[o] += x * params[np.uint64(row + o)]
         i += 1
 
 
@@ -398,7 +397,7 @@ def _bernoulli_signs(key: np.uint64, signs: np.ndarray, words: np.ndarray, ist: 
             changed &= (np.uint64(1) << np.uint64(m)) - np.uint64(1)
         flips += _popcount(changed)
         words[block] = bits
-        unpack_signs(bits, signs[lo:lo + m], m)
+        unpack_signs(bits, signs, lo, m)
     counts[C_TOGGLES] += n if ist[I_PSTEP] == 0 else flips
 
 
@@ -720,11 +719,20 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
                 arg_pert: np.ndarray | None, live: np.ndarray | None, cols: np.ndarray | None,
                 dw: np.ndarray | None, db: np.ndarray | None, sums: np.ndarray) -> None:
     """Cycles [ist[I_CYCLE], +n_cycles): the clock domains in their phase order, cycle by cycle, as the
-    event-by-event methods call them. The inlined actions take only the arrays of their usual path (each
-    array argument of an inlined function costs an atomic increment and decrement per call); the rarer work
-    on more arrays (the fold of held node sums, a node perturbation's accumulation) is done from here.
-    ``mismatched`` is ``pattern`` with amplitude mismatch, else None (as are ``mismatch`` and, for the
-    Bernoulli code, ``code_buf``)."""
+    event-by-event methods call them; the rarer work on more arrays (the fold of held node sums, a node
+    perturbation's accumulation) is done from here. ``mismatched`` is ``pattern`` with amplitude mismatch, else None (as are ``mismatch`` and, for the
+    Bernoulli code, ``code_buf``). Every array is borrowed (:mod:`neurosim.kernels.borrow`) for the stretch:
+    the caller holds them all and none escapes, and so the calls and views of the cycle count no references
+    (which had been 55 atomic pairs, about a third of a NIST7x7 cycle)."""
+    b = borrowed
+    layout, params, signs, words, acc, m, v = b(layout), b(params), b(signs), b(words), b(acc), b(m), b(v)
+    writes, limits, failed, p, gain, step_scale = b(writes), b(limits), b(failed), b(p), b(gain), b(step_scale)
+    residual, pulse_buf, readbuf, dc, di = b(residual), b(pulse_buf), b(readbuf), b(dc), b(di)
+    x_train, y_train, order, label = b(x_train), b(y_train), b(order), b(label)
+    h_base, z_base, h_pert, z_pert, fs, ist, counts = b(h_base), b(z_base), b(h_pert), b(z_pert), b(fs), b(ist), b(counts)
+    scratch, perturbed, pattern, mismatched, mismatch = b(scratch), b(perturbed), b(pattern), b(mismatched), b(mismatch)
+    code_buf, post, arg_base, arg_pert, live = b(code_buf), b(post), b(arg_base), b(arg_pert), b(live)
+    cols, dw, db, sums = b(cols), b(dw), b(db), b(sums)
     node = ist[I_KIND] == KIND_NODE
     defer = ist[I_DEFER] == 1
     for _ in range(n_cycles):
