@@ -1,8 +1,11 @@
-"""Profile the compiled chip-mode kernels with Linux perf, by name: run a chip for a number of NIST7x7 cycles
-and leave perf a map of where each compiled function lies, which numba does not write itself.
+"""Profile the compiled kernels with Linux perf, by name: run a chip and workload (NIST7x7 by default) for a
+number of iterations and leave perf a map of where each compiled function lies, which numba does not write.
 
     perf record -F 4000 -o perf.data python tools/profile_kernels.py chips/reram.yaml --cycles 200000
     perf report -i perf.data --stdio | grep JIT
+    NEUROSIM_DATA=../shared/data perf record -F 4000 -o perf.data python tools/profile_kernels.py \
+        chips/ideal.yaml --workload workloads/fashion-cnn.yaml --set mgd.mode=paper --set network.width=1 \
+        --cycles 2000 --warm-up 20
 
 numba keeps a function's machine code but not its module once it loads the function from its disk cache, and
 the map needs the module's function names: so this compiles into an empty cache of its own (a minute or two)
@@ -68,16 +71,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chip", type=Path)
     parser.add_argument("--workload", type=Path, default=REPO / "workloads/nist7x7.yaml")
-    parser.add_argument("--cycles", type=int, default=200_000)
+    parser.add_argument("--set", action="append", default=[], help="a workload or chip key, as for `train`")
+    parser.add_argument("--cycles", type=int, default=200_000, help="iterations (cycles in chip mode) timed")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP, help="iterations run first (they compile)")
     args = parser.parse_args()
-    config = load(str(args.chip), str(args.workload), ["train.eval_interval=100000000"])
-    sim = Simulation(config, iterations=WARM_UP + args.cycles)
-    sim.engine.run_until(WARM_UP)  # compiles
+    config = load(str(args.chip), str(args.workload), ["train.eval_interval=100000000"] + args.set)
+    sim = Simulation(config, iterations=args.warm_up + args.cycles)
+    sim.engine.run_until(args.warm_up)
     start = time.thread_time()
-    sim.engine.run_until(WARM_UP + args.cycles)
+    sim.engine.run_until(args.warm_up + args.cycles)
     per_cycle_us = (time.thread_time() - start) / args.cycles * 1e6
     path = write_perf_map(compiled_functions())
-    print(f"{args.chip.name}: {per_cycle_us:.2f} µs of CPU a cycle over {args.cycles:,} cycles; map in {path}")
+    print(f"{args.chip.name}, {args.workload.name}: {per_cycle_us:.2f} µs of CPU an iteration over {args.cycles:,}; "
+          f"map in {path}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import math
 import numba as nb
 import numpy as np
 
+from neurosim.kernels.vecmath import maximum, minimum
+
 ACT_CODES = {"identity": 0, "relu": 1, "tanh": 2, "sigmoid": 3}
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}  # numpy's: no zero-division test per division
@@ -30,7 +32,7 @@ _TB0, _TB2, _TB4, _TB6 = (np.float32(4.89352518554385e-03), np.float32(2.2684346
 
 @nb.njit(**_INLINE)
 def tanh32(v: np.float32) -> np.float32:
-    x = min(max(v, -_TANH_CLAMP), _TANH_CLAMP)
+    x = minimum(maximum(v, -_TANH_CLAMP), _TANH_CLAMP)  # selects: numba's min and max are calls
     x2 = x * x
     p = x * ((((((x2 * _TA13 + _TA11) * x2 + _TA9) * x2 + _TA7) * x2 + _TA5) * x2 + _TA3) * x2 + _TA1)
     q = ((x2 * _TB6 + _TB4) * x2 + _TB2) * x2 + _TB0

@@ -14,6 +14,7 @@ import numba as nb
 import numpy as np
 
 from neurosim.kernels.rng import normal_at
+from neurosim.kernels.vecmath import maximum, minimum
 
 _JIT = {"nogil": True, "cache": True}
 _INLINE = {**_JIT, "inline": "always"}
@@ -53,7 +54,7 @@ def measure_costs(costs: np.ndarray, noise: float, bits: int, full_scale: float,
 def limit(a: np.float32, full_scale: np.float32, lsb: np.float32) -> np.float32:
     """An accumulator's value after saturation at ±full_scale (inf: none) and rounding to its resolution
     (lsb 0: exact), in float32."""
-    a = min(max(a, -full_scale), full_scale)
+    a = minimum(maximum(a, -full_scale), full_scale)  # selects: numba's min and max are calls
     if lsb > 0:
         a = np.float32(round_half_even(a / lsb)) * lsb
     return a
