@@ -2,7 +2,7 @@
 
 numba counts references to every array a compiled function hands to another (and to every view it makes)
 with an atomic increment and decrement, which its pruning pass removes only within simple control flow. In
-the chip-mode cycle loop they were 55 pairs a NIST7x7 cycle, about a fifth of its time. A borrowed array is
+the chip-mode cycle loop they were 55 pairs a NIST7x7 cycle, 44% of its compiled time in a perf profile. A borrowed array is
 the same array with no owner (a null meminfo), for which numba's increment and decrement return at once:
 safe wherever the caller keeps the arrays alive for the whole call and none of them escapes it.
 """

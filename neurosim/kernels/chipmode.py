@@ -347,8 +347,9 @@ def on_perturb(key: np.uint64, signs: np.ndarray, words: np.ndarray, pattern: np
     code counts the values that changed; the first perturbation sets, and counts, every element. With
     amplitude mismatch the perturbation applied is ``pattern`` = s·m (m each element's relative amplitude),
     while the accumulators integrate ΔC·s. Without mismatch ``pattern`` and ``mismatch`` are None, and
-    ``code_buf`` is None for the Bernoulli code: each array argument of this inlined function costs an
-    atomic increment and decrement per call, a None none (and its branch compiles to nothing)."""
+    ``code_buf`` is None for the Bernoulli code: unless its caller borrowed them (:mod:`neurosim.kernels.
+    borrow`), each array argument of this inlined function costs an atomic increment and decrement per call,
+    a None none (and its branch compiles to nothing)."""
     if ist[I_CODE] != 0:
         _code_values(signs, code_buf, ist, counts)
     else:
@@ -600,8 +601,8 @@ def fold_node_sums(layout: np.ndarray, acc: np.ndarray, h_base: np.ndarray, ist:
                    cols: np.ndarray | None, dw: np.ndarray | None, db: np.ndarray | None,
                    sums: np.ndarray) -> None:
     """Into the accumulators: the held node sums times the baseline's layer inputs they belong to. Not
-    inlined, and called only when sums are held (``ist[I_SUMS_HELD]``): handing the working arrays on costs
-    reference counting, which a cycle without held sums should not pay."""
+    inlined, and called only when sums are held (``ist[I_SUMS_HELD]``): the working arrays it takes are
+    none of the inlined cycle's arguments."""
     if ist[I_SUMS_HELD] == 0:
         return
     one, inf, exact = np.float32(1.0), np.float32(np.inf), np.float32(0.0)
@@ -665,8 +666,9 @@ def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.nda
     Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
     out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel.
     Held node sums are folded into the accumulators first, by the caller (:func:`fold_node_sums`). SGD passes
-    None for the moments ``m`` and ``v``, ideal devices for the device state (``p`` to ``residual``): each
-    array argument of this inlined function costs an atomic increment and decrement per update."""
+    None for the moments ``m`` and ``v``, ideal devices for the device state (``p`` to ``residual``): unless
+    its caller borrowed them, each array argument of this inlined function costs an atomic increment and
+    decrement per update."""
     ist[I_UPDATES] += 1
     lr = np.float32(0.0) if ist[I_UPDATES] <= ist[I_HOLD] else np.float32(fs[F_LR])
     scale = np.float32(fs[F_SCALE])
@@ -723,7 +725,7 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
     perturbation's accumulation) is done from here. ``mismatched`` is ``pattern`` with amplitude mismatch, else None (as are ``mismatch`` and, for the
     Bernoulli code, ``code_buf``). Every array is borrowed (:mod:`neurosim.kernels.borrow`) for the stretch:
     the caller holds them all and none escapes, and so the calls and views of the cycle count no references
-    (which had been 55 atomic pairs, about a third of a NIST7x7 cycle)."""
+    (which had been 55 atomic pairs a NIST7x7 cycle, 44% of its compiled time in a perf profile)."""
     b = borrowed
     layout, params, signs, words, acc, m, v = b(layout), b(params), b(signs), b(words), b(acc), b(m), b(v)
     writes, limits, failed, p, gain, step_scale = b(writes), b(limits), b(failed), b(p), b(gain), b(step_scale)

@@ -33,9 +33,9 @@ def stream_base(key: np.uint64, counter: np.uint64) -> np.uint64:
 
 @nb.njit(nogil=True, cache=True, inline="always")
 def unpack_signs(bits: np.uint64, out: np.ndarray, lo: int, m: int) -> None:
-    """out[lo + j] = 1 - 2·(bit j of ``bits``), ±1 in float32, for j < m <= 64. In two 32-bit halves: a
-    variable shift and an int-to-float conversion of 32-bit lanes are vector instructions on AVX2 and AVX-512
-    alike (of 64-bit lanes, on AVX-512 only). An offset, not a view: each view costs two atomic reference
+    """out[lo + j] = 1 - 2·(bit j of ``bits``), ±1 in float32, for j < m <= 64. In two 32-bit halves:
+    each bit is converted to float from a 32-bit integer, a vector instruction on AVX2 and AVX-512 alike
+    (from a 64-bit integer, on AVX-512 only). An offset, not a view: each view costs two atomic reference
     counts, 14 hashes a NIST7x7 cycle."""
     halves = (np.uint32(bits & np.uint64(0xFFFFFFFF)), np.uint32(bits >> np.uint64(32)))
     for h in range(2):
@@ -123,7 +123,7 @@ def uniform_at(base: np.uint64, index: np.uint64) -> float:
 
 
 # Normal draws by the ziggurat (Marsaglia & Tsang 2000, in Doornik's ZIGNOR form: 128 strips): one hash,
-# a table look-up and a multiplication for 98.8% of the draws, so noise on every device of every read costs
+# a table look-up and a multiplication for 97.3% of the draws, so noise on every device of every read costs
 # about what the hash does; Box–Muller's logarithm and cosine cost ten times more. The hash's low 7 bits
 # choose the strip, its top 53 bits the position; a rejected draw goes on with the hashes of the hash.
 ZIG_STRIPS = 128

@@ -16,6 +16,7 @@ import numpy as np
 
 from neurosim.kernels import mac
 from neurosim.kernels.activations import activate_all
+from neurosim.kernels.borrow import borrowed
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
@@ -34,7 +35,11 @@ def conv_layer(a: np.ndarray, weight: np.ndarray, bias: np.ndarray, own_weight: 
     baseline's input, in one product with the baseline's where ``pair_weight``/``pair_bias`` hold both
     side by side (else empty); node perturbation (``own_weight`` empty), the baseline's pre-activations
     plus ``node_theta`` (1 or B, H, W, Co). ``direct``: the planar kernel, else im2col products of
-    ``images`` images (never straddling a pass); either makes the pair in one call."""
+    ``images`` images (never straddling a pass); either makes the pair in one call. The arguments are
+    borrowed (:mod:`neurosim.kernels.borrow`): the caller holds them, and their views count no references."""
+    b = borrowed
+    a, weight, bias, own_weight, own_bias = b(a), b(weight), b(bias), b(own_weight), b(own_bias)
+    pair_weight, pair_bias, node_theta, out, winners = b(pair_weight), b(pair_bias), b(node_theta), b(out), b(winners)
     n_in = a.shape[0] // batch
     height, width = a.shape[1], a.shape[2]
     n_out = weight.shape[1]

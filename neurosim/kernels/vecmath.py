@@ -1,6 +1,6 @@
 """Elementary functions that vectorize: numba calls libm for ``math.exp`` and ``math.expm1`` one element at a
 time (this LLVM has no vector math library), which keeps a loop that needs them scalar. These are
-branch-free (range reduction by ln 2, a polynomial, a table of powers of two), so a loop over an array of
+branch-free (range reduction by ln 2, a polynomial, 2^k from its bit pattern), so a loop over an array of
 them runs 8 lanes wide; within 3 ulp of libm over the range a device model uses. ``sqrt`` is LLVM's own
 square root: numba's ``math.sqrt`` calls libm's (which may set errno), one element at a time."""
 
