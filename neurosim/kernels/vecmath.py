@@ -35,6 +35,19 @@ def sqrt(typingctx, x):  # noqa: ANN001, ANN201 (numba's intrinsic protocol)
 
 
 @intrinsic
+def trailing_zeros(typingctx, x):  # noqa: ANN001, ANN201 (numba's intrinsic protocol)
+    """The index of the lowest set bit of a nonzero uint64 (``llvm.cttz``, one instruction): a loop over the
+    set bits of a mask visits only those, where a scan of all 64 is a branch each."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        fn = builder.module.declare_intrinsic("llvm.cttz", [ir.IntType(64), ir.IntType(1)])
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 0)])
+    return types.int64(types.uint64), codegen
+
+
+@intrinsic
 def _pow2(typingctx, k):  # noqa: ANN001, ANN202
     """2^k for an int64 k in [-1022, 1023], from its bit pattern ((k + 1023) << 52): a shift and an add,
     where a table look-up is a gather that AMD's cores run element by element."""
