@@ -125,7 +125,7 @@ class ReferenceDevices:
     def pulses_for(self, delta: np.ndarray) -> np.ndarray:
         if self.step_w is None:
             return np.sign(delta).astype(np.int64)
-        steps = delta.astype(np.float64) / self.step_w
+        steps = delta.astype(np.float64) * (1.0 / self.step_w)  # the kernel multiplies by steps per weight unit
         whole = np.round(steps)
         steps = np.where(np.abs(steps - whole) <= np.abs(steps) * 2.0 ** -23, whole, steps)
         wanted = self.residual + steps

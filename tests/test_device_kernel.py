@@ -169,7 +169,11 @@ def test_the_devices_write_kernel_refuses_arrays_of_other_sizes() -> None:
     with pytest.raises(ValueError):
         kernel.write(dc, di, np.uint64(0), 0, 0, np.zeros(3, np.float32), two, two, two, two,
                      np.zeros((1, 4), np.int64), np.zeros((1, 4), bool), np.zeros(4), np.zeros(4, np.float32),
-                     np.zeros(4, np.int64))
+                     np.zeros(4, np.int64), *kernel.scratch(4))
+    with pytest.raises(ValueError):  # working arrays of another write's size
+        kernel.write(dc, di, np.uint64(0), 0, 0, np.zeros(4, np.float32), two, two, two, two,
+                     np.zeros((1, 4), np.int64), np.zeros((1, 4), bool), np.zeros(4), np.zeros(4, np.float32),
+                     np.zeros(4, np.int64), *kernel.scratch(3))
 
 
 def test_device_models_are_classes_found_by_name_and_a_taken_name_or_code_is_refused() -> None:

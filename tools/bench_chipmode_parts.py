@@ -72,7 +72,7 @@ def _update(loops, acc, source, params, params0, layout, moments, writes, limits
         acc[:] = source
         params[:] = params0
         k.on_update(layout, params, acc, moments[0], moments[1], writes, limits, failed, state[0], state[1],
-                    state[2], state[3], pulse_buf, dc, di, write_key, fs, ist, counts)
+                    state[2], state[3], state[4], state[5], state[6], pulse_buf, dc, di, write_key, fs, ist, counts)
 
 
 @nb.njit

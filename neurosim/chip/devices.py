@@ -57,6 +57,7 @@ class DeviceArray:
         self.writes = np.zeros(dev_shape, dtype=np.int64)
         self.failed = np.zeros(dev_shape, dtype=bool)
         self.updates = 0  # writes so far: the counter of this array's write-noise and rounding draws
+        self._scratch = kernel.scratch(int(np.prod(self.shape)))  # the write kernel's working arrays
         self._program(initial.astype(np.float64))
         self.value = self._weights()
         # the ideal case (analog, one device, no variation or noise) needs no device state at all
@@ -126,7 +127,7 @@ class DeviceArray:
                                        delta.reshape(-1), self._flat("state"), self._flat("gain"),
                                        self._flat("step_scale"), self._flat("endurance"), self._flat("writes"),
                                        self._flat("failed"), self.residual.reshape(-1), new.reshape(-1),
-                                       pulses.reshape(-1))
+                                       pulses.reshape(-1), *self._scratch)
         self.updates += 1
         self.value = new
         return pulses, int(total), int(most)

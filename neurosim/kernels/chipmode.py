@@ -641,16 +641,19 @@ def _write_slots(layout: np.ndarray, pulses: np.ndarray, most: int, ist: np.ndar
 @nb.njit(**_JIT)
 def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.ndarray, writes: np.ndarray,
                    limits: np.ndarray, failed: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray,
-                   residual: np.ndarray, pulse_buf: np.ndarray, dc: np.ndarray, di: np.ndarray,
+                   residual: np.ndarray, requests: np.ndarray, rare: np.ndarray, block_requests: np.ndarray,
+                   pulse_buf: np.ndarray, dc: np.ndarray, di: np.ndarray,
                    write_key: np.uint64, lr: np.float32, scale: np.float32, fs: np.ndarray, ist: np.ndarray) -> tuple:
     """The optimizer's step written by the device kernel (any device but the ideal one); ``acc`` is zeroed.
     Its own compiled function, not inlined into the stretch loop. Ideal devices (which never come here) pass
-    None for the device state ``p``, ``gain``, ``step_scale`` and ``residual``: compiled to nothing."""
-    if p is None or gain is None or step_scale is None or residual is None:
+    None for the device state ``p``, ``gain``, ``step_scale`` and ``residual`` and the write's working arrays
+    (``requests``, ``rare``, ``block_requests``: :func:`neurosim.kernels.devices.scratch`): compiled to nothing."""
+    if (p is None or gain is None or step_scale is None or residual is None or requests is None or rare is None
+            or block_requests is None):
         return 0, 1
     _optimizer_step(ist[I_OPT], acc, m, v, lr, scale, fs)
     pulses, most = dev.write(dc, di, write_key, ist[I_UPDATES] - 1, 0, acc, p, gain, step_scale, limits, writes,
-                             failed, residual, params, pulse_buf)
+                             failed, residual, params, pulse_buf, requests, rare, block_requests)
     for k in range(acc.size):
         acc[k] = np.float32(0.0)
     return pulses, most
@@ -660,13 +663,14 @@ def _write_devices(params: np.ndarray, acc: np.ndarray, m: np.ndarray, v: np.nda
 def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.ndarray | None,
               v: np.ndarray | None, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray,
               p: np.ndarray | None, gain: np.ndarray | None, step_scale: np.ndarray | None,
-              residual: np.ndarray | None, pulse_buf: np.ndarray, dc: np.ndarray,
+              residual: np.ndarray | None, requests: np.ndarray | None, rare: np.ndarray | None,
+              block_requests: np.ndarray | None, pulse_buf: np.ndarray, dc: np.ndarray,
               di: np.ndarray, write_key: np.uint64, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray) -> None:
     """G = S·scale; the optimizer's step is written into the devices by :mod:`neurosim.kernels.devices`.
     Ideal analog devices take it as one pulse per change, with endurance checks only once a device may wear
     out (``fs[F_HEADROOM]``: 0 makes the next update check); any other device through the device kernel.
     Held node sums are folded into the accumulators first, by the caller (:func:`fold_node_sums`). SGD passes
-    None for the moments ``m`` and ``v``, ideal devices for the device state (``p`` to ``residual``): unless
+    None for the moments ``m`` and ``v``, ideal devices for the device state (``p`` to ``block_requests``): unless
     its caller borrowed them, each array argument of this inlined function costs an atomic increment and
     decrement per update."""
     ist[I_UPDATES] += 1
@@ -695,6 +699,7 @@ def on_update(layout: np.ndarray, params: np.ndarray, acc: np.ndarray, m: np.nda
             fs[F_HEADROOM] -= 1.0  # each device takes at most one pulse per update
     else:
         pulses, most = _write_devices(params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual,
+                                      requests, rare, block_requests,
                                       pulse_buf, dc, di, write_key, lr, scale, fs, ist)
     counts[C_UPDATES] += 1
     counts[C_PULSES] += pulses
@@ -710,8 +715,8 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
                 params: np.ndarray, signs: np.ndarray, words: np.ndarray, acc: np.ndarray, m: np.ndarray | None,
                 v: np.ndarray | None, writes: np.ndarray, limits: np.ndarray, failed: np.ndarray,
                 p: np.ndarray | None, gain: np.ndarray | None, step_scale: np.ndarray | None,
-                residual: np.ndarray | None, pulse_buf: np.ndarray,
-                readbuf: np.ndarray, dc: np.ndarray, di: np.ndarray, write_key: np.uint64, read_key: np.uint64,
+                residual: np.ndarray | None, requests: np.ndarray | None, rare: np.ndarray | None,
+                block_requests: np.ndarray | None, pulse_buf: np.ndarray, readbuf: np.ndarray, dc: np.ndarray, di: np.ndarray, write_key: np.uint64, read_key: np.uint64,
                 x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
                 label: np.ndarray, h_base: np.ndarray, z_base: np.ndarray, h_pert: np.ndarray,
                 z_pert: np.ndarray, fs: np.ndarray, ist: np.ndarray, counts: np.ndarray,
@@ -730,6 +735,7 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
     layout, params, signs, words, acc, m, v = b(layout), b(params), b(signs), b(words), b(acc), b(m), b(v)
     writes, limits, failed, p, gain, step_scale = b(writes), b(limits), b(failed), b(p), b(gain), b(step_scale)
     residual, pulse_buf, readbuf, dc, di = b(residual), b(pulse_buf), b(readbuf), b(dc), b(di)
+    requests, rare, block_requests = b(requests), b(rare), b(block_requests)
     x_train, y_train, order, label = b(x_train), b(y_train), b(order), b(label)
     h_base, z_base, h_pert, z_pert, fs, ist, counts = b(h_base), b(z_base), b(h_pert), b(z_pert), b(fs), b(ist), b(counts)
     scratch, perturbed, pattern, mismatched, mismatch = b(scratch), b(perturbed), b(pattern), b(mismatched), b(mismatch)
@@ -758,5 +764,6 @@ def run_stretch(n_cycles: int, tau_p: int, tau_x: int, tau_theta: int, key: np.u
         if (cycle + 1) % tau_theta == 0:
             if ist[I_SUMS_HELD] == 1:
                 fold_node_sums(layout, acc, h_base, ist, cols, dw, db, sums)
-            on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, pulse_buf,
+            on_update(layout, params, acc, m, v, writes, limits, failed, p, gain, step_scale, residual, requests,
+                      rare, block_requests, pulse_buf,
                       dc, di, write_key, fs, ist, counts)

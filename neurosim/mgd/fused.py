@@ -160,8 +160,9 @@ class FusedChipMode:
         # what an update is handed (see neurosim.kernels.chipmode.on_update): the moments (None for SGD), the
         # device state (None for ideal devices, which the kernels keep as weights only)
         self.moments = (None, None) if self.mgd.optimizer == "sgd" else (self.m, self.v)
-        self.device_state = ((None, None, None, None) if ideal
-                             else (self.p, self.gain, self.step_scale, self.residual))
+        # (and the write kernel's working arrays)
+        self.device_state = ((None,) * 7 if ideal
+                             else (self.p, self.gain, self.step_scale, self.residual, *dev.scratch(n_params)))
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
         self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
         self.label = np.zeros(1, dtype=np.int64)
