@@ -1,6 +1,7 @@
 """Benchmark: forward passes, MGD iterations through the engine, and engine overhead, in one process.
 
     python tools/bench.py [--quick] [--json] [--widths 1 8 48] [--paper-widths 1 2 4 8]
+    python tools/bench.py --only-chips     # only the chips on NIST7x7 and the Fashion-MNIST MLP
 
 Prints each figure as a time and as a ratio to the bare forward pass of the same batch, and 20,000 NIST7x7
 cycles on every chip in chips/ as the command line runs them, beside chips/reference.yaml, with the arithmetic
@@ -306,8 +307,19 @@ def main() -> None:
     parser.add_argument("--only-paper", action="store_true", help="only the matmul rate and that section")
     parser.add_argument("--only-kernels", action="store_true",
                         help="only the convolution kernels at batch 100 (the widths of --widths up to 8)")
+    parser.add_argument("--only-chips", action="store_true",
+                        help="only every chip on NIST7x7, the device-write floor and the Fashion-MNIST MLP's chips")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    if args.only_chips:
+        report = {"nist7x7_chips": bench_chips(2000 if args.quick else 20_000, 1 if args.quick else 3)}
+        report["device_write_floor"] = bench_device_write_floor(report["nist7x7_chips"])
+        try:
+            report["fashion_mlp_chips"] = bench_fashion_mlp_chips(500 if args.quick else 5000)
+        except NeurosimError as error:
+            report["fashion_mlp_chips"] = {"skipped": str(error)}
+        print(json.dumps(report, indent=None if args.json else 1))
+        return
     if args.only_kernels:
         if any(d > 8 for d in args.widths):
             parser.error("--only-kernels times the convolutions of widths up to 8 (--widths 1 2 4 8)")
