@@ -510,3 +510,18 @@ def test_the_compiled_costs_match_the_formulas_in_numpy() -> None:
             rho = np.empty(40)
             costs.per_sample_costs(code, out, y.astype(np.int64), alpha, rho)
             np.testing.assert_allclose(rho, want, rtol=1e-13, atol=1e-13)
+
+
+def test_accumulators_are_taken_with_each_layers_own_scale_and_a_changed_scale_is_used() -> None:
+    acc = Accumulators(build(AccumulatorSpec, {}, "t.yaml", "chip.accumulator"),
+                       [(np.zeros((2, 3), np.float32), np.zeros(3, np.float32)),
+                        (np.zeros((3, 1), np.float32), np.zeros(1, np.float32))])
+    for scales in ([2.0, -0.5], [2.0, -0.5], [3.0, 0.25]):  # the second take reuses the per-element scales
+        acc.add(0, np.full((2, 3), 1.5, np.float32), np.full(3, -1.0, np.float32), 1.0)
+        acc.add(1, np.arange(3, dtype=np.float32).reshape(3, 1), np.full(1, 4.0, np.float32), 1.0)
+        (w0, b0), (w1, b1) = acc.take(scales)
+        assert np.array_equal(w0, np.full((2, 3), np.float32(1.5) * np.float32(scales[0])))
+        assert np.array_equal(b0, np.full(3, np.float32(-scales[0])))
+        assert np.array_equal(w1, np.arange(3, dtype=np.float32).reshape(3, 1) * np.float32(scales[1]))
+        assert np.array_equal(b1, np.full(1, np.float32(4.0) * np.float32(scales[1])))
+        assert not acc.flat.any()  # reset

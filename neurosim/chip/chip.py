@@ -94,7 +94,8 @@ class Chip:
         busiest = 0.0
         all_at_once = self.spec.weights.write.parallelism == "all"
         for (w, b), (dw, db) in zip(self.arrays, deltas):
-            (pw, total_w, most_w), (pb, total_b, most_b) = w.write_counted(dw), b.write_counted(db)
+            (pw, total_w, most_w), (pb, total_b, most_b) = (w.write_counted(dw, not all_at_once),
+                                                            b.write_counted(db, not all_at_once))
             pulses += total_w + total_b
             if all_at_once:  # tiles in parallel, every device at once: the most pulses any device gets
                 busiest = max(busiest, most_w, most_b)

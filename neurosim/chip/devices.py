@@ -62,6 +62,7 @@ class DeviceArray:
         self.value = self._weights()
         # the ideal case (analog, one device, no variation or noise) needs no device state at all
         self.fast = bool(self.di[kernel.I_IDEAL])
+        self._ideal_constants = (np.float32(spec.w_min), np.float32(spec.w_max), self.di[kernel.I_FAIL])
 
     @property
     def state(self) -> np.ndarray:
@@ -106,23 +107,23 @@ class DeviceArray:
         are a new array: earlier reads keep the old ones."""
         return self.write_counted(delta)[0]
 
-    def write_counted(self, delta: np.ndarray) -> tuple[np.ndarray, int, int]:
+    def write_counted(self, delta: np.ndarray, per_weight: bool = True) -> tuple[np.ndarray | None, int, int]:
         """:meth:`write`, also returning the pulses in all and the most any weight took, as the kernel counts
-        them (the chip's ledger needs those, not another sweep over the pulses)."""
+        them (the chip's ledger needs those, not another sweep over the pulses). ``per_weight=False``: no
+        array of each weight's pulses (None) where the ideal devices' write need not make one (a chip whose
+        devices are all written at once needs only the most)."""
         if delta.shape != self.shape:  # a step broadcast over the array, as numpy's old + delta did
             delta = np.broadcast_to(delta, self.shape)
         delta = np.array(delta, dtype=np.float32, order="C")  # a copy: the ideal write consumes it
         new = self.value.copy()
-        pulses = np.empty(self.shape, dtype=np.int64)
         if self.fast:
-            np.not_equal(delta, 0, out=pulses)
-            total = kernel.write_ideal(new.reshape(-1), delta.reshape(-1), self.writes[0].reshape(-1),
-                                       self.endurance[0].reshape(-1), self.failed[0].reshape(-1),
-                                       np.float32(self.spec.w_min), np.float32(self.spec.w_max),
-                                       self.di[kernel.I_FAIL])
+            pulses = np.not_equal(delta, 0).astype(np.int64) if per_weight else None
+            total = kernel.write_ideal(new.reshape(-1), delta.reshape(-1), self.writes.reshape(-1),
+                                       self.endurance.reshape(-1), self.failed.reshape(-1), *self._ideal_constants)
             most = 1 if total else 0  # one pulse per changed weight
             self._state_stale = True
         else:
+            pulses = np.empty(self.shape, dtype=np.int64)
             total, most = kernel.write(self.dc, self.di, self.write_key, self.updates, self.offset,
                                        delta.reshape(-1), self._flat("state"), self._flat("gain"),
                                        self._flat("step_scale"), self._flat("endurance"), self._flat("writes"),

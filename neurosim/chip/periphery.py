@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurosim.kernels.periphery import accumulate, measure_cost, measure_costs
 from neurosim.kernels.rng import stream_base
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
+
+
+def layer_views(flat: np.ndarray, shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every layer's (weights, bias) as views of one flat array in network order, a layer's weights and then
+    its bias: how the accumulators, the optimizer's moments and the update they make are laid out."""
+    out, at = [], 0
+    for w_shape, b_shape in shapes:
+        w_size, b_size = math.prod(w_shape), math.prod(b_shape)
+        out.append((flat[at:at + w_size].reshape(w_shape), flat[at + w_size:at + w_size + b_size]))
+        at += w_size + b_size
+    return out
 
 
 class CostCircuit:
@@ -50,11 +63,11 @@ class Accumulators:
         self.spec = spec
         # one flat array, every layer's (weights, bias) a view of it in network order
         self.flat = np.zeros(sum(w.size + b.size for w, b in shapes), np.float32)
-        self.values, at = [], 0
-        for w, b in shapes:
-            self.values.append((self.flat[at:at + w.size].reshape(w.shape), self.flat[at + w.size:at + w.size + b.size]))
-            at += w.size + b.size
+        self.shapes = [(w.shape, b.shape) for w, b in shapes]
+        self.values = layer_views(self.flat, self.shapes)
         self.ideal = spec.ideal
+        self._scales: tuple | None = None  # the layers' scales of the last take, and per element
+        self._scale_each = np.zeros(0, np.float32)
         self.lsb = None if spec.bits is None else spec.full_scale / 2 ** (spec.bits - 1)
         self.full_scale, self.lsb_f32 = accumulator_limits(spec)
 
@@ -65,14 +78,22 @@ class Accumulators:
             accumulate(acc.reshape(-1), np.ascontiguousarray(inc, dtype=np.float32).reshape(-1), np.float32(scale),
                        leak, self.full_scale, self.lsb_f32)
 
-    def take(self, scales: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Read every accumulator times its scale, and reset it."""
-        out = []
-        for (w, b), s in zip(self.values, scales):
-            out.append((w * np.float32(s), b * np.float32(s)))
-            w.fill(0.0)
-            b.fill(0.0)
+    def take_flat(self, scales: list[float]) -> np.ndarray:
+        """Every accumulator times its layer's scale, flat in network order (a new float32 array), and reset:
+        two sweeps of the whole network, where one per layer's weights and bias cost 36 numpy calls at the
+        paper CNN's nine layers."""
+        key = tuple(scales)
+        if key != self._scales:  # the per-element scales, made again only when a layer's scale changes
+            sizes = [w.size + b.size for w, b in self.values]
+            self._scale_each = np.repeat(np.array([np.float32(s) for s in scales], np.float32), sizes)
+            self._scales = key
+        out = self.flat * self._scale_each
+        self.flat.fill(0.0)
         return out
+
+    def take(self, scales: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`take_flat`, as every layer's (weights, bias)."""
+        return layer_views(self.take_flat(scales), self.shapes)
 
 
 def accumulator_limits(spec: AccumulatorSpec) -> tuple[np.float32, np.float32]:

@@ -154,9 +154,10 @@ class Procedure:
 
     def write_update(self, estimate_scale: list[float]) -> None:
         """G_l = S_l · scale_l; the optimizer's deltas are written into the devices; S is reset."""
-        grads = self.accumulators.take(estimate_scale)
+        change = self.accumulators.take_flat(estimate_scale)
+        self.optimizer.step_flat(change)  # G becomes the change to write, in place
         update_period_s = self.timing.tau_theta * self.cycles_per_step() * self.chip.cycle_s
-        self.chip.write(self.optimizer.deltas(grads), update_period_s)
+        self.chip.write(self.optimizer.split(change), update_period_s)
 
     def cycles_per_step(self) -> int:
         return 1
