@@ -186,3 +186,31 @@ def test_device_models_are_classes_found_by_name_and_a_taken_name_or_code_is_ref
     with pytest.raises(TypeError, match="taken"):
         type("SameCode", (DeviceModel,), {"name": "new_model", "code": Exponential.code})
     assert "new_model" not in DeviceModel.by_name
+
+
+def test_requests_far_below_a_step_accumulate_as_the_twin_does() -> None:
+    """Blocks of weights whose sums stay below a step take the requests' one-pass sweep and no pulse: many
+    writes of small changes over several blocks of the kernel's sweep, with now and then a change of a step
+    or more, give the twin's pulses and residuals; both kinds of write occur."""
+    spec = weights_spec({"levels": 32, "model": "exponential", "nonlinearity_up": 1.42, "nonlinearity_down": -1.18,
+                         "write_noise": 0.155}, write={"rounding": "accumulate"})
+    rng = np.random.default_rng(7)
+    shape = (20, 17)  # 340 weights: three blocks of the sweep
+    a = DeviceArray(spec, rng.uniform(-0.8, 0.8, shape).astype(np.float32), np.random.default_rng(0), write_key=5,
+                    offset=3)
+    a.fast = False
+    twin = ReferenceDevices(spec, a.state, a.gain, a.step_scale, a.endurance, 5, 3)
+    step = 2.0 / 31
+    silent = pulsed = 0
+    for update in range(300):
+        delta = rng.normal(0, 0.06 * step, shape).astype(np.float32)
+        if update % 50 == 49:
+            delta[rng.integers(0, 20), rng.integers(0, 17)] = np.float32(1.7 * step)
+        pulses = a.write(delta)
+        assert np.array_equal(pulses, twin.write(delta)), update
+        np.testing.assert_allclose(a.residual, twin.residual, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.value, twin.value, rtol=0, atol=1e-6)
+        twin.state = a.state.copy()
+        silent += not pulses.any()
+        pulsed += bool(pulses.any())
+    assert silent > 20 and pulsed > 20, (silent, pulsed)
