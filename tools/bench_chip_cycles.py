@@ -2,6 +2,7 @@
 the figure to compare two versions of the engine by, side by side.
 
     python tools/bench_chip_cycles.py [--cycles 20000] [--rounds 3] [--workload workloads/nist7x7.yaml]
+                                      [--chips reference fefet]
     PYTHONPATH=/path/to/other/checkout python /path/to/other/checkout/tools/bench_chip_cycles.py   # the other
 
 Each round measures every chip once (after a warm-up of 2,000 cycles that compiles or loads the kernels),
@@ -40,8 +41,14 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workload", type=Path, default=REPO / "workloads/nist7x7.yaml")
+    parser.add_argument("--chips", nargs="+", metavar="NAME", help="only these chips of chips/ (e.g. reference fefet)")
     args = parser.parse_args()
     chips = sorted((REPO / "chips").glob("*.yaml"))
+    if args.chips:
+        unknown = sorted(set(args.chips) - {chip.stem for chip in chips})
+        if unknown:
+            parser.error(f"no chips/{unknown[0]}.yaml")
+        chips = [chip for chip in chips if chip.stem in args.chips]
     rounds: dict[str, list[float]] = {chip.stem: [] for chip in chips}
     for r in range(args.rounds):
         for chip in chips:
