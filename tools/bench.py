@@ -8,7 +8,8 @@ cycles on every chip in chips/ as the command line runs them, beside chips/refer
 floor of a realistic chip's update (``device_write_floor``). Single thread
 (neurosim pins numba and BLAS to one thread on import). Compile time is measured separately. The section
 ``paper_mode_vs_limit`` sets the paper-mode iteration (weight, node, backprop) against the arithmetic limit:
-the time its minimum MACs take at this machine's single-thread fp32 matmul rate, measured in the same run.
+the time its minimum MACs take at this machine's single-thread fp32 matmul rate, measured in the same run;
+``paper_update`` times the update alone (µs per call) at the first of those widths.
 """
 
 from __future__ import annotations
@@ -255,6 +256,25 @@ def bench_paper_limit(widths: list[int], rate: float, quick: bool) -> list[dict]
     return rows
 
 
+def bench_paper_update(d: int = 1, calls: int = 500) -> dict:
+    """Microseconds per paper-mode update (accumulators taken, the optimizer's step, the devices written) at
+    width d with weight perturbation, τθ = 1: the median of five runs of ``calls`` updates in this process,
+    the accumulators refilled before each."""
+    config = load_config(REPO / "chips/ideal.yaml", REPO / "workloads/fashion-cnn.yaml",
+                         [f"network.width={d}", "mgd.perturbation=weight", "mgd.lr_hold_iterations=0",
+                          "train.eval_schedule=interval", "train.eval_interval=1000", "train.eval_size=1"])
+    sim = Simulation(config, iterations=10)
+    sim.engine.run_until(2)
+    procedure, times = sim.procedure, []
+    for _ in range(5):
+        start = time.perf_counter()
+        for i in range(calls):
+            procedure.accumulators.flat[:] = 1e-3
+            procedure.on_update(i)
+        times.append((time.perf_counter() - start) / calls)
+    return {"d": d, "update_us": float(np.median(times)) * 1e6}
+
+
 def bench_engine(events: int = 200_000) -> float:
     """Seconds per SimPy event with a no-op action: the engine's own overhead."""
     engine = Engine([ClockDomain("tick", 1, 0.5, lambda cycle: None)])
@@ -339,6 +359,7 @@ def main() -> None:
                   "or skip the section with --paper-widths 0", file=sys.stderr)
             sys.exit(2)
         report["matmul_gmacs_single_thread_after"] = matmul_rate() / 1e9  # the machine's drift over the section
+        report["paper_update"] = bench_paper_update(paper_widths[0])
     if args.only_paper:
         print(json.dumps(report, indent=None if args.json else 1))
         if not args.json:
