@@ -38,24 +38,21 @@ def _sqrtf(typingctx, x):  # noqa: ANN001, ANN202
     return types.float32(types.float32), codegen
 
 
-@intrinsic
-def _bits(typingctx, x):  # noqa: ANN001, ANN202
-    if x != types.float32:
-        return None
+def _bitcast(source, target, target_ir):  # noqa: ANN001, ANN202
+    """An intrinsic reading a 32-bit value's bits as another 32-bit type (LLVM's bitcast)."""
+    @intrinsic
+    def cast(typingctx, x):  # noqa: ANN001, ANN202
+        if x != source:
+            return None
 
-    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.uint32(types.float32), codegen
+        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+            return builder.bitcast(args[0], target_ir)
+        return target(source), codegen
+    return cast
 
 
-@intrinsic
-def _float(typingctx, x):  # noqa: ANN001, ANN202
-    if x != types.uint32:
-        return None
-
-    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.uint32), codegen
+_bits = _bitcast(types.float32, types.uint32, ir.IntType(32))
+_float = _bitcast(types.uint32, types.float32, ir.FloatType())
 
 
 @nb.njit(inline="always", **_JIT)
