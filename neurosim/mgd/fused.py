@@ -158,9 +158,9 @@ class FusedChipMode:
         self.folds = (*(self.bufs[3:6] if convs else (None, None, None)), self.bufs[6])
         self.perturbed = np.zeros(0 if perturbs_nodes else n_params, dtype=np.float32)  # w + θ
         # what an update is handed (see neurosim.kernels.chipmode.on_update): the moments (None for SGD), the
-        # device state (None for ideal devices, which the kernels keep as weights only)
+        # device state and the write kernel's working arrays (None for ideal devices, which the kernels keep as
+        # weights only)
         self.moments = (None, None) if self.mgd.optimizer == "sgd" else (self.m, self.v)
-        # (and the write kernel's working arrays)
         self.device_state = ((None,) * 7 if ideal
                              else (self.p, self.gain, self.step_scale, self.residual, *dev.scratch(n_params)))
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
