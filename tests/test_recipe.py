@@ -160,14 +160,13 @@ def test_paper_mode_holds_the_batch_for_tau_x_and_the_signs_for_tau_p() -> None:
     procedure = sim.procedure
     assert isinstance(procedure, PaperMode)
     batches, signs = [], []
-    original = procedure.weight_perturbation
+    original = procedure.draw_layers
 
-    def spy(step: int, index: int, amplitude: float):  # type: ignore[no-untyped-def]
-        if index == 0:
-            signs.append(step)
-        return original(step, index, amplitude)
+    def spy(step: int, batch: int):  # type: ignore[no-untyped-def]
+        signs.append(step)
+        return original(step, batch)
 
-    procedure.weight_perturbation = spy  # type: ignore[method-assign]
+    procedure.draw_layers = spy  # type: ignore[method-assign]
     for n in range(1, 7):
         sim.engine.run_until(n)
         batches.append(procedure.batch[0].copy())

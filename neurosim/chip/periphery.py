@@ -78,6 +78,11 @@ class Accumulators:
             accumulate(acc.reshape(-1), np.ascontiguousarray(inc, dtype=np.float32).reshape(-1), np.float32(scale),
                        leak, self.full_scale, self.lsb_f32)
 
+    def add_flat(self, inc: np.ndarray, dt_s: float = 0.0) -> None:
+        """S ← leak(S) + inc for every accumulator of the network at once (``inc`` flat in network order,
+        float32): :meth:`add` of every layer with its scale already in ``inc``, in one compiled sweep."""
+        accumulate(self.flat, inc, np.float32(1.0), leak_factor(self.spec, dt_s), self.full_scale, self.lsb_f32)
+
     def take_flat(self, scales: list[float]) -> np.ndarray:
         """Every accumulator times its layer's scale, flat in network order (a new float32 array), and reset:
         two sweeps of the whole network, where one per layer's weights and bias cost 36 numpy calls at the

@@ -161,6 +161,17 @@ class PerturbationSource:
         flips = fill_stream_counting_flips(key, np.uint64(step), flat, flat[:0] if previous is None else previous)
         return flat, flips
 
+    def weight_flat(self, step: int) -> np.ndarray:
+        """The code values of every layer's weights and bias at ``step``, flat in network order: what
+        :meth:`weight` gives layer by layer (Bernoulli signs in one pass, as an element's sign depends on its
+        network-wide index only; a deterministic code layer by layer, each numbered within its layer when
+        ``per_layer``). Paper mode perturbs one layer at a time but draws them all at once."""
+        if self.code.deterministic:
+            return np.concatenate([a.ravel() for index in range(len(self.net.layers)) for a in self.weight(step, index)])
+        flat = np.empty(int(self.weight_offset[-1]), dtype=np.float32)
+        fill_signs(self.key, np.uint64(step), np.uint64(0), np.float32(1.0), flat)
+        return flat
+
     def layer_views(self, flat: np.ndarray, kind: str) -> list:
         """Views of a whole-network array per layer, shaped as :meth:`weight` ((weights, bias) pairs) or
         :meth:`node` (batch 1) return them."""
