@@ -27,12 +27,15 @@ from neurosim.simulation import Simulation  # noqa: E402
 WARM_UP = 2000
 
 
-def cpu_us_per_cycle(chip: Path, workload: Path, cycles: int) -> float:
-    config = load(str(chip), str(workload), ["train.eval_interval=100000000"])
-    sim = Simulation(config, iterations=WARM_UP + cycles)
-    sim.engine.run_until(WARM_UP)
+def cpu_us_per_cycle(chip: Path, workload: Path, cycles: int, sets: tuple[str, ...] = (),
+                     warm_up: int = WARM_UP) -> float:
+    """µs of this thread's CPU per iteration (a cycle in chip mode) over ``cycles``, after ``warm_up``
+    iterations that compile or load the kernels, no evaluations; ``sets`` as `train --set` takes them."""
+    config = load(str(chip), str(workload), ["train.eval_interval=100000000", *sets])
+    sim = Simulation(config, iterations=warm_up + cycles)
+    sim.engine.run_until(warm_up)
     start = time.thread_time()
-    sim.engine.run_until(WARM_UP + cycles)
+    sim.engine.run_until(warm_up + cycles)
     return (time.thread_time() - start) / cycles * 1e6
 
 

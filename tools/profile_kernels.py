@@ -20,7 +20,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,10 +32,7 @@ import pkgutil  # noqa: E402
 import numba  # noqa: E402
 
 import neurosim.kernels  # noqa: E402
-from neurosim.api import load  # noqa: E402
-from neurosim.simulation import Simulation  # noqa: E402
-
-WARM_UP = 2000
+from bench_chip_cycles import WARM_UP, cpu_us_per_cycle  # noqa: E402  (tools/, this script's folder)
 
 
 def compiled_functions() -> list[tuple[int, str]]:
@@ -75,12 +71,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200_000, help="iterations (cycles in chip mode) timed")
     parser.add_argument("--warm-up", type=int, default=WARM_UP, help="iterations run first (they compile)")
     args = parser.parse_args()
-    config = load(str(args.chip), str(args.workload), ["train.eval_interval=100000000"] + args.set)
-    sim = Simulation(config, iterations=args.warm_up + args.cycles)
-    sim.engine.run_until(args.warm_up)
-    start = time.thread_time()
-    sim.engine.run_until(args.warm_up + args.cycles)
-    per_cycle_us = (time.thread_time() - start) / args.cycles * 1e6
+    per_cycle_us = cpu_us_per_cycle(args.chip, args.workload, args.cycles, tuple(args.set), args.warm_up)
     path = write_perf_map(compiled_functions())
     print(f"{args.chip.name}, {args.workload.name}: {per_cycle_us:.2f} µs of CPU an iteration over {args.cycles:,}; "
           f"map in {path}")
