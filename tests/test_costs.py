@@ -525,3 +525,21 @@ def test_accumulators_are_taken_with_each_layers_own_scale_and_a_changed_scale_i
         assert np.array_equal(w1, np.arange(3, dtype=np.float32).reshape(3, 1) * np.float32(scales[1]))
         assert np.array_equal(b1, np.full(1, np.float32(4.0) * np.float32(scales[1])))
         assert not acc.flat.any()  # reset
+
+
+def test_accumulators_added_at_once_equal_the_layers_added_one_by_one() -> None:
+    """add_flat with each layer's scale already in the increment gives, to the bit, what add gives layer by
+    layer, with a leak, saturation and resolution."""
+    spec = build(AccumulatorSpec, {"leak_time": "3 us", "full_scale": 4.0, "bits": 10}, "t.yaml", "chip.accumulator")
+    shapes = [(np.zeros((3, 2), np.float32), np.zeros(2, np.float32)), (np.zeros((2, 4), np.float32), np.zeros(4, np.float32))]
+    one, flat = Accumulators(spec, shapes), Accumulators(spec, shapes)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        incs = [(rng.choice([-1.0, 1.0], w.shape).astype(np.float32), rng.choice([-1.0, 1.0], b.shape).astype(np.float32))
+                for w, b in shapes]
+        scales = rng.normal(0, 0.5, len(shapes))
+        for index, ((dw, db), scale) in enumerate(zip(incs, scales)):
+            one.add(index, dw, db, float(scale), 1e-6)
+        each = np.repeat(scales.astype(np.float32), [w.size + b.size for w, b in shapes])
+        flat.add_flat(each * np.concatenate([a.ravel() for pair in incs for a in pair]), 1e-6)
+        np.testing.assert_array_equal(one.flat, flat.flat)

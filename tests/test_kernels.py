@@ -364,6 +364,20 @@ def test_whole_network_perturbation_equals_the_per_layer_draws(code: str) -> Non
         np.testing.assert_array_equal(s, source.node(3, index, 1))
 
 
+@pytest.mark.parametrize("code", ["bernoulli", "walsh"])
+def test_paper_modes_flat_weight_draw_equals_the_per_layer_draws(code: str) -> None:
+    """Paper mode draws every layer's weight perturbation at once (each layer numbered in itself for a
+    deterministic code): the values of the per-layer draws, in network order."""
+    net = paper_cnn(1, (28, 28, 1), 10, "relu", "identity")
+    source = PerturbationSource(99, net, code, per_layer=True)
+    flat = source.weight_flat(5)
+    assert flat.dtype == np.float32 and flat.size == net.parameters
+    for index, (w, b) in enumerate(source.layer_views(flat, "weight")):
+        pw, pb = source.weight(5, index)
+        np.testing.assert_array_equal(w, pw)
+        np.testing.assert_array_equal(b, pb)
+
+
 def test_accumulate_rounds_as_numpy_does(rng: np.random.Generator) -> None:
     """The accumulators' kernel against its numpy form: leak, then the scaled increment, then saturation and
     resolution, each rounded in float32."""
