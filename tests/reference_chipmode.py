@@ -18,6 +18,8 @@ from neurosim.model import strategy
 from neurosim.nn import compute
 from neurosim.simulation import Simulation
 from neurosim import streams
+from neurosim.kernels.devices import D_READ_SIGMA_W
+from reference_devices import normal, stream_base
 
 
 def twin_simulation(config, **kwargs) -> Simulation:  # noqa: ANN001
@@ -136,8 +138,8 @@ class ChipModeTwin(Procedure):
         else:
             if self.baseline_stale:
                 self.baseline_trace = compute.Trace()
-                weights = self.chip.read_weights()
-                self.c0 = self.infer(self.x, self.y, weights, trace=self.baseline_trace)
+                weights, read = self.read()
+                self.c0 = self.read_infer(read, self.x, self.y, weights, trace=self.baseline_trace)
                 self.baseline_stale = False
             trace = self.baseline_trace
             delta_c = self._perturbed(1.0) - self.c0
@@ -162,15 +164,51 @@ class ChipModeTwin(Procedure):
 
     def _perturbed(self, sign: float, trace: compute.Trace | None = None) -> float:
         s = np.float32(sign)
-        weights = self.chip.read_weights()
+        weights, read = self.read()
         if self.mgd.perturbation == "weight":
             if sign == 1.0:  # 1·θ = θ exactly: one array operation less per layer
                 shifted = [(w + tw, b + tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
             else:
                 shifted = [(w + s * tw, b + s * tb) for (w, b), (tw, tb) in zip(weights, self.theta)]
-            return self.infer(self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
+            return self.read_infer(read, self.x, self.y, shifted, trace=trace, pool_from=self.pool_from())
         theta = self.theta if sign == 1.0 else [s * t for t in self.theta]  # 1·θ = θ exactly: no copies
-        return self.infer(self.x, self.y, weights, node_theta=theta, trace=trace, pool_from=self.pool_from())
+        return self.read_infer(read, self.x, self.y, weights, node_theta=theta, trace=trace,
+                               pool_from=self.pool_from())
+
+    def read(self) -> tuple[list, tuple | None]:
+        """(the weights one inference reads, the read noise a dense network takes at its outputs: (σ in weight
+        units, the draws' base), else None), as the kernel's ``_read`` numbers the reads."""
+        device = self.chip.arrays[0][0]
+        sigma = float(device.dc[D_READ_SIGMA_W])
+        if sigma == 0 or any(layer.kind != "dense" for layer in self.net.layers):
+            return self.chip.read_weights(), None
+        base = stream_base(device.read_key, self.chip.reads)
+        self.chip.reads += 1
+        return self.chip.weights(), (sigma, base)
+
+    def read_infer(self, read: tuple | None, x: np.ndarray, y: np.ndarray, weights: list, *,
+                   node_theta: list | None = None, trace: compute.Trace | None = None,
+                   pool_from: compute.Trace | None = None) -> float:
+        """:meth:`infer`, with a dense network's read noise added at each layer's outputs: σ·sqrt(Σx² + 1)
+        times draw (layer's first node + o) of the read, the sum of squares in order in float64, the noise
+        then θ added as one float32 term. Layer by layer: each layer's inputs come from a pass with the
+        noise of the layers before it."""
+        if read is None:
+            return self.infer(x, y, weights, node_theta=node_theta, trace=trace, pool_from=pool_from)
+        sigma, base = read
+        thetas = [None] * len(self.net.layers) if node_theta is None else list(node_theta)
+        terms: list = [np.zeros((1, *layer.out_shape), np.float32) for layer in self.net.layers]
+        first = 0
+        for index, layer in enumerate(self.net.layers):
+            probe = compute.Trace()
+            compute.forward(self.net, weights, x, node_theta=terms, trace=probe)
+            inputs = probe.inputs[index].astype(np.float64).ravel()
+            squares = float(np.cumsum(inputs * inputs)[-1]) if inputs.size else 0.0
+            noise = (sigma * np.sqrt(squares + 1.0) * normal(base, first + np.arange(layer.nodes))).astype(np.float32)
+            noise = noise.reshape(1, *layer.out_shape)
+            terms[index] = noise if thetas[index] is None else noise + thetas[index]
+            first += layer.nodes
+        return self.infer(x, y, weights, node_theta=terms, trace=trace, pool_from=pool_from)
 
     def pool_from(self) -> compute.Trace | None:
         """The unperturbed inference whose max-pool winners a perturbed one keeps (held pools; antithetic

@@ -579,3 +579,38 @@ def test_borrowed_arrays_are_the_arrays_themselves() -> None:
     expected[1:, ::2] = 999
     expected[0, 0] = -1.0
     np.testing.assert_array_equal(a, expected)
+
+
+def test_a_dense_networks_read_noise_at_the_outputs_has_the_spread_of_every_weight_read() -> None:
+    """Chip mode takes a dense layer's read noise at its outputs: σ on every weight (and the bias, input 1)
+    sums to σ·sqrt(Σx² + 1) on each output. Over 20,000 reads of one input, each output's mean is the
+    noiseless one and its standard deviation that spread (within 2%: four standard errors), the outputs uncorrelated; the draws of
+    different reads differ."""
+    from neurosim.api import load
+    from neurosim.kernels import chipmode as k
+    from neurosim.kernels.rng import stream_base
+    from neurosim.simulation import Simulation
+
+    config = load("chips/reference.yaml", "workloads/nist7x7.yaml",
+                  ["network.hidden=[]", "chip.weights.device.read_noise=0.01", "train.eval_interval=1000000"])
+    sim = Simulation(config, iterations=1)
+    chipmode = sim.procedure
+    layout, params = chipmode.layout, chipmode.params
+    assert chipmode.readbuf.size == 0  # a dense network reads no weight array
+    h = np.zeros_like(chipmode.h_base)
+    h[:49] = np.random.default_rng(0).uniform(-1, 1, 49).astype(np.float32)
+    z, scratch, none = np.zeros_like(chipmode.z_base), np.zeros_like(chipmode.scratch), chipmode.signs[:0]
+    sigma = 0.01 * 2.0  # read_noise × the weight range
+    k.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0)
+    clean = z.copy()
+    outs = np.empty((20_000, z.size))
+    for read in range(len(outs)):
+        k.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0, sigma,
+                        np.uint64(stream_base(np.uint64(7), np.uint64(read))))
+        outs[read] = z
+    spread = sigma * np.sqrt(float(np.sum(h[:49].astype(np.float64) ** 2)) + 1.0)
+    np.testing.assert_allclose(outs.mean(axis=0), clean, atol=4 * spread / np.sqrt(len(outs)))
+    np.testing.assert_allclose(outs.std(axis=0), spread, rtol=0.02)
+    correlation = np.corrcoef(outs.T)[np.triu_indices(z.size, 1)]
+    assert np.all(np.abs(correlation) < 0.05)
+    assert not np.array_equal(outs[0], outs[1])

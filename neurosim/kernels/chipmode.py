@@ -33,7 +33,7 @@ from neurosim.kernels.activations import ACT_CODES, activate, activate_all, tanh
 from neurosim.kernels.costs import cost
 from neurosim.kernels.periphery import limit, measure_cost
 from neurosim.kernels.borrow import borrowed
-from neurosim.kernels.rng import _GOLDEN, mix64, stream_base, unpack_signs
+from neurosim.kernels.rng import _GOLDEN, mix64, normal_at, stream_base, unpack_signs
 
 # layout columns
 L_FAN_IN, L_FAN_OUT, L_W, L_B, L_NODE, L_IN, L_ACT, L_CONV, L_HEIGHT, L_WIDTH, L_CHANNELS, L_POOL, L_ARG, \
@@ -133,13 +133,32 @@ def _layer_mac(layout: np.ndarray, layer: int, params: np.ndarray, h: np.ndarray
 
 @nb.njit(**_INLINE)
 def _finish_dense(layout: np.ndarray, layer: int, node_pattern: np.ndarray, amp: np.float32, sums: np.ndarray,
-                  h: np.ndarray, z: np.ndarray) -> None:
+                  h: np.ndarray, z: np.ndarray, read_sigma: float, read_base: np.uint64) -> None:
     """:func:`_finish_layer` for a dense layer (never pooled) in one loop: on a layer as narrow as NIST7x7's
-    the separate loops cost a third of the inference."""
+    the separate loops cost a third of the inference. With ``read_sigma`` > 0 (weight units) the read noise of
+    every weight of the layer, taken where it lands: at the outputs. Independent normal noise of σ on each
+    weight of a column sums to a normal of σ·sqrt(Σx² + 1) on its output (the bias's input is 1), independent
+    from column to column. So output o takes that spread times draw n0 + o of the read's stream (``read_base``),
+    added with the node perturbation as one term: v = sum + (noise + θ)."""
     fan_out, n0 = layout[layer, L_FAN_OUT], layout[layer, L_NODE]
     o0 = layout[layer, L_IN] + layout[layer, L_IN_SIZE]
     code = layout[layer, L_ACT]
     node_pert = node_pattern.size > 0
+    if read_sigma > 0:
+        i0 = layout[layer, L_IN]
+        squares = 0.0
+        for i in range(layout[layer, L_FAN_IN]):
+            x = float(h[i0 + i])
+            squares += x * x
+        spread = read_sigma * math.sqrt(squares + 1.0)
+        for o in range(fan_out):
+            extra = np.float32(spread * normal_at(read_base, np.uint64(n0 + o)))
+            if node_pert:
+                extra += amp * node_pattern[n0 + o]
+            v = sums[o] + extra
+            z[n0 + o] = v
+            h[o0 + o] = activate(code, v)
+        return
     for o in range(fan_out):
         v = sums[o]
         if node_pert:
@@ -206,7 +225,7 @@ def forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, am
         else:
             sums = scratch[:layout[layer, L_FAN_OUT]]
             _dense_sums(layout, layer, params, h, sums)
-            _finish_dense(layout, layer, node_pattern, amp, sums, h, z)
+            _finish_dense(layout, layer, node_pattern, amp, sums, h, z, 0.0, np.uint64(0))
 
 
 @nb.njit(**_JIT)
@@ -239,14 +258,16 @@ def node_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np.
 
 @nb.njit(**_JIT)
 def dense_forward(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
-                  h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int) -> None:
+                  h: np.ndarray, z: np.ndarray, scratch: np.ndarray, start: int, read_sigma: float = 0.0,
+                  read_base: np.uint64 = np.uint64(0)) -> None:
     """:func:`forward` for a network of dense layers only (the same helpers, the same floats), with none of
     the convolutions' arrays to hand on: each array a compiled call receives costs reference counting,
-    which on NIST7x7 was a quarter of the cycle."""
+    which on NIST7x7 was a quarter of the cycle. ``read_sigma`` > 0: the read's noise, at the outputs
+    (:func:`_finish_dense`)."""
     for layer in range(start, layout.shape[0]):
         sums = scratch[:layout[layer, L_FAN_OUT]]
         _dense_sums(layout, layer, params, h, sums)
-        _finish_dense(layout, layer, node_pattern, amp, sums, h, z)
+        _finish_dense(layout, layer, node_pattern, amp, sums, h, z, read_sigma, read_base)
 
 
 @nb.njit(**_JIT)
@@ -257,22 +278,24 @@ def dense_forward_twice(layout: np.ndarray, params: np.ndarray, node_pattern: np
     none = node_pattern[:0]
     sums = scratch[:layout[0, L_FAN_OUT]]
     _dense_sums(layout, 0, params, h_b, sums)
-    _finish_dense(layout, 0, node_pattern if b_perturbed else none, amp_b, sums, h_b, z_b)
-    _finish_dense(layout, 0, node_pattern, amp_a, sums, h_a, z_a)
+    quiet = np.uint64(0)  # no read noise: this pair of inferences shares one reading of the weights
+    _finish_dense(layout, 0, node_pattern if b_perturbed else none, amp_b, sums, h_b, z_b, 0.0, quiet)
+    _finish_dense(layout, 0, node_pattern, amp_a, sums, h_a, z_a, 0.0, quiet)
     second = np.int64(1)
-    dense_forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, scratch, second)
-    dense_forward(layout, params, node_pattern, amp_a, h_a, z_a, scratch, second)
+    dense_forward(layout, params, node_pattern if b_perturbed else none, amp_b, h_b, z_b, scratch, second, 0.0, quiet)
+    dense_forward(layout, params, node_pattern, amp_a, h_a, z_a, scratch, second, 0.0, quiet)
 
 
 @nb.njit(**_JIT)
 def _infer(layout: np.ndarray, params: np.ndarray, node_pattern: np.ndarray, amp: np.float32,
            h: np.ndarray, z: np.ndarray, arg: np.ndarray, held: np.ndarray, post: np.ndarray | None,
-           scratch: np.ndarray) -> None:
+           scratch: np.ndarray, read: tuple) -> None:
     """One inference: a network with convolutions passes ``post``; a dense one passes None, and then (numba
-    drops the branch a None argument decides) none of the convolutions' code is compiled for it."""
+    drops the branch a None argument decides) none of the convolutions' code is compiled for it. ``read``:
+    the read noise a dense network takes at its outputs, (σ, the draws' base) from :func:`_read`."""
     first = np.int64(0)
     if post is None:
-        dense_forward(layout, params, node_pattern, amp, h, z, scratch, first)
+        dense_forward(layout, params, node_pattern, amp, h, z, scratch, first, read[0], read[1])
     else:
         forward(layout, params, node_pattern, amp, h, z, arg, held, post, scratch, first)
 
@@ -404,15 +427,22 @@ def _bernoulli_signs(key: np.uint64, signs: np.ndarray, words: np.ndarray, ist: 
 
 @nb.njit(**_INLINE)
 def _read(params: np.ndarray, readbuf: np.ndarray, dc: np.ndarray, read_key: np.uint64,
-          ist: np.ndarray) -> np.ndarray:
-    """The weights one inference reads: the parameters themselves, or with read noise a fresh read of them
-    into ``readbuf`` (read number ``ist[I_READS]``, as the chip's own reads are numbered)."""
+          ist: np.ndarray) -> tuple:
+    """(the weights one inference reads, the read noise it takes at a dense layer's outputs: (σ in weight
+    units, the base of its draws)). Without read noise, the parameters and none. With it, read number
+    ``ist[I_READS]`` (as the chip's own reads are numbered): a network with convolutions (``readbuf`` its
+    size) reads every weight with its own draw, as a convolution uses each weight at every position; a
+    dense network reads the parameters and takes the noise at its outputs (:func:`_finish_dense`), which
+    is the same in distribution and draws one number per output instead of one per weight."""
     sigma = dc[dev.D_READ_SIGMA_W]
-    if sigma > 0:
-        dev.read(params, read_key, ist[I_READS], 0, np.float32(sigma), readbuf)
-        ist[I_READS] += 1
-        return readbuf
-    return params
+    if sigma == 0:
+        return params, (0.0, np.uint64(0))
+    reads = ist[I_READS]
+    ist[I_READS] += 1
+    if readbuf.size > 0:
+        dev.read(params, read_key, reads, 0, np.float32(sigma), readbuf)
+        return readbuf, (0.0, np.uint64(0))
+    return params, (sigma, stream_base(read_key, np.uint64(reads)))
 
 
 @nb.njit(**_INLINE)
@@ -453,15 +483,17 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
         h_pert[i] = h_base[i]
     if antithetic:  # C(+θ) and C(−θ), pools compared afresh; node inputs from the + pass
         if kind == KIND_WEIGHT:
-            plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-            _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch)
-            minus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, -delta, perturbed)
-            _infer(layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch)
+            weights, read = _read(params, readbuf, dc, read_key, ist)
+            plus_w = _perturb_weights(weights, pattern, delta, perturbed)
+            _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, live, post, scratch, read)
+            weights, read = _read(params, readbuf, dc, read_key, ist)
+            minus_w = _perturb_weights(weights, pattern, -delta, perturbed)
+            _infer(layout, minus_w, none, -delta, h_base, z_base, arg_base, live, post, scratch, read)
         elif noisy:
-            _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
-                    live, post, scratch)
-            _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, -delta, h_base, z_base, arg_base,
-                    live, post, scratch)
+            weights, read = _read(params, readbuf, dc, read_key, ist)
+            _infer(layout, weights, pattern, delta, h_pert, z_pert, arg_pert, live, post, scratch, read)
+            weights, read = _read(params, readbuf, dc, read_key, ist)
+            _infer(layout, weights, pattern, -delta, h_base, z_base, arg_base, live, post, scratch, read)
         else:
             _infer_twice(layout, params, pattern, delta, h_pert, z_pert, arg_pert, live, -delta, antithetic,
                                h_base, z_base, arg_base, post, scratch)
@@ -480,14 +512,14 @@ def on_cycle(layout: np.ndarray, params: np.ndarray, signs: np.ndarray, acc: np.
                                h_base, z_base, arg_base, post, scratch)
         else:
             if ist[I_STALE] == 1:
-                _infer(layout, _read(params, readbuf, dc, read_key, ist), none, delta, h_base, z_base, arg_base,
-                        live, post, scratch)
+                weights, read = _read(params, readbuf, dc, read_key, ist)
+                _infer(layout, weights, none, delta, h_base, z_base, arg_base, live, post, scratch, read)
+            weights, read = _read(params, readbuf, dc, read_key, ist)
             if kind == KIND_WEIGHT:
-                plus_w = _perturb_weights(_read(params, readbuf, dc, read_key, ist), pattern, delta, perturbed)
-                _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch)
+                plus_w = _perturb_weights(weights, pattern, delta, perturbed)
+                _infer(layout, plus_w, none, delta, h_pert, z_pert, arg_pert, held, post, scratch, read)
             else:
-                _infer(layout, _read(params, readbuf, dc, read_key, ist), pattern, delta, h_pert, z_pert, arg_pert,
-                        held, post, scratch)
+                _infer(layout, weights, pattern, delta, h_pert, z_pert, arg_pert, held, post, scratch, read)
         if ist[I_STALE] == 1:
             fs[F_C0] = _measured(ist[I_LOSS], _output(layout, h_base), y, fs, ist, cost_base)
             ist[I_STALE] = 0

@@ -164,7 +164,9 @@ class FusedChipMode:
         self.device_state = ((None,) * 7 if ideal
                              else (self.p, self.gain, self.step_scale, self.residual, *dev.scratch(n_params)))
         self.pulse_buf = np.zeros(n_params, dtype=np.int64)  # the pulses of each weight at the last update
-        self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 else 0, dtype=np.float32)  # one read
+        # one read of every weight: a network with convolutions and read noise (a dense one takes its read
+        # noise at the outputs, see neurosim.kernels.chipmode._read)
+        self.readbuf = np.zeros(n_params if self.dc[dev.D_READ_SIGMA_W] > 0 and convs else 0, dtype=np.float32)
         self.label = np.zeros(1, dtype=np.int64)
         self.order = np.zeros(1, dtype=np.int64)
         self.counts = np.zeros(k.N_C, dtype=np.int64)
