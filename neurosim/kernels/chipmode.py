@@ -14,8 +14,10 @@ convolution calls here for its one image. A network's working arrays (the pre-po
 passes' max-pool winners, a convolution's unrolled input and local product, the held node sums) come in as
 arguments of their own, None where a network has no use for them: a None argument compiles the code that
 would use it out (a dense network's kernels carry none of the convolutions'). Scalars live in ``fs`` (float64) and ``ist`` (int64), see the F_/I_ indices below. The weight
-devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written (and read, with
-read noise) by its kernels: the same ones :class:`~neurosim.chip.devices.DeviceArray` calls.
+devices are the flat state of :mod:`neurosim.kernels.devices` over every parameter, written by its kernels: the
+same ones :class:`~neurosim.chip.devices.DeviceArray` calls. Read noise: a network with convolutions reads
+every weight by :func:`neurosim.kernels.devices.read`; a dense network takes it at each layer's outputs
+(:func:`_read`), the same in distribution.
 """
 
 from __future__ import annotations
