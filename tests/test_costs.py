@@ -531,12 +531,12 @@ def test_accumulators_added_at_once_equal_the_layers_added_one_by_one() -> None:
     """add_flat with each layer's scale already in the increment gives, to the bit, what add gives layer by
     layer, with a leak, saturation and resolution."""
     spec = build(AccumulatorSpec, {"leak_time": "3 us", "full_scale": 4.0, "bits": 10}, "t.yaml", "chip.accumulator")
-    shapes = [(np.zeros((3, 2), np.float32), np.zeros(2, np.float32)), (np.zeros((2, 4), np.float32), np.zeros(4, np.float32))]
+    shapes = [(np.zeros((3, 2), np.float32), np.zeros(2, np.float32)),
+              (np.zeros((2, 4), np.float32), np.zeros(4, np.float32))]
     one, flat = Accumulators(spec, shapes), Accumulators(spec, shapes)
     rng = np.random.default_rng(3)
     for _ in range(20):
-        incs = [(rng.choice([-1.0, 1.0], w.shape).astype(np.float32), rng.choice([-1.0, 1.0], b.shape).astype(np.float32))
-                for w, b in shapes]
+        incs = [tuple(rng.choice([-1.0, 1.0], a.shape).astype(np.float32) for a in pair) for pair in shapes]
         scales = rng.normal(0, 0.5, len(shapes))
         for index, ((dw, db), scale) in enumerate(zip(incs, scales)):
             one.add(index, dw, db, float(scale), 1e-6)

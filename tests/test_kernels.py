@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from conftest import im2col_numpy
 
-from neurosim.kernels import activations, devices, mac, periphery
-from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference
+from neurosim.api import load
+from neurosim.kernels import activations, chipmode, devices, mac, periphery
+from neurosim.kernels.rng import fill_signs, fill_stream_counting_flips, signs_reference, stream_base
 from neurosim.mgd.perturbations import PerturbationSource
 from neurosim.nn.shapes import paper_cnn
+from neurosim.simulation import Simulation
 
 
 def conv3x3_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -584,29 +586,24 @@ def test_borrowed_arrays_are_the_arrays_themselves() -> None:
 def test_a_dense_networks_read_noise_at_the_outputs_has_the_spread_of_every_weight_read() -> None:
     """Chip mode takes a dense layer's read noise at its outputs: σ on every weight (and the bias, input 1)
     sums to σ·sqrt(Σx² + 1) on each output. Over 20,000 reads of one input, each output's mean is the
-    noiseless one and its standard deviation that spread (within 2%: four standard errors), the outputs uncorrelated; the draws of
-    different reads differ."""
-    from neurosim.api import load
-    from neurosim.kernels import chipmode as k
-    from neurosim.kernels.rng import stream_base
-    from neurosim.simulation import Simulation
-
+    noiseless one and its standard deviation that spread (within 2%: four standard errors), the outputs
+    uncorrelated; the draws of different reads differ."""
     config = load("chips/reference.yaml", "workloads/nist7x7.yaml",
                   ["network.hidden=[]", "chip.weights.device.read_noise=0.01", "train.eval_interval=1000000"])
     sim = Simulation(config, iterations=1)
-    chipmode = sim.procedure
-    layout, params = chipmode.layout, chipmode.params
-    assert chipmode.readbuf.size == 0  # a dense network reads no weight array
-    h = np.zeros_like(chipmode.h_base)
+    fused = sim.procedure
+    layout, params = fused.layout, fused.params
+    assert fused.readbuf.size == 0  # a dense network reads no weight array
+    h = np.zeros_like(fused.h_base)
     h[:49] = np.random.default_rng(0).uniform(-1, 1, 49).astype(np.float32)
-    z, scratch, none = np.zeros_like(chipmode.z_base), np.zeros_like(chipmode.scratch), chipmode.signs[:0]
+    z, scratch, none = np.zeros_like(fused.z_base), np.zeros_like(fused.scratch), fused.signs[:0]
     sigma = 0.01 * 2.0  # read_noise × the weight range
-    k.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0)
+    chipmode.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0)
     clean = z.copy()
     outs = np.empty((20_000, z.size))
     for read in range(len(outs)):
-        k.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0, sigma,
-                        np.uint64(stream_base(np.uint64(7), np.uint64(read))))
+        base = np.uint64(stream_base(np.uint64(7), np.uint64(read)))
+        chipmode.dense_forward(layout, params, none, np.float32(0), h, z, scratch, 0, sigma, base)
         outs[read] = z
     spread = sigma * np.sqrt(float(np.sum(h[:49].astype(np.float64) ** 2)) + 1.0)
     np.testing.assert_allclose(outs.mean(axis=0), clean, atol=4 * spread / np.sqrt(len(outs)))

@@ -11,7 +11,8 @@ from neurosim.kernels.rng import stream_base
 from neurosim.spec.chip import AccumulatorSpec, CostCircuitSpec
 
 
-def layer_views(flat: np.ndarray, shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_views(flat: np.ndarray,
+                shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every layer's (weights, bias) as views of one flat array in network order, a layer's weights and then
     its bias: how the accumulators, the optimizer's moments and the update they make are laid out."""
     out, at = [], 0

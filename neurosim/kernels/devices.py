@@ -124,8 +124,9 @@ def requested_pulses(delta: np.ndarray, step_w: float, stochastic: bool, base_ro
                      block_requests: np.ndarray) -> int:
     """The signed whole pulses the controller sends for each requested change (``requests``, float64, set in
     the blocks that take a pulse), the rest kept in ``residual`` (accumulate) or rounded stochastically;
-    analog devices (step_w = 0) take any change in one pulse. In the same sweep: ``pulses_out`` and the marks ``rare`` cleared, and how many weights of each block of
-    :data:`_BLOCK` take a pulse counted in ``block_requests`` (an integer sum vectorizes; a boolean "any"
+    analog devices (step_w = 0) take any change in one pulse. In the same sweep: ``pulses_out`` and the
+    marks ``rare`` cleared, and how many weights of each block of :data:`_BLOCK` take a pulse counted in
+    ``block_requests`` (an integer sum vectorizes; a boolean "any"
     of the requests, a scan of its own, took 0.31 µs for 868 weights). Returns how many blocks take a pulse.
     One branch-free loop per case, so the common one vectorizes."""
     n = delta.size
@@ -338,7 +339,8 @@ _Curves = namedtuple("_Curves", ["log_shrink", "inv_a_up", "inv_a_down", "inv_e_
 
 @nb.njit(**_JIT)
 def _write_rows(model: int, pair: bool, dc: np.ndarray, di: np.ndarray, c: tuple, requests: np.ndarray,
-                block_requests: np.ndarray, delta: np.ndarray, p: np.ndarray, gain: np.ndarray, step_scale: np.ndarray, limits: np.ndarray,
+                block_requests: np.ndarray, delta: np.ndarray, p: np.ndarray, gain: np.ndarray,
+                step_scale: np.ndarray, limits: np.ndarray,
                 writes: np.ndarray, failed: np.ndarray, pulses_out: np.ndarray, rare: np.ndarray,
                 value: np.ndarray) -> int:
     """Block by block of weights that take any pulse (the rest are skipped: a sparse write costs little):

@@ -167,7 +167,8 @@ class PerturbationSource:
         network-wide index only; a deterministic code layer by layer, each numbered within its layer when
         ``per_layer``). Paper mode perturbs one layer at a time but draws them all at once."""
         if self.code.deterministic:
-            return np.concatenate([a.ravel() for index in range(len(self.net.layers)) for a in self.weight(step, index)])
+            layers = range(len(self.net.layers))
+            return np.concatenate([a.ravel() for index in layers for a in self.weight(step, index)])
         flat = np.empty(int(self.weight_offset[-1]), dtype=np.float32)
         fill_signs(self.key, np.uint64(step), np.uint64(0), np.float32(1.0), flat)
         return flat
